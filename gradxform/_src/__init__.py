@@ -1,0 +1,1 @@
+"""Implementation modules. The public path of every name is ``gradxform.<name>``."""

@@ -1,0 +1,150 @@
+"""The core types: a transformation is a pair of pure functions over pytrees.
+
+``init(params) -> state`` builds the state; ``update(updates, state, params=None, **extra)
+-> (updates, state)`` maps an update tree (usually the gradient) to a new update tree.
+Every transformation accepts keyword arguments it does not use, so ``chain`` can hand
+``value=``, ``grad=``, ``value_fn=`` to the members that need them.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+PyTree = Any
+Params = Any
+Updates = Any
+OptState = Any
+Schedule = Callable[[jax.typing.ArrayLike], jax.typing.ArrayLike]
+ScalarOrSchedule = float | jax.Array | Schedule
+
+
+class GradientTransformation(NamedTuple):
+    """An ``(init, update)`` pair of pure functions.
+
+    ``init(params) -> state``;
+    ``update(updates, state, params=None, **extra) -> (new_updates, new_state)``.
+    """
+
+    init: Callable[..., OptState]
+    update: Callable[..., tuple[Updates, OptState]]
+
+
+class EmptyState(NamedTuple):
+    """The state of a stateless transformation."""
+
+
+def _accepts_extra_kwargs(fn: Callable) -> bool:
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return True
+    return any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values())
+
+
+def as_transformation(tx: Any) -> GradientTransformation:
+    """Adopts any ``(init, update)`` pair, e.g. an optax transformation.
+
+    An update function that does not take ``**extra`` gets the extra arguments dropped,
+    so foreign transformations chain with gradxform ones in both directions.
+    """
+    if not (hasattr(tx, "init") and hasattr(tx, "update")):
+        raise TypeError(
+            f"expected a GradientTransformation (an (init, update) pair), got {type(tx).__name__}"
+        )
+    if isinstance(tx, GradientTransformation) and _accepts_extra_kwargs(tx.update):
+        return tx
+    update = tx.update
+    if _accepts_extra_kwargs(update):
+        return GradientTransformation(tx.init, update)
+
+    def update_without_extra(updates, state, params=None, **extra):
+        del extra
+        return update(updates, state, params)
+
+    return GradientTransformation(tx.init, update_without_extra)
+
+
+def check_same_structure(updates: PyTree, reference: PyTree, what: str) -> None:
+    """Raises a ``ValueError`` naming both tree structures when they differ.
+
+    Runs at trace time: under ``jit`` it costs nothing at run time.
+    """
+    got = jax.tree.structure(updates)
+    want = jax.tree.structure(reference)
+    if got != want:
+        raise ValueError(
+            f"the updates' tree structure does not match the {what} it was initialised with.\n"
+            f"  updates: {got}\n  {what}: {want}"
+        )
+
+
+def identity() -> GradientTransformation:
+    """Returns the updates unchanged: ``u <- u``."""
+
+    def init(params):
+        del params
+        return EmptyState()
+
+    def update(updates, state, params=None, **extra):
+        del params, extra
+        return updates, state
+
+    return GradientTransformation(init, update)
+
+
+def set_to_zero() -> GradientTransformation:
+    """Replaces every update by zeros: ``u <- 0`` (freezes the parameters it sees)."""
+
+    def init(params):
+        del params
+        return EmptyState()
+
+    def update(updates, state, params=None, **extra):
+        del params, extra
+        return jax.tree.map(jnp.zeros_like, updates), state
+
+    return GradientTransformation(init, update)
+
+
+def stateless(f: Callable[[Updates, Params | None], Updates]) -> GradientTransformation:
+    """A transformation without state: ``u <- f(u, params)``."""
+
+    def init(params):
+        del params
+        return EmptyState()
+
+    def update(updates, state, params=None, **extra):
+        del extra
+        return f(updates, params), state
+
+    return GradientTransformation(init, update)
+
+
+def stateless_with_tree_map(f: Callable[..., jax.Array]) -> GradientTransformation:
+    """A stateless transformation applied leaf by leaf: ``u_i <- f(u_i, p_i)``."""
+
+    def mapped(updates, params):
+        if params is None:
+            return jax.tree.map(lambda u: f(u, None), updates)
+        return jax.tree.map(f, updates, params)
+
+    return stateless(mapped)
+
+
+def elementwise(f: Callable[[jax.Array], jax.Array]) -> GradientTransformation:
+    """A stateless leaf-wise map that ignores params: ``u_i <- f(u_i)``."""
+    return stateless(lambda updates, params: jax.tree.map(f, updates))
+
+
+def apply_updates(params: Params, updates: Updates) -> Params:
+    """``p <- p + u`` leaf by leaf, keeping each parameter's dtype; ``None`` leaves pass."""
+    return jax.tree.map(
+        lambda p, u: None if p is None else jnp.asarray(p + u).astype(jnp.asarray(p).dtype),
+        params,
+        updates,
+        is_leaf=lambda x: x is None,
+    )

@@ -1,0 +1,60 @@
+"""Numerics that stay finite where the naive formula does not."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+
+def abs_sq(x: jax.Array) -> jax.Array:
+    """``|x|^2`` without a square root; for complex ``x`` it is ``re^2 + im^2``."""
+    x = jnp.asarray(x)
+    if jnp.iscomplexobj(x):
+        return x.real**2 + x.imag**2
+    return x**2
+
+
+def safe_increment(count: jax.typing.ArrayLike) -> jax.Array:
+    """``count + 1``, saturating at the dtype's maximum instead of overflowing."""
+    count = jnp.asarray(count)
+    if jnp.issubdtype(count.dtype, jnp.integer):
+        top = jnp.iinfo(count.dtype).max
+    elif jnp.issubdtype(count.dtype, jnp.floating):
+        top = jnp.finfo(count.dtype).max
+    else:
+        raise ValueError(f"cannot increment a counter of dtype {count.dtype}")
+    top = jnp.array(top, count.dtype)
+    return jnp.where(count < top, count + jnp.array(1, count.dtype), top)
+
+
+def safe_int32_increment(count: jax.typing.ArrayLike) -> jax.Array:
+    """``safe_increment`` for an int32 counter (optax's older name)."""
+    return safe_increment(jnp.asarray(count, jnp.int32))
+
+
+def safe_norm(x, min_norm, ord=None, axis=None, keepdims=False):  # noqa: A002
+    """``max(||x||, min_norm)`` whose gradient is zero, not NaN, where ``||x|| <= min_norm``."""
+    dtype = jnp.asarray(x).dtype
+    norm = jnp.linalg.norm(x, ord=ord, axis=axis, keepdims=True)
+    small = norm <= min_norm
+    # Differentiate through a substitute input where the norm is small: the gradient
+    # of the norm at zero is undefined and would poison the whole backward pass.
+    x_safe = jnp.where(small, jnp.ones_like(x), x)
+    norm_safe = jnp.linalg.norm(x_safe, ord=ord, axis=axis, keepdims=True)
+    out = jnp.where(small, jnp.asarray(min_norm, dtype), norm_safe)
+    return out if keepdims else jnp.squeeze(out, axis=axis)
+
+
+def safe_root_mean_squares(x: jax.Array, min_rms: jax.typing.ArrayLike) -> jax.Array:
+    """``max(sqrt(mean(x^2)), min_rms)`` with a finite gradient everywhere."""
+    rms = jnp.sqrt(jnp.mean(jnp.square(x)))
+    x_safe = jnp.where(rms <= min_rms, jnp.ones_like(x), x)
+    return jnp.where(rms <= min_rms, min_rms, jnp.sqrt(jnp.mean(jnp.square(x_safe))))
+
+
+def global_norm(updates) -> jax.Array:
+    """``sqrt(sum_i ||u_i||^2)`` over every leaf of the tree."""
+    leaves = jax.tree.leaves(updates)
+    if not leaves:
+        return jnp.asarray(0.0)
+    return jnp.sqrt(sum(jnp.sum(abs_sq(x)) for x in leaves))

@@ -1,0 +1,1 @@
+"""Optimizers, grouped by family: each is a short ``chain`` of primitives."""

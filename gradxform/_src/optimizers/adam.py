@@ -1,0 +1,61 @@
+"""Adam and its decoupled-weight-decay form."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import jax
+
+from gradxform._src import base
+from gradxform._src.combine import chain
+from gradxform._src.transforms.adaptive import scale_by_adam
+from gradxform._src.transforms.scaling import scale_by_learning_rate
+from gradxform._src.transforms.weight_decay import add_decayed_weights
+
+
+def adam(
+    learning_rate: base.ScalarOrSchedule,
+    b1: jax.typing.ArrayLike = 0.9,
+    b2: jax.typing.ArrayLike = 0.999,
+    eps: jax.typing.ArrayLike = 1e-8,
+    eps_root: jax.typing.ArrayLike = 0.0,
+    mu_dtype: Any = None,
+    *,
+    nesterov: bool = False,
+) -> base.GradientTransformation:
+    """Adam (Kingma & Ba 2015, "Adam: A Method for Stochastic Optimization").
+
+    ``m <- b1 m + (1-b1) g``; ``v <- b2 v + (1-b2) g^2``;
+    ``x <- x - lr * m_hat / (sqrt(v_hat + eps_root) + eps)``, ``m_hat = m / (1-b1^t)``,
+    ``v_hat = v / (1-b2^t)``. Defaults ``b1=0.9, b2=0.999, eps=1e-8, eps_root=0``.
+    ``nesterov=True`` is NAdam (Dozat 2016).
+    """
+    return chain(
+        scale_by_adam(b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov),
+        scale_by_learning_rate(learning_rate),
+    )
+
+
+def adamw(
+    learning_rate: base.ScalarOrSchedule,
+    b1: jax.typing.ArrayLike = 0.9,
+    b2: jax.typing.ArrayLike = 0.999,
+    eps: jax.typing.ArrayLike = 1e-8,
+    eps_root: jax.typing.ArrayLike = 0.0,
+    mu_dtype: Any = None,
+    weight_decay: base.ScalarOrSchedule = 1e-4,
+    mask: Any | Callable[[base.Params], Any] | None = None,
+    *,
+    nesterov: bool = False,
+) -> base.GradientTransformation:
+    """AdamW (Loshchilov & Hutter 2019, "Decoupled Weight Decay Regularization").
+
+    Adam's direction plus decoupled decay:
+    ``x <- x - lr * (m_hat / (sqrt(v_hat + eps_root) + eps) + wd * x)``.
+    Defaults as ``adam`` and ``weight_decay=1e-4`` (optax's; torch's is 1e-2).
+    """
+    return chain(
+        scale_by_adam(b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov),
+        add_decayed_weights(weight_decay, mask),
+        scale_by_learning_rate(learning_rate),
+    )

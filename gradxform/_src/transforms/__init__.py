@@ -1,0 +1,1 @@
+"""Primitive transformations, one family per module."""

@@ -1,0 +1,106 @@
+"""Running sums and averages of past updates: momentum in its two textbook forms."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from gradxform import tree as tree_ops
+from gradxform._src import base, numerics, validate
+
+
+def _dtype(dtype: Any) -> Any:
+    return None if dtype is None else jnp.dtype(dtype)
+
+
+class TraceState(NamedTuple):
+    trace: Any
+
+
+def trace(
+    decay: jax.typing.ArrayLike,
+    nesterov: bool = False,
+    accumulator_dtype: Any = None,
+) -> base.GradientTransformation:
+    """Heavy-ball momentum.
+
+    ``v <- g + decay * v``; ``u <- v``, or with ``nesterov``: ``u <- g + decay * v``.
+    Polyak (1964), "Some methods of speeding up the convergence of iteration methods";
+    Sutskever et al. (2013), "On the importance of initialization and momentum".
+    """
+    validate.non_negative("decay", decay)
+    accumulator_dtype = _dtype(accumulator_dtype)
+
+    def init(params):
+        return TraceState(trace=tree_ops.zeros_like(params, dtype=accumulator_dtype))
+
+    def update(updates, state, params=None, **extra):
+        del params, extra
+        base.check_same_structure(updates, state.trace, "momentum trace")
+        step = lambda g, v: None if g is None else g + decay * v  # noqa: E731
+        new_trace = jax.tree.map(step, updates, state.trace, is_leaf=lambda x: x is None)
+        updates = jax.tree.map(step, updates, new_trace) if nesterov else new_trace
+        return updates, TraceState(trace=tree_ops.cast(new_trace, accumulator_dtype))
+
+    return base.GradientTransformation(init, update)
+
+
+class EmaState(NamedTuple):
+    count: jax.Array  # int32 scalar
+    ema: Any
+
+
+def ema(
+    decay: jax.typing.ArrayLike,
+    debias: bool = True,
+    accumulator_dtype: Any = None,
+) -> base.GradientTransformation:
+    """Exponential moving average, the "EMA form" of momentum.
+
+    ``m <- decay * m + (1 - decay) * g``; ``u <- m``, or with ``debias``:
+    ``u <- m / (1 - decay**t)`` (Kingma & Ba 2015, "Adam", section 3).
+    """
+    validate.decay("decay", decay)
+    accumulator_dtype = _dtype(accumulator_dtype)
+
+    def init(params):
+        return EmaState(
+            count=jnp.zeros([], jnp.int32),
+            ema=tree_ops.zeros_like(params, dtype=accumulator_dtype),
+        )
+
+    def update(updates, state, params=None, **extra):
+        del params, extra
+        base.check_same_structure(updates, state.ema, "moving average")
+        new_ema = tree_ops.update_moment(updates, state.ema, decay, 1)
+        count = numerics.safe_increment(state.count)
+        updates = tree_ops.bias_correction(new_ema, decay, count) if debias else new_ema
+        return updates, EmaState(count=count, ema=tree_ops.cast(new_ema, accumulator_dtype))
+
+    return base.GradientTransformation(init, update)
+
+
+class BiasCorrectionState(NamedTuple):
+    count: jax.Array  # int32 scalar
+
+
+def bias_correction(decay: jax.typing.ArrayLike) -> base.GradientTransformation:
+    """``u <- u / (1 - decay**t)``, ``t`` the 1-based step.
+
+    Undoes the pull towards zero of an average started at zero, so that
+    ``chain(ema(b1, debias=False), bias_correction(b1))`` equals ``ema(b1)``.
+    """
+    validate.decay("decay", decay)
+
+    def init(params):
+        del params
+        return BiasCorrectionState(count=jnp.zeros([], jnp.int32))
+
+    def update(updates, state, params=None, **extra):
+        del params, extra
+        count = numerics.safe_increment(state.count)
+        return tree_ops.bias_correction(updates, decay, count), BiasCorrectionState(count)
+
+    return base.GradientTransformation(init, update)

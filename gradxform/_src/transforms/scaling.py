@@ -1,0 +1,52 @@
+"""Multiplying updates by a constant, a schedule or a learning rate."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from gradxform._src import base, numerics, validate
+
+
+class ScaleByScheduleState(NamedTuple):
+    count: jax.Array  # int32 scalar: the number of updates made so far
+
+
+def scale(step_size: jax.typing.ArrayLike) -> base.GradientTransformation:
+    """``u <- step_size * u``."""
+    validate.finite("step_size", step_size)
+    return base.elementwise(lambda u: step_size * u)
+
+
+def scale_by_schedule(step_size_fn: base.Schedule) -> base.GradientTransformation:
+    """``u <- s(t) * u`` with ``t`` the number of earlier updates (0 on the first).
+
+    ``s(t)`` is cast to each update's dtype, so float32 updates stay float32.
+    """
+    if not callable(step_size_fn):
+        raise TypeError(f"step_size_fn must be callable, got {type(step_size_fn).__name__}")
+
+    def init(params):
+        del params
+        return ScaleByScheduleState(count=jnp.zeros([], jnp.int32))
+
+    def update(updates, state, params=None, **extra):
+        del params, extra
+        step_size = step_size_fn(state.count)
+        updates = jax.tree.map(lambda u: jnp.array(step_size, dtype=u.dtype) * u, updates)
+        return updates, ScaleByScheduleState(count=numerics.safe_increment(state.count))
+
+    return base.GradientTransformation(init, update)
+
+
+def scale_by_learning_rate(
+    learning_rate: base.ScalarOrSchedule, *, flip_sign: bool = True
+) -> base.GradientTransformation:
+    """``u <- -lr * u`` (``+lr * u`` with ``flip_sign=False``); ``lr`` may be a schedule."""
+    sign = -1 if flip_sign else 1
+    if callable(learning_rate):
+        return scale_by_schedule(lambda count: sign * learning_rate(count))
+    validate.non_negative("learning_rate", learning_rate)
+    return scale(sign * learning_rate)

@@ -1,0 +1,56 @@
+"""Weight decay added to the updates (decoupled when placed after the preconditioner)."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from gradxform._src import base, numerics, validate
+from gradxform._src.partition import masked
+
+
+class WeightDecayScheduleState(NamedTuple):
+    count: jax.Array  # int32 scalar
+
+
+def add_decayed_weights(
+    weight_decay: base.ScalarOrSchedule = 0.0,
+    mask: Any | Callable[[base.Params], Any] | None = None,
+) -> base.GradientTransformation:
+    """``u <- u + wd * p``; ``wd`` may be a schedule of the step, ``mask`` selects leaves.
+
+    Placed before an adaptive preconditioner it is L2 regularisation; placed after it
+    (times the learning rate) it is decoupled weight decay, Loshchilov & Hutter (2019),
+    "Decoupled Weight Decay Regularization".
+    """
+    scheduled = callable(weight_decay)
+    if not scheduled:
+        validate.finite("weight_decay", weight_decay)
+
+    def init(params):
+        del params
+        if scheduled:
+            return WeightDecayScheduleState(count=jnp.zeros([], jnp.int32))
+        return base.EmptyState()
+
+    def update(updates, state, params=None, **extra):
+        del extra
+        if params is None:
+            raise ValueError("add_decayed_weights needs params: call update(g, state, params)")
+        if scheduled:
+            wd = weight_decay(state.count)
+            state = WeightDecayScheduleState(count=numerics.safe_increment(state.count))
+        else:
+            wd = weight_decay
+        updates = jax.tree.map(
+            lambda g, p: None if g is None else g + wd * p,
+            updates,
+            params,
+            is_leaf=lambda x: x is None,
+        )
+        return updates, state
+
+    tx = base.GradientTransformation(init, update)
+    return tx if mask is None else masked(tx, mask)

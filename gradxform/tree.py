@@ -1,0 +1,197 @@
+"""Arithmetic on pytrees, leaf by leaf: ``gradxform.tree.add(a, b)`` and friends.
+
+``None`` leaves are treated as absent: they pass through maps untouched.
+"""
+
+from __future__ import annotations
+
+import functools
+import operator
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from gradxform._src.numerics import abs_sq
+
+__all__ = [
+    "add", "add_scale", "allclose", "bias_correction", "cast", "cast_like", "clip", "conj",
+    "div", "full_like", "max", "min", "mul", "norm", "ones_like", "real", "scale", "size",
+    "sub", "sum", "update_infinity_moment", "update_moment", "update_moment_per_elem_norm",
+    "vdot", "where", "zeros_like",
+]
+
+_builtin_sum = sum
+_builtin_max = max
+_builtin_min = min
+
+
+def _map(f: Callable, tree: Any, *rest: Any) -> Any:
+    return jax.tree.map(
+        lambda x, *r: None if x is None else f(x, *r), tree, *rest, is_leaf=lambda x: x is None
+    )
+
+
+def add(tree_x: Any, tree_y: Any, *others: Any) -> Any:
+    """``x + y (+ ...)`` leaf by leaf."""
+    return jax.tree.map(lambda *xs: _builtin_sum(xs[1:], xs[0]), tree_x, tree_y, *others)
+
+
+def sub(tree_x: Any, tree_y: Any) -> Any:
+    """``x - y`` leaf by leaf."""
+    return jax.tree.map(operator.sub, tree_x, tree_y)
+
+
+def mul(tree_x: Any, tree_y: Any) -> Any:
+    """``x * y`` leaf by leaf."""
+    return jax.tree.map(operator.mul, tree_x, tree_y)
+
+
+def div(tree_x: Any, tree_y: Any) -> Any:
+    """``x / y`` leaf by leaf."""
+    return jax.tree.map(operator.truediv, tree_x, tree_y)
+
+
+def scale(scalar: jax.typing.ArrayLike, tree: Any) -> Any:
+    """``scalar * x`` for every leaf."""
+    return jax.tree.map(lambda x: scalar * x, tree)
+
+
+def add_scale(tree_x: Any, scalar: jax.typing.ArrayLike, tree_y: Any) -> Any:
+    """``x + scalar * y`` leaf by leaf."""
+    return jax.tree.map(lambda x, y: x + scalar * y, tree_x, tree_y)
+
+
+def vdot(tree_x: Any, tree_y: Any) -> jax.Array:
+    """``sum_i <x_i, y_i>`` (complex conjugate on ``x``), at highest matmul precision."""
+    dots = jax.tree.map(
+        lambda x, y: jnp.vdot(x, y, precision=jax.lax.Precision.HIGHEST), tree_x, tree_y
+    )
+    return jax.tree.reduce(operator.add, dots, initializer=0)
+
+
+def sum(tree: Any) -> jax.Array:  # noqa: A001
+    """The sum of every element of every leaf."""
+    return jax.tree.reduce(operator.add, jax.tree.map(jnp.sum, tree), initializer=0)
+
+
+def max(tree: Any) -> jax.Array:  # noqa: A001
+    """The largest element over all leaves (``-inf`` for an empty tree)."""
+    maxes = [jnp.max(x) for x in jax.tree.leaves(tree) if jnp.size(x)]
+    return functools.reduce(jnp.maximum, maxes, jnp.asarray(-jnp.inf))
+
+
+def min(tree: Any) -> jax.Array:  # noqa: A001
+    """The smallest element over all leaves (``inf`` for an empty tree)."""
+    mins = [jnp.min(x) for x in jax.tree.leaves(tree) if jnp.size(x)]
+    return functools.reduce(jnp.minimum, mins, jnp.asarray(jnp.inf))
+
+
+def size(tree: Any) -> int:
+    """The total number of elements."""
+    return _builtin_sum(int(np.size(x)) for x in jax.tree.leaves(tree))
+
+
+def conj(tree: Any) -> Any:
+    """Complex conjugate of every leaf."""
+    return jax.tree.map(jnp.conj, tree)
+
+
+def real(tree: Any) -> Any:
+    """Real part of every leaf."""
+    return jax.tree.map(jnp.real, tree)
+
+
+def norm(tree: Any, ord: int | str | None = 2, squared: bool = False) -> jax.Array:  # noqa: A002
+    """The norm of the tree seen as one flat vector (``ord`` in ``1, 2, inf``)."""
+    leaves = jax.tree.leaves(tree)
+    if ord in (2, None, "fro"):
+        sq = _builtin_sum((jnp.sum(abs_sq(x)) for x in leaves), jnp.asarray(0.0))
+        return sq if squared else jnp.sqrt(sq)
+    if ord == 1:
+        out = _builtin_sum((jnp.sum(jnp.abs(x)) for x in leaves), jnp.asarray(0.0))
+    elif ord in (jnp.inf, "inf"):
+        out = functools.reduce(
+            jnp.maximum, [jnp.max(jnp.abs(x)) for x in leaves if jnp.size(x)], jnp.asarray(0.0)
+        )
+    else:
+        raise ValueError(f"norm: ord must be 1, 2 or inf, got {ord!r}")
+    return jnp.square(out) if squared else out
+
+
+def zeros_like(tree: Any, dtype: Any = None) -> Any:
+    """Zeros shaped like every leaf (optionally of another dtype)."""
+    return jax.tree.map(lambda x: jnp.zeros_like(x, dtype=dtype), tree)
+
+
+def ones_like(tree: Any, dtype: Any = None) -> Any:
+    """Ones shaped like every leaf."""
+    return jax.tree.map(lambda x: jnp.ones_like(x, dtype=dtype), tree)
+
+
+def full_like(tree: Any, fill_value: jax.typing.ArrayLike, dtype: Any = None) -> Any:
+    """``fill_value`` shaped like every leaf."""
+    return jax.tree.map(lambda x: jnp.full_like(x, fill_value, dtype=dtype), tree)
+
+
+def cast(tree: Any, dtype: Any) -> Any:
+    """Every leaf cast to ``dtype``; ``dtype=None`` leaves the tree as it is."""
+    if dtype is None:
+        return tree
+    return _map(lambda x: jnp.asarray(x).astype(dtype), tree)
+
+
+def cast_like(tree: Any, other: Any) -> Any:
+    """Every leaf cast to the dtype of the matching leaf of ``other``."""
+    return _map(lambda x, o: jnp.asarray(x).astype(jnp.asarray(o).dtype), tree, other)
+
+
+def clip(tree: Any, min_value: Any = None, max_value: Any = None) -> Any:
+    """Every element clipped to ``[min_value, max_value]``."""
+    return jax.tree.map(lambda x: jnp.clip(x, min_value, max_value), tree)
+
+
+def where(condition: jax.typing.ArrayLike, tree_x: Any, tree_y: Any) -> Any:
+    """``x if condition else y`` leaf by leaf, with one scalar ``condition``."""
+    return jax.tree.map(lambda x, y: jnp.where(condition, x, y), tree_x, tree_y)
+
+
+def update_moment(updates: Any, moments: Any, decay: Any, order: int) -> Any:
+    """``m <- (1 - decay) * g**order + decay * m``."""
+    return _map(lambda g, m: (1 - decay) * (g**order) + decay * m, updates, moments)
+
+
+def update_moment_per_elem_norm(updates: Any, moments: Any, decay: Any, order: int) -> Any:
+    """``m <- (1 - decay) * |g|**order + decay * m`` (``|g|`` the modulus for complex)."""
+
+    def power(g):
+        if jnp.isrealobj(g):
+            return g**order
+        half = order / 2
+        return abs_sq(g) ** (int(half) if float(half).is_integer() else half)
+
+    return _map(lambda g, m: (1 - decay) * power(g) + decay * m, updates, moments)
+
+
+def update_infinity_moment(updates: Any, moments: Any, decay: Any, eps: Any) -> Any:
+    """``u <- max(|g| + eps, decay * u)``."""
+    return _map(lambda g, m: jnp.maximum(jnp.abs(g) + eps, decay * m), updates, moments)
+
+
+def bias_correction(moment: Any, decay: Any, count: jax.typing.ArrayLike) -> Any:
+    """``m / (1 - decay**count)``.
+
+    ``decay**count`` is formed in the precision of ``decay`` and ``count`` and only then
+    cast to the moment's dtype: in bf16 ``decay**count`` rounds to 1 and would divide by 0.
+    """
+    correction = 1 - jnp.asarray(decay) ** count
+    return _map(lambda m: m / correction.astype(m.dtype), moment)
+
+
+def allclose(tree_x: Any, tree_y: Any, rtol: float = 1e-5, atol: float = 1e-8) -> bool:
+    """Whether every pair of leaves is close (and the structures match)."""
+    if jax.tree.structure(tree_x) != jax.tree.structure(tree_y):
+        return False
+    pairs = zip(jax.tree.leaves(tree_x), jax.tree.leaves(tree_y))
+    return all(bool(jnp.allclose(x, y, rtol=rtol, atol=atol)) for x, y in pairs)
