@@ -82,6 +82,25 @@ def check_same_structure(updates: PyTree, reference: PyTree, what: str) -> None:
         )
 
 
+def check_float_leaves(params: PyTree, who: str) -> None:
+    """Raises ``TypeError`` naming the first integer or boolean leaf of ``params``.
+
+    Arithmetic on such a leaf would be truncated back to its dtype by ``apply_updates``
+    and silently lost, so every transformation that computes on a leaf refuses it at
+    ``init``. Keep such leaves out with ``masked`` or ``multi_transform`` (their inner
+    transformations never see masked-out leaves), or give them ``set_to_zero()``.
+    """
+    for path, leaf in jax.tree_util.tree_leaves_with_path(params):
+        dtype = jnp.result_type(leaf)
+        if not jnp.issubdtype(dtype, jnp.inexact):
+            raise TypeError(
+                f"{who}: parameter {jax.tree_util.keystr(path) or '<root>'} has dtype {dtype}; "
+                "only floating and complex leaves can be optimized. Keep integer and boolean "
+                "leaves out with gx.masked(...) or gx.multi_transform({..., 'frozen': "
+                "gx.set_to_zero()}, labels)."
+            )
+
+
 def identity() -> GradientTransformation:
     """Returns the updates unchanged: ``u <- u``."""
 
@@ -114,7 +133,7 @@ def stateless(f: Callable[[Updates, Params | None], Updates]) -> GradientTransfo
     """A transformation without state: ``u <- f(u, params)``."""
 
     def init(params):
-        del params
+        check_float_leaves(params, "stateless transformation")
         return EmptyState()
 
     def update(updates, state, params=None, **extra):

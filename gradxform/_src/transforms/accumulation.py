@@ -34,6 +34,7 @@ def trace(
     accumulator_dtype = _dtype(accumulator_dtype)
 
     def init(params):
+        base.check_float_leaves(params, "trace")
         return TraceState(trace=tree_ops.zeros_like(params, dtype=accumulator_dtype))
 
     def update(updates, state, params=None, **extra):
@@ -66,6 +67,7 @@ def ema(
     accumulator_dtype = _dtype(accumulator_dtype)
 
     def init(params):
+        base.check_float_leaves(params, "ema")
         return EmaState(
             count=jnp.zeros([], jnp.int32),
             ema=tree_ops.zeros_like(params, dtype=accumulator_dtype),
@@ -95,7 +97,7 @@ def bias_correction(decay: jax.typing.ArrayLike) -> base.GradientTransformation:
     validate.decay("decay", decay)
 
     def init(params):
-        del params
+        base.check_float_leaves(params, "bias_correction")
         return BiasCorrectionState(count=jnp.zeros([], jnp.int32))
 
     def update(updates, state, params=None, **extra):

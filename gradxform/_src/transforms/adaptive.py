@@ -45,6 +45,7 @@ def scale_by_rms(
     debias = bias_correction
 
     def init(params):
+        base.check_float_leaves(params, "scale_by_rms")
         nu = tree_ops.full_like(params, initial_scale)
         if debias:
             return ScaleByRmsWithCountState(count=jnp.zeros([], jnp.int32), nu=nu)
@@ -85,6 +86,7 @@ def nesterov_ema(decay: jax.typing.ArrayLike, accumulator_dtype: Any = None):
     accumulator_dtype = _dtype(accumulator_dtype)
 
     def init(params):
+        base.check_float_leaves(params, "nesterov_ema")
         return NesterovEmaState(
             count=jnp.zeros([], jnp.int32), ema=tree_ops.zeros_like(params, accumulator_dtype)
         )

@@ -29,7 +29,7 @@ def scale_by_schedule(step_size_fn: base.Schedule) -> base.GradientTransformatio
         raise TypeError(f"step_size_fn must be callable, got {type(step_size_fn).__name__}")
 
     def init(params):
-        del params
+        base.check_float_leaves(params, "scale_by_schedule")
         return ScaleByScheduleState(count=jnp.zeros([], jnp.int32))
 
     def update(updates, state, params=None, **extra):

@@ -30,7 +30,7 @@ def add_decayed_weights(
         validate.finite("weight_decay", weight_decay)
 
     def init(params):
-        del params
+        base.check_float_leaves(params, "add_decayed_weights")
         if scheduled:
             return WeightDecayScheduleState(count=jnp.zeros([], jnp.int32))
         return base.EmptyState()
