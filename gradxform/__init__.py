@@ -45,6 +45,61 @@ from gradxform._src.optimizers.adam import adam, adamw
 from gradxform._src.optimizers.sgd import ema_momentum, momentum, sgd
 
 # --- foundation: remaining combinators and primitives ---
+from gradxform._src.accumulate import ApplyEvery, MultiSteps, MultiStepsState, apply_every
+from gradxform._src.conditional import (
+    ConditionallyMaskState,
+    ConditionallyTransformState,
+    conditionally_mask,
+    conditionally_transform,
+)
+from gradxform._src.freeze import freeze, selective_transform
+from gradxform._src.inject import (
+    InjectStatefulHyperparamsState,
+    WrappedSchedule,
+    inject_hyperparams,
+    inject_stateful_hyperparams,
+)
+from gradxform._src.layout import flatten
+from gradxform._src.lookahead import LookaheadParams, LookaheadState, lookahead
+from gradxform._src.non_finite import (
+    ApplyIfFiniteState,
+    ZeroNansState,
+    apply_if_finite,
+    skip_large_updates,
+    skip_not_finite,
+    zero_nans,
+)
+from gradxform._src.transforms.clipping import (
+    adaptive_grad_clip,
+    clip,
+    clip_by_block_rms,
+    clip_by_global_norm,
+    per_example_global_norm_clip,
+    per_example_layer_norm_clip,
+    unitwise_clip,
+    unitwise_norm,
+)
+from gradxform._src.transforms.constrain import keep_params_nonnegative
+from gradxform._src.transforms.centralization import centralize
+from gradxform._src.transforms.monitor import (
+    MonitorState,
+    SnapshotState,
+    measure_with_ema,
+    monitor,
+    snapshot,
+)
+from gradxform._src.transforms.noise import AddNoiseState, add_noise
+from gradxform._src.transforms.preconditioners import (
+    ScaleByRssState,
+    ScaleByRStdDevState,
+    ScaleByRStdDevWithCountState,
+    scale_by_rss,
+    scale_by_stddev,
+)
+from gradxform._src.transforms.sign import scale_by_sign
+from gradxform._src.transforms.trust_ratio import scale_by_trust_ratio
+
+InjectHyperparamsState = InjectStatefulHyperparamsState  # optax's older name for the same state
 
 # --- catalogue ---
 

@@ -1,0 +1,88 @@
+"""Running a transformation only on the steps a condition selects."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from gradxform import tree as tree_ops
+from gradxform._src import base, numerics
+
+ConditionFn = Callable[..., jax.typing.ArrayLike]
+
+
+def _check_condition(fn: Any) -> None:
+    if not callable(fn):
+        raise TypeError(f"should_transform_fn must be callable, got {type(fn).__name__}")
+
+
+class ConditionallyTransformState(NamedTuple):
+    inner_state: Any
+    step: jax.Array  # int32: calls to update so far
+
+
+def conditionally_transform(
+    inner: Any, should_transform_fn: ConditionFn, forward_extra_args: bool = False
+) -> base.GradientTransformation:
+    """``inner`` on the steps where ``should_transform_fn(t)`` holds; identity elsewhere.
+
+    ``t`` counts earlier calls (0 on the first). When the condition fails the updates
+    pass through unchanged and ``inner``'s state is kept. With ``forward_extra_args``
+    the extra keyword arguments of ``update`` are passed to the condition too.
+    """
+    _check_condition(should_transform_fn)
+    inner = base.as_transformation(inner)
+
+    def init(params):
+        return ConditionallyTransformState(
+            inner_state=inner.init(params), step=jnp.zeros([], jnp.int32)
+        )
+
+    def update(updates, state, params=None, **extra):
+        condition = should_transform_fn(state.step, **(extra if forward_extra_args else {}))
+        updates, inner_state = jax.lax.cond(
+            condition,
+            lambda _: inner.update(updates, state.inner_state, params, **extra),
+            lambda _: (updates, state.inner_state),
+            None,
+        )
+        return updates, ConditionallyTransformState(
+            inner_state, numerics.safe_increment(state.step)
+        )
+
+    return base.GradientTransformation(init, update)
+
+
+class ConditionallyMaskState(NamedTuple):
+    step: jax.Array  # int32: calls to update so far
+    inner_state: Any
+
+
+def conditionally_mask(
+    inner: Any, should_transform_fn: ConditionFn, forward_extra_args: bool = False
+) -> base.GradientTransformation:
+    """``inner`` on the steps where ``should_transform_fn(t)`` holds; zero updates elsewhere.
+
+    ``t`` counts earlier calls (0 on the first). When the condition fails the updates
+    are zeros and ``inner``'s state is kept. With ``forward_extra_args`` the extra
+    keyword arguments of ``update`` are passed to the condition too.
+    """
+    _check_condition(should_transform_fn)
+    inner = base.as_transformation(inner)
+
+    def init(params):
+        return ConditionallyMaskState(step=jnp.zeros([], jnp.int32), inner_state=inner.init(params))
+
+    def update(updates, state, params=None, **extra):
+        condition = should_transform_fn(state.step, **(extra if forward_extra_args else {}))
+        updates, inner_state = jax.lax.cond(
+            condition,
+            lambda _: inner.update(updates, state.inner_state, params, **extra),
+            lambda _: (tree_ops.zeros_like(updates), state.inner_state),
+            None,
+        )
+        return updates, ConditionallyMaskState(numerics.safe_increment(state.step), inner_state)
+
+    return base.GradientTransformation(init, update)

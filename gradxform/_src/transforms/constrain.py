@@ -1,0 +1,29 @@
+"""Updates that keep the parameters inside a feasible set."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from gradxform._src import base
+
+
+def keep_params_nonnegative() -> base.GradientTransformation:
+    """Stops each parameter at zero: ``u <- -p`` where ``p + u < 0``, else ``u``.
+
+    Put it last in a chain, so that ``p + u >= 0`` holds for the update actually
+    applied. A parameter that is already negative is moved to 0.
+    """
+
+    def clamp(updates, params):
+        if params is None:
+            raise ValueError("keep_params_nonnegative needs params: call update(u, state, params)")
+        base.check_same_structure(updates, params, "params")
+        return jax.tree.map(
+            lambda u, p: None if p is None else jnp.where((p + u) < 0.0, -p, u),
+            updates,
+            params,
+            is_leaf=lambda x: x is None,
+        )
+
+    return base.stateless(clamp)

@@ -1,0 +1,74 @@
+"""Annealed Gaussian gradient noise."""
+
+from __future__ import annotations
+
+import warnings
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from gradxform._src import base, numerics, validate
+
+
+class AddNoiseState(NamedTuple):
+    count: jax.Array  # int32 scalar
+    rng_key: jax.Array  # a typed PRNG key
+
+
+def _as_key(key: jax.Array | int) -> jax.Array:
+    """A typed PRNG key from a typed key, a raw ``uint32`` key or an integer seed."""
+    if isinstance(key, jax.Array) and jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
+        return key
+    if isinstance(key, (jax.Array, np.ndarray)) and np.ndim(key) == 1:
+        return jax.random.wrap_key_data(jnp.asarray(key, jnp.uint32))
+    return jax.random.key(key)
+
+
+def add_noise(
+    eta: jax.typing.ArrayLike,
+    gamma: jax.typing.ArrayLike,
+    key: jax.Array | int | None = None,
+    *,
+    seed: int | None = None,
+) -> base.GradientTransformation:
+    """Adds annealed Gaussian noise: ``u <- u + sqrt(eta / t**gamma) * n_t``, ``n_t ~ N(0, I)``.
+
+    ``t`` is the 1-based step. Each step splits the state's key into the next key and
+    one sampling key, which is split once more into one key per leaf (in tree order);
+    the noise has each leaf's dtype, so with the same key the draws equal optax's.
+    ``eta >= 0`` (the base variance), ``gamma`` finite (the paper uses 0.55). ``key`` is
+    a PRNG key or an int seed (default 0, with a warning); ``seed`` is its deprecated
+    spelling. Neelakantan et al. (2015), "Adding Gradient Noise Improves Learning for
+    Very Deep Networks".
+    """
+    validate.non_negative("eta", eta)
+    validate.finite("gamma", gamma)
+    if seed is not None:
+        warnings.warn('add_noise: "seed" is deprecated, pass "key"', DeprecationWarning, 2)
+        if key is not None:
+            raise ValueError("add_noise: pass only one of key and seed")
+        key = seed
+    if key is None:
+        warnings.warn("add_noise: no key given, using key 0", stacklevel=2)
+        key = 0
+
+    def init(params):
+        base.check_float_leaves(params, "add_noise")
+        return AddNoiseState(count=jnp.zeros([], jnp.int32), rng_key=_as_key(key))
+
+    def update(updates, state, params=None, **extra):
+        del params, extra
+        count = numerics.safe_increment(state.count)
+        std = jnp.sqrt(eta / count**gamma)
+        rng_key, sample_key = jax.random.split(state.rng_key)
+        leaves, treedef = jax.tree.flatten(updates)
+        keys = jax.random.split(sample_key, len(leaves))
+        noisy = [
+            u + std * jax.random.normal(k, jnp.shape(u), jnp.asarray(u).dtype)
+            for u, k in zip(leaves, keys)
+        ]
+        return jax.tree.unflatten(treedef, noisy), AddNoiseState(count=count, rng_key=rng_key)
+
+    return base.GradientTransformation(init, update)

@@ -1,0 +1,123 @@
+"""More diagonal preconditioners: the running sum of squares and the running variance."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from gradxform import tree as tree_ops
+from gradxform._src import base, numerics, validate
+
+
+class ScaleByRssState(NamedTuple):
+    sum_of_squares: Any
+
+
+def scale_by_rss(
+    initial_accumulator_value: jax.typing.ArrayLike = 0.1,
+    eps: jax.typing.ArrayLike = 1e-7,
+) -> base.GradientTransformation:
+    """AdaGrad's scaling by the root of the sum of squared gradients.
+
+    ``s <- s + |g|^2`` (``s_0 = initial_accumulator_value``);
+    ``u <- g / sqrt(s + eps)`` where ``s > 0``, else ``u <- 0``.
+    Defaults ``initial_accumulator_value=0.1``, ``eps=1e-7``, both ``>= 0``.
+    Duchi et al. (2011), "Adaptive Subgradient Methods for Online Learning and
+    Stochastic Optimization".
+    """
+    validate.non_negative("initial_accumulator_value", initial_accumulator_value)
+    validate.non_negative("eps", eps)
+
+    def init(params):
+        base.check_float_leaves(params, "scale_by_rss")
+        return ScaleByRssState(
+            sum_of_squares=tree_ops.full_like(params, initial_accumulator_value)
+        )
+
+    def update(updates, state, params=None, **extra):
+        del params, extra
+        base.check_same_structure(updates, state.sum_of_squares, "sum of squares")
+        sum_of_squares = jax.tree.map(
+            lambda g, s: numerics.abs_sq(g) + s, updates, state.sum_of_squares
+        )
+        # Where nothing has accumulated, the update is 0 rather than 0 / sqrt(eps).
+        scaling = jax.tree.map(
+            lambda s: jnp.where(s > 0, jax.lax.rsqrt(s + eps), 0.0), sum_of_squares
+        )
+        updates = jax.tree.map(lambda c, g: c * g, scaling, updates)
+        return updates, ScaleByRssState(
+            sum_of_squares=tree_ops.cast_like(sum_of_squares, state.sum_of_squares)
+        )
+
+    return base.GradientTransformation(init, update)
+
+
+class ScaleByRStdDevState(NamedTuple):
+    mu: Any
+    nu: Any
+
+
+class ScaleByRStdDevWithCountState(NamedTuple):
+    count: jax.Array  # int32 scalar
+    mu: Any
+    nu: Any
+
+
+def scale_by_stddev(
+    decay: jax.typing.ArrayLike = 0.9,
+    eps: jax.typing.ArrayLike = 1e-8,
+    initial_scale: jax.typing.ArrayLike = 0.0,
+    eps_in_sqrt: bool = True,
+    bias_correction: bool = False,
+) -> base.GradientTransformation:
+    """Centred RMSProp's scaling by the running standard deviation of the gradient.
+
+    ``m <- decay m + (1 - decay) g``; ``v <- decay v + (1 - decay) |g|^2``
+    (``m_0 = 0``, ``v_0 = initial_scale``); with ``bias_correction`` both are divided
+    by ``1 - decay**t``. ``u <- g / sqrt(v - |m|^2 + eps)``, or
+    ``g / (sqrt(v - |m|^2) + eps)`` when not ``eps_in_sqrt``. Defaults ``decay=0.9``,
+    ``eps=1e-8``, ``initial_scale=0``. Graves (2013), "Generating Sequences With
+    Recurrent Neural Networks", eq. 38-45.
+    """
+    validate.decay("decay", decay)
+    validate.non_negative("eps", eps)
+    validate.non_negative("initial_scale", initial_scale)
+    debias = bias_correction
+
+    def init(params):
+        base.check_float_leaves(params, "scale_by_stddev")
+        mu = tree_ops.zeros_like(params)
+        nu = tree_ops.full_like(params, initial_scale)
+        if debias:
+            return ScaleByRStdDevWithCountState(count=jnp.zeros([], jnp.int32), mu=mu, nu=nu)
+        return ScaleByRStdDevState(mu=mu, nu=nu)
+
+    def update(updates, state, params=None, **extra):
+        del params, extra
+        base.check_same_structure(updates, state.mu, "first moment")
+        mu = tree_ops.update_moment(updates, state.mu, decay, 1)
+        nu = tree_ops.update_moment_per_elem_norm(updates, state.nu, decay, 2)
+        if debias:
+            count = numerics.safe_increment(state.count)
+            mu_hat = tree_ops.bias_correction(mu, decay, count)
+            nu_hat = tree_ops.bias_correction(nu, decay, count)
+        else:
+            mu_hat, nu_hat = mu, nu
+        if eps_in_sqrt:
+            scaling = jax.tree.map(
+                lambda m, n: jax.lax.rsqrt(n - numerics.abs_sq(m) + eps), mu_hat, nu_hat
+            )
+        else:
+            scaling = jax.tree.map(
+                lambda m, n: 1 / (jnp.sqrt(n - numerics.abs_sq(m)) + eps), mu_hat, nu_hat
+            )
+        updates = jax.tree.map(lambda c, g: c * g, scaling, updates)
+        mu = tree_ops.cast_like(mu, state.mu)
+        nu = tree_ops.cast_like(nu, state.nu)
+        if debias:
+            return updates, ScaleByRStdDevWithCountState(count=count, mu=mu, nu=nu)
+        return updates, ScaleByRStdDevState(mu=mu, nu=nu)
+
+    return base.GradientTransformation(init, update)
