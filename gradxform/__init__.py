@@ -104,6 +104,28 @@ InjectHyperparamsState = InjectStatefulHyperparamsState  # optax's older name fo
 # --- catalogue ---
 
 # --- schedules ---
+from gradxform._src.plateau import ReduceLROnPlateauState, reduce_on_plateau
+from gradxform import schedules
+from gradxform.schedules import (
+    constant_schedule,
+    cosine_decay_schedule,
+    cosine_onecycle_schedule,
+    exponential_decay,
+    factor_schedule,
+    inverse_power_decay,
+    join_schedules,
+    linear_onecycle_schedule,
+    linear_schedule,
+    multi_factor_schedule,
+    piecewise_constant_schedule,
+    piecewise_interpolate_schedule,
+    polynomial_schedule,
+    sgdr_schedule,
+    square_root_schedule,
+    warmup_constant_schedule,
+    warmup_cosine_decay_schedule,
+    warmup_exponential_decay_schedule,
+)
 
 # --- second order ---
 

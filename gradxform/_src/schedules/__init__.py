@@ -1,0 +1,1 @@
+"""Schedules: pure ``step -> value`` functions. The public listing is ``gradxform.schedules``."""
