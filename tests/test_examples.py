@@ -1,0 +1,143 @@
+"""Every script in examples/ runs with ``--quick``, writes its figures and reports sane numbers.
+
+Each example runs in a fresh subprocess (so it sees float32 JAX, as a user would), with the
+working directory and ``--out`` set to a temporary folder. Examples end with a line
+``final: key=value key=value ...``; the checks below read it. An example added later is
+picked up automatically and gets the generic checks (exit status, figures, falling loss).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples"
+EXAMPLES = sorted(p.name for p in EXAMPLES_DIR.glob("*.py"))
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+pytestmark = pytest.mark.slow
+
+
+def run_example(name: str, out: Path) -> str:
+    """Runs ``examples/<name> --quick`` (plus ``--out`` where it takes one); returns stdout."""
+    path = EXAMPLES_DIR / name
+    args = [sys.executable, str(path), "--quick"]
+    if "--out" in path.read_text():
+        args += ["--out", str(out)]
+    env = dict(os.environ, MPLBACKEND="Agg", PYTHONUNBUFFERED="1")
+    env.pop("JAX_ENABLE_X64", None)
+    proc = subprocess.run(
+        args, cwd=out, env=env, capture_output=True, text=True, timeout=600
+    )
+    assert proc.returncode == 0, (
+        f"{name} exited with {proc.returncode}\n--- stdout ---\n{proc.stdout[-4000:]}"
+        f"\n--- stderr ---\n{proc.stderr[-4000:]}"
+    )
+    return proc.stdout
+
+
+def parse_final(stdout: str) -> dict[str, float]:
+    """The ``key=value`` pairs of the last line that starts with ``final:``."""
+    lines = [line for line in stdout.splitlines() if line.startswith("final:")]
+    assert lines, f"no 'final:' line in the output:\n{stdout[-2000:]}"
+    pairs = re.findall(r"([\w.\-]+)=(\S+)", lines[-1][len("final:"):])
+    assert pairs, lines[-1]
+    return {k: float(v) for k, v in pairs}
+
+
+def pngs(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in folder.glob("*.png")}
+
+
+def assert_valid_pngs(folder: Path, expected: list[str] | None = None) -> None:
+    found = pngs(folder)
+    assert found, f"no PNG written to {folder}"
+    if expected is not None:
+        assert sorted(found) == sorted(expected), sorted(found)
+    for name, data in found.items():
+        assert data.startswith(PNG_MAGIC) and len(data) > 10_000, (name, len(data))
+
+
+# --- checks for the examples whose output is known -------------------------------------
+
+
+def check_compare_optimizers(values: dict[str, float], out: Path) -> None:
+    assert_valid_pngs(out, ["compare_optimizers.png"])
+    finals = {k.split(".", 1)[1]: v for k, v in values.items() if k.startswith("final_loss.")}
+    assert sorted(finals) == sorted([
+        "sgd", "minibatch_sgd", "momentum", "adagrad", "rmsprop", "adadelta", "adam", "yogi",
+        "adamw", "lamb",
+    ])
+    initial, optimum = values["initial_loss"], values["optimum_loss"]
+    assert 0 < optimum < initial
+    for name, final in finals.items():
+        # Every method cut the loss at least tenfold; none beat the exact least-squares fit
+        # of the same training set (which would mean the loss or the optimum is wrong).
+        assert final < 0.1 * initial, (name, final, initial)
+        assert final >= optimum * (1 - 1e-4), (name, final, optimum)
+    # The plain first-order methods sit within 5% of the optimum after the quick run.
+    for name in ("sgd", "minibatch_sgd", "momentum", "adagrad"):
+        assert finals[name] < 1.05 * optimum, (name, finals[name], optimum)
+
+
+def check_trajectories_2d(values: dict[str, float], out: Path) -> None:
+    problems = ("quadratic", "ill_conditioned", "rosenbrock")
+    assert_valid_pngs(out, [f"trajectories_{p}.png" for p in problems])
+    runs = {k.rsplit(".", 1)[0] for k in values}
+    assert len(runs) == 30, sorted(runs)  # ten optimizers on each of three functions
+    for run in runs:
+        assert values[f"{run}.final"] < values[f"{run}.initial"], run
+    assert values["quadratic.gd_lr0.05.initial"] == pytest.approx(33.0)  # f(-5, -2)
+    assert values["rosenbrock.newton.initial"] == pytest.approx(12.5)  # f(-1.5, 2)
+    # Newton's method lands on the minimum of a quadratic in its first step, and finds
+    # Rosenbrock's minimum within the quick budget too.
+    for problem in problems:
+        assert values[f"{problem}.newton.final"] < 1e-8, problem
+
+
+def check_mlp_digits(values: dict[str, float], out: Path) -> None:
+    assert_valid_pngs(out, ["mlp_digits.png"])
+    assert values["test_accuracy"] >= 0.95, values
+    assert values["train_accuracy"] >= values["test_accuracy"] - 0.02, values
+    assert values["final_loss"] < 0.1 * values["initial_loss"], values
+
+
+def check_quickstart(values: dict[str, float], out: Path) -> None:
+    assert values["final_loss"] < 0.1 * values["initial_loss"], values
+
+
+CHECKS = {
+    "compare_optimizers.py": check_compare_optimizers,
+    "trajectories_2d.py": check_trajectories_2d,
+    "mlp_digits.py": check_mlp_digits,
+    "quickstart.py": check_quickstart,
+}
+
+
+def check_generic(name: str, stdout: str, out: Path) -> None:
+    """For an example without its own checks: figures exist, and a reported loss fell."""
+    if "savefig" in (EXAMPLES_DIR / name).read_text():
+        assert_valid_pngs(out)
+    if any(line.startswith("final:") for line in stdout.splitlines()):
+        values = parse_final(stdout)
+        if "initial_loss" in values and "final_loss" in values:
+            assert values["final_loss"] < values["initial_loss"], values
+
+
+def test_examples_are_found():
+    # The glob must see the examples this file has checks for, or the tests below prove nothing.
+    assert set(CHECKS) <= set(EXAMPLES), sorted(set(CHECKS) - set(EXAMPLES))
+
+
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_example_runs(name, tmp_path):
+    stdout = run_example(name, tmp_path)
+    if name in CHECKS:
+        CHECKS[name](parse_final(stdout), tmp_path)
+    else:
+        check_generic(name, stdout, tmp_path)
