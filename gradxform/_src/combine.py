@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 import jax
+import jax.numpy as jnp
 
 from gradxform._src import base
 
@@ -64,6 +65,9 @@ class DivideState(NamedTuple):
 def divide(numerator: Any, denominator: Any) -> base.GradientTransformation:
     """``u <- N(u) / D(u)``: both branches see the same input, their outputs are divided.
 
+    The quotient takes the numerator's dtype (a float32 denominator may guard a
+    half-precision numerator against underflow).
+
     This is how a preconditioned method is written as primitives, e.g. Adam:
     ``divide(chain(ema(b1), ...), chain(elementwise(abs_sq), ema(b2), ...))``.
     """
@@ -77,7 +81,10 @@ def divide(numerator: Any, denominator: Any) -> base.GradientTransformation:
         top, num_state = num.update(updates, state.numerator, params, **extra)
         bottom, den_state = den.update(updates, state.denominator, params, **extra)
         out = jax.tree.map(
-            lambda a, b: None if a is None else a / b, top, bottom, is_leaf=lambda x: x is None
+            lambda a, b: None if a is None else (a / b).astype(jnp.result_type(a)),
+            top,
+            bottom,
+            is_leaf=lambda x: x is None,
         )
         return out, DivideState(num_state, den_state)
 

@@ -58,3 +58,14 @@ def global_norm(updates) -> jax.Array:
     if not leaves:
         return jnp.asarray(0.0)
     return jnp.sqrt(sum(jnp.sum(abs_sq(x)) for x in leaves))
+
+
+def upcast(x: jax.Array) -> jax.Array:
+    """``x`` in at least float32 precision.
+
+    Half-precision moments underflow (``1e-3 * g^2`` is 0 in float16 for ``|g| < 5e-3``)
+    and ``eps = 1e-8`` is 0 in float16, so divisions by a root of a moment are done in
+    float32 and only the result is cast back to the update's dtype.
+    """
+    x = jnp.asarray(x)
+    return x.astype(jnp.promote_types(x.dtype, jnp.float32))

@@ -79,7 +79,14 @@ def ema(
         new_ema = tree_ops.update_moment(updates, state.ema, decay, 1)
         count = numerics.safe_increment(state.count)
         updates = tree_ops.bias_correction(new_ema, decay, count) if debias else new_ema
-        return updates, EmaState(count=count, ema=tree_ops.cast(new_ema, accumulator_dtype))
+        # Without an accumulator dtype the state keeps its own dtype, so its structure is
+        # stable even when the updates arrive in a wider dtype.
+        stored = (
+            tree_ops.cast_like(new_ema, state.ema)
+            if accumulator_dtype is None
+            else tree_ops.cast(new_ema, accumulator_dtype)
+        )
+        return updates, EmaState(count=count, ema=stored)
 
     return base.GradientTransformation(init, update)
 

@@ -54,17 +54,19 @@ def scale_by_rms(
     def update(updates, state, params=None, **extra):
         del params, extra
         base.check_same_structure(updates, state.nu, "second moment")
-        nu = tree_ops.update_moment_per_elem_norm(updates, state.nu, decay, 2)
+        wide = jax.tree.map(numerics.upcast, updates)
+        nu = tree_ops.update_moment_per_elem_norm(wide, state.nu, decay, 2)
         if debias:
             count = numerics.safe_increment(state.count)
             nu_hat = tree_ops.bias_correction(nu, decay, count)
         else:
             nu_hat = nu
         if eps_in_sqrt:
-            scaling = jax.tree.map(lambda n: jax.lax.rsqrt(n + eps), nu_hat)
+            scaling = jax.tree.map(lambda n: jax.lax.rsqrt(numerics.upcast(n) + eps), nu_hat)
         else:
-            scaling = jax.tree.map(lambda n: 1 / (jnp.sqrt(n) + eps), nu_hat)
-        updates = jax.tree.map(lambda s, g: s * g, scaling, updates)
+            scaling = jax.tree.map(lambda n: 1 / (jnp.sqrt(numerics.upcast(n)) + eps), nu_hat)
+        updates = jax.tree.map(lambda s, g: (s * g).astype(g.dtype), scaling, updates)
+        nu = tree_ops.cast_like(nu, state.nu)
         if debias:
             return updates, ScaleByRmsWithCountState(count=count, nu=nu)
         return updates, ScaleByRmsState(nu=nu)
@@ -113,9 +115,9 @@ def second_moment_root(
     ``u <- sqrt(v / (1 - b2^t) + eps_root) + eps``.
     """
     return chain(
-        base.elementwise(numerics.abs_sq),
+        base.elementwise(lambda g: numerics.abs_sq(numerics.upcast(g))),
         ema(b2, debias=True),
-        base.elementwise(lambda v: jnp.sqrt(v + eps_root) + eps),
+        base.elementwise(lambda v: jnp.sqrt(numerics.upcast(v) + eps_root) + eps),
     )
 
 

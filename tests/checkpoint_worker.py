@@ -1,0 +1,106 @@
+"""Saves optimizer state mid-run and resumes it, possibly in another process.
+
+The test runs ``save_all`` in its own process, then ``python checkpoint_worker.py DIR`` in a
+fresh one; both continue the same trajectories, which must agree bit for bit.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(__file__))
+
+import gradxform as gx  # noqa: E402
+from optimizer_cases import OPTIMIZERS  # noqa: E402
+from reference import grad_fn, nested_params  # noqa: E402
+
+FIRST_STEPS = 4
+MORE_STEPS = 4
+FORMATS = ("pickle", "npz")
+
+
+def start_params():
+    return nested_params(dtype=jnp.float32, seed=3)
+
+
+def make_step(tx):
+    @jax.jit
+    def step(params, state):
+        updates, state = tx.update(grad_fn(params), state, params)
+        return gx.apply_updates(params, updates), state
+
+    return step
+
+
+def advance(step, params, state, n):
+    for _ in range(n):
+        params, state = step(params, state)
+    return params, state
+
+
+def leaves_bytes(tree):
+    return [np.asarray(x) for x in jax.tree.leaves(tree)]
+
+
+def save(directory, name, params, state):
+    host = jax.device_get((params, state))
+    with open(os.path.join(directory, f"{name}.pkl"), "wb") as f:
+        pickle.dump(host, f)
+    leaves = {f"leaf_{i}": np.asarray(x) for i, x in enumerate(jax.tree.leaves(host))}
+    np.savez(os.path.join(directory, f"{name}.npz"), **leaves)
+
+
+def load(directory, name, fmt, tx):
+    if fmt == "pickle":
+        with open(os.path.join(directory, f"{name}.pkl"), "rb") as f:
+            return jax.tree.map(jnp.asarray, pickle.load(f))
+    # np.savez keeps only leaves: the structure comes from a fresh init, which is stable.
+    params = start_params()
+    treedef = jax.tree.structure((params, tx.init(params)))
+    with np.load(os.path.join(directory, f"{name}.npz")) as data:
+        leaves = [jnp.asarray(data[f"leaf_{i}"]) for i in range(len(data.files))]
+    return jax.tree.unflatten(treedef, leaves)
+
+
+def save_all(directory):
+    """Runs FIRST_STEPS, saves, runs MORE_STEPS; returns the uninterrupted final params."""
+    finals = {}
+    for name, factory in OPTIMIZERS.items():
+        tx = factory()
+        step = make_step(tx)
+        params = start_params()
+        params, state = advance(step, params, tx.init(params), FIRST_STEPS)
+        save(directory, name, params, state)
+        params, _ = advance(step, params, state, MORE_STEPS)
+        finals[name] = leaves_bytes(params)
+    return finals
+
+
+def resume_all(directory):
+    """In a fresh process: loads every checkpoint and runs MORE_STEPS."""
+    out = {}
+    for name, factory in OPTIMIZERS.items():
+        tx = factory()
+        step = make_step(tx)
+        for fmt in FORMATS:
+            params, state = load(directory, name, fmt, tx)
+            params, _ = advance(step, params, state, MORE_STEPS)
+            np.savez(
+                os.path.join(directory, f"{name}.{fmt}.resumed.npz"),
+                *[np.asarray(x) for x in jax.tree.leaves(params)],
+            )
+            out[f"{name}/{fmt}"] = True
+    with open(os.path.join(directory, "resumed.json"), "w") as f:
+        json.dump(out, f)
+
+
+if __name__ == "__main__":
+    jax.config.update("jax_enable_x64", True)
+    resume_all(sys.argv[1])

@@ -1,0 +1,120 @@
+"""Reliability across the whole catalogue: stable state, saturation, checkpoints, bad input.
+
+Every optimizer in ``optimizer_cases.OPTIMIZERS`` runs through each check, so the checks
+grow with the catalogue.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import gradxform as gx
+import checkpoint_worker
+from optimizer_cases import OPTIMIZERS
+from reference import grad_fn, nested_params
+
+NAMES = sorted(OPTIMIZERS)
+
+
+def _signature(tree):
+    return jax.tree.structure(tree), [(jnp.shape(x), jnp.result_type(x)) for x in jax.tree.leaves(tree)]
+
+
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.bfloat16])
+@pytest.mark.parametrize("name", NAMES)
+def test_state_keeps_structure_shapes_and_dtypes(name, dtype):
+    tx = OPTIMIZERS[name]()
+    params = nested_params(dtype=dtype, seed=1)
+    state0 = tx.init(params)
+
+    def body(carry, _):
+        p, s = carry
+        u, s = tx.update(jax.tree.map(lambda x: x.astype(dtype), grad_fn(p)), s, p)
+        return (gx.apply_updates(p, u), s), None
+
+    (params_n, state_n), _ = jax.lax.scan(body, (params, state0), None, length=3)
+    assert _signature(state_n) == _signature(state0)
+    assert _signature(params_n) == _signature(params)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_integer_leaves_are_refused_with_the_leaf_named(name):
+    params = {"weights": jnp.ones(3), "step_count": jnp.array(7, jnp.int32)}
+    with pytest.raises(TypeError, match="step_count"):
+        OPTIMIZERS[name]().init(params)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_masked_integer_leaves_pass_through_untouched(name):
+    params = {"weights": jnp.ones(3), "step_count": jnp.array(7, jnp.int32)}
+    tx = gx.multi_transform(
+        {"train": OPTIMIZERS[name](), "frozen": gx.set_to_zero()},
+        {"weights": "train", "step_count": "frozen"},
+    )
+    grads = {"weights": jnp.full(3, 0.5), "step_count": jnp.array(0, jnp.int32)}
+    updates, _ = tx.update(grads, tx.init(params), params)
+    new = gx.apply_updates(params, updates)
+    assert new["step_count"].dtype == jnp.int32 and int(new["step_count"]) == 7
+
+
+def test_counters_saturate_instead_of_overflowing():
+    top = jnp.iinfo(jnp.int32).max
+    assert int(gx.safe_increment(jnp.array(top, jnp.int32))) == top
+    assert int(gx.safe_increment(jnp.array(top - 1, jnp.int32))) == top
+    tx = gx.adam(1e-3)
+    params = {"w": jnp.ones(3)}
+    state = tx.init(params)
+    state = jax.tree.map(
+        lambda x: jnp.full_like(x, top - 1) if x.dtype == jnp.int32 else x, state
+    )
+    for _ in range(3):
+        updates, state = tx.update({"w": jnp.ones(3)}, state, params)
+        assert all(bool(jnp.all(jnp.isfinite(u))) for u in jax.tree.leaves(updates))
+    counts = [int(x) for x in jax.tree.leaves(state) if x.dtype == jnp.int32]
+    assert counts and all(c == top for c in counts)
+
+
+@pytest.mark.parametrize("dtype", [jnp.bfloat16, jnp.float16])
+@pytest.mark.parametrize("name", ["adam", "adamw"])
+def test_bias_correction_finite_at_ten_million_steps_in_low_precision(name, dtype):
+    tx = OPTIMIZERS[name]()
+    params = {"w": jnp.ones(4, dtype)}
+    state = jax.tree.map(
+        lambda x: jnp.full_like(x, 10**7) if x.dtype == jnp.int32 else x, tx.init(params)
+    )
+    grads = {"w": jnp.full(4, 0.25, dtype)}
+    updates, state = jax.jit(tx.update)(grads, state, params)
+    u = np.asarray(updates["w"], np.float64)
+    assert updates["w"].dtype == dtype
+    assert np.all(np.isfinite(u)) and np.all(u < 0)
+    # At t = 1e7 the corrections are 1: the first step from zero moments is
+    # -lr * (1-b1) g / (sqrt((1-b2) g^2) + eps), computed here in float64.
+    b1, b2, lr, g = 0.9, 0.999, 1e-2, 0.25
+    expected = -lr * (1 - b1) * g / (np.sqrt((1 - b2) * g * g) + 1e-8)
+    if name == "adamw":
+        expected -= lr * 1e-2 * 1.0
+    np.testing.assert_allclose(u, expected, rtol=2e-2)
+
+
+def test_checkpoint_resume_in_fresh_process_is_bit_identical(tmp_path):
+    finals = checkpoint_worker.save_all(str(tmp_path))
+    env = dict(os.environ, JAX_ENABLE_X64="1", JAX_PLATFORMS="cpu")
+    proc = subprocess.run(
+        [sys.executable, checkpoint_worker.__file__, str(tmp_path)],
+        capture_output=True, text=True, timeout=600, env=env,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for name, expected in finals.items():
+        for fmt in checkpoint_worker.FORMATS:
+            with np.load(tmp_path / f"{name}.{fmt}.resumed.npz") as data:
+                resumed = [data[f"arr_{i}"] for i in range(len(data.files))]
+            assert len(resumed) == len(expected)
+            for r, e in zip(resumed, expected):
+                assert r.dtype == e.dtype and np.array_equal(r, e), (name, fmt)
