@@ -144,6 +144,8 @@ def test_textbook_formulas(name):
     for got in (schedule(STEPS), jax.jit(jax.vmap(schedule))(STEPS)):
         assert got.shape == (400,) and got.dtype == jnp.float64
         np.testing.assert_allclose(np.asarray(got), expected, rtol=1e-12, atol=0)
+    for t in (0, 250):
+        np.testing.assert_allclose(float(schedule(t)), expected[t], rtol=1e-12, atol=0)
 
 
 ALL_SCHEDULES = [OPTAX_CASES[n] for n in sorted(OPTAX_CASES)[::3]] + [

@@ -73,7 +73,7 @@ def multi_factor_schedule(
     def schedule(count):
         passed = jnp.zeros(jnp.shape(count), jnp.int32)
         for m in milestones:
-            passed = passed + (count >= m).astype(jnp.int32)
+            passed = passed + (jnp.asarray(count) >= m).astype(jnp.int32)
         return broadcast_float(init_value, count) * jnp.power(factor, passed)
 
     return schedule
