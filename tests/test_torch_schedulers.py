@@ -209,6 +209,18 @@ def test_matches_torch(name):
     np.testing.assert_allclose(float(schedule(STEPS)), expected[STEPS], rtol=1e-9, atol=1e-15)
 
 
+def test_float32_without_x64():
+    with jax.enable_x64(False):
+        for name in sorted(CASES)[::2]:
+            schedule = CASES[name][0]
+            out = jax.jit(jax.vmap(schedule))(jnp.arange(4))
+            assert out.dtype == jnp.float32 and out.shape == (4,), (name, out.dtype)
+        tx = to.reduce_lr_on_plateau(0.1)
+        params = jnp.zeros(3, jnp.float32)
+        updates, state = jax.jit(tx.update)(params, tx.init(params), params, value=1.0)
+        assert updates.dtype == state.lr.dtype == jnp.float32
+
+
 def test_cosine_annealing_is_not_optax_clamped():
     # Where torch and optax part ways: after T_max torch's rate rises again.
     ours = to.cosine_annealing_lr(1.0, 10)
