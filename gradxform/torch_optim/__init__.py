@@ -7,6 +7,16 @@ names and defaults; each scheduler is a pure function of the number of
 """
 
 # optimizers
+from gradxform.torch_optim._adadelta import adadelta
+from gradxform.torch_optim._adagrad import adagrad
+from gradxform.torch_optim._adam import adam, adamw
+from gradxform.torch_optim._adamax import adamax
+from gradxform.torch_optim._asgd import asgd, asgd_average
+from gradxform.torch_optim._nadam import nadam
+from gradxform.torch_optim._radam import radam
+from gradxform.torch_optim._rmsprop import rmsprop
+from gradxform.torch_optim._rprop import rprop
+from gradxform.torch_optim._sgd import sgd
 
 # schedulers
 from gradxform.torch_optim.schedulers import (

@@ -1,0 +1,112 @@
+"""``torch.optim.Adam`` and ``AdamW``: AMSGrad takes its maximum before bias correction."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from gradxform import tree as tree_ops
+from gradxform._src import base, numerics, validate
+from gradxform._src.combine import chain, divide
+from gradxform._src.transforms.accumulation import bias_correction, ema
+from gradxform._src.transforms.scaling import scale_by_learning_rate
+from gradxform.torch_optim import _common
+
+
+class RunningMaxState(NamedTuple):
+    running_max: Any
+
+
+def running_max() -> base.GradientTransformation:
+    """``M <- max(M, u)``; ``u <- M`` (``M_0 = 0``): AMSGrad's maximum of the raw moment."""
+
+    def init(params):
+        base.check_float_leaves(params, "running_max")
+        return RunningMaxState(tree_ops.zeros_like(params))
+
+    def update(updates, state, params=None, **extra):
+        del params, extra
+        base.check_same_structure(updates, state.running_max, "running maximum")
+        new_max = jax.tree.map(jnp.maximum, state.running_max, updates)
+        return new_max, RunningMaxState(new_max)
+
+    return base.GradientTransformation(init, update)
+
+
+def adam_direction(b1: Any, b2: Any, eps: Any, amsgrad: bool) -> base.GradientTransformation:
+    """torch's Adam direction ``(m / (1 - b1^t)) / (sqrt(v) / sqrt(1 - b2^t) + eps)``.
+
+    ``m <- b1 m + (1 - b1) g``; ``v <- b2 v + (1 - b2) g^2``; with ``amsgrad``
+    ``v_max <- max(v_max, v)`` replaces ``v`` in the denominator, before the bias
+    correction (optax takes the maximum after it).
+    """
+    return divide(
+        chain(ema(b1, debias=False), bias_correction(b1)),
+        chain(
+            base.elementwise(numerics.abs_sq),
+            ema(b2, debias=False),
+            running_max() if amsgrad else base.identity(),
+            bias_correction(b2),
+            base.elementwise(lambda v: jnp.sqrt(v) + eps),
+        ),
+    )
+
+
+def adam(
+    lr: base.ScalarOrSchedule = 1e-3,
+    betas: tuple[float, float] = (0.9, 0.999),
+    eps: float = 1e-8,
+    weight_decay: float = 0,
+    amsgrad: bool = False,
+    *,
+    maximize: bool = False,
+    decoupled_weight_decay: bool = False,
+) -> base.GradientTransformation:
+    """``torch.optim.Adam`` (defaults ``lr=1e-3, betas=(0.9, 0.999), eps=1e-8``, no decay).
+
+    ``g <- -g`` if ``maximize``; ``g <- g + weight_decay * p`` (coupled), or with
+    ``decoupled_weight_decay`` ``p <- p (1 - lr weight_decay)`` (that is ``adamw``);
+    ``m <- b1 m + (1 - b1) g``; ``v <- b2 v + (1 - b2) g^2``
+    (``amsgrad``: ``v_max <- max(v_max, v)`` and ``v_max`` below);
+    ``p <- p - lr (m / (1 - b1^t)) / (sqrt(v) / sqrt(1 - b2^t) + eps)``.
+    Kingma & Ba (2015), "Adam"; Reddi et al. (2018), "On the Convergence of Adam and
+    Beyond"; https://pytorch.org/docs/2.13/generated/torch.optim.Adam.html
+
+    Raises ``ValueError`` where torch does: ``lr < 0``, ``eps < 0``, a beta outside
+    ``[0, 1)``, ``weight_decay < 0``.
+    """
+    _common.check_lr(lr)
+    validate.non_negative("eps", eps)
+    b1, b2 = _common.check_betas(betas)
+    before, after = _common.weight_decay_around(weight_decay, decoupled_weight_decay)
+    return chain(
+        _common.maximize_sign(maximize),
+        before,
+        adam_direction(b1, b2, eps, amsgrad),
+        after,
+        scale_by_learning_rate(lr),
+    )
+
+
+def adamw(
+    lr: base.ScalarOrSchedule = 1e-3,
+    betas: tuple[float, float] = (0.9, 0.999),
+    eps: float = 1e-8,
+    weight_decay: float = 1e-2,
+    amsgrad: bool = False,
+    *,
+    maximize: bool = False,
+) -> base.GradientTransformation:
+    """``torch.optim.AdamW``: ``adam`` with ``decoupled_weight_decay=True``.
+
+    ``p <- p (1 - lr weight_decay)`` and then Adam's step, so
+    ``p <- p - lr ((m / (1 - b1^t)) / (sqrt(v) / sqrt(1 - b2^t) + eps) + weight_decay p)``.
+    torch's default ``weight_decay=1e-2`` (optax's ``adamw`` defaults to ``1e-4``).
+    Loshchilov & Hutter (2019), "Decoupled Weight Decay Regularization";
+    https://pytorch.org/docs/2.13/generated/torch.optim.AdamW.html
+    """
+    return adam(
+        lr, betas, eps, weight_decay, amsgrad, maximize=maximize, decoupled_weight_decay=True
+    )

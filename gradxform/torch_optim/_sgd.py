@@ -1,0 +1,94 @@
+"""``torch.optim.SGD``: momentum whose first buffer is the undampened gradient."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from gradxform import tree as tree_ops
+from gradxform._src import base, numerics, validate
+from gradxform._src.combine import chain
+from gradxform._src.transforms.accumulation import trace
+from gradxform._src.transforms.scaling import scale_by_learning_rate
+from gradxform.torch_optim import _common
+
+
+class DampenedTraceState(NamedTuple):
+    count: jax.Array  # int32 scalar: how many updates the buffer has seen
+    momentum_buffer: Any
+
+
+def dampened_trace(momentum: Any, dampening: Any) -> base.GradientTransformation:
+    """torch's dampened momentum buffer.
+
+    ``b_1 = g_1`` (torch creates the buffer as a copy of the first gradient, undampened);
+    ``b_t = momentum * b_{t-1} + (1 - dampening) * g_t`` afterwards; ``u <- b_t``.
+    With ``dampening = 0`` this is ``trace(momentum)``.
+    """
+    validate.non_negative("momentum", momentum)
+    validate.finite("dampening", dampening)
+
+    def init(params):
+        base.check_float_leaves(params, "dampened_trace")
+        return DampenedTraceState(jnp.zeros([], jnp.int32), tree_ops.zeros_like(params))
+
+    def update(updates, state, params=None, **extra):
+        del params, extra
+        base.check_same_structure(updates, state.momentum_buffer, "momentum buffer")
+        first = state.count == 0
+        buf = jax.tree.map(
+            lambda g, b: jnp.where(first, g, momentum * b + (1 - dampening) * g),
+            updates,
+            state.momentum_buffer,
+        )
+        return buf, DampenedTraceState(numerics.safe_increment(state.count), buf)
+
+    return base.GradientTransformation(init, update)
+
+
+def sgd(
+    lr: base.ScalarOrSchedule = 1e-3,
+    momentum: float = 0,
+    dampening: float = 0,
+    weight_decay: float = 0,
+    nesterov: bool = False,
+    *,
+    maximize: bool = False,
+) -> base.GradientTransformation:
+    """``torch.optim.SGD`` (torch 2.13 defaults: ``lr=1e-3``, everything else off).
+
+    ``g <- -g`` if ``maximize``; ``g <- g + weight_decay * p``; with ``momentum = mu != 0``:
+    ``b_1 = g_1``, ``b_t = mu b_{t-1} + (1 - dampening) g_t``, and ``g <- g + mu b_t``
+    (``nesterov``) or ``g <- b_t``; ``p <- p - lr g``. A scheduled ``lr`` multiplies the
+    buffer at each step, as torch's param-group ``lr`` does; the buffer itself holds no lr.
+    Sutskever et al. (2013), "On the importance of initialization and momentum";
+    https://pytorch.org/docs/2.13/generated/torch.optim.SGD.html
+
+    Raises ``ValueError`` where torch does: ``lr < 0``, ``momentum < 0``,
+    ``weight_decay < 0``, and ``nesterov`` without a positive momentum and zero dampening.
+    """
+    _common.check_lr(lr)
+    validate.non_negative("momentum", momentum)
+    validate.finite("dampening", dampening)
+    if nesterov:
+        mu, tau = _common.concrete(momentum), _common.concrete(dampening)
+        if (mu is not None and mu <= 0) or (tau is not None and tau != 0):
+            raise ValueError(
+                "nesterov momentum requires momentum > 0 and dampening == 0, got "
+                f"momentum={momentum!r}, dampening={dampening!r}"
+            )
+    if _common.is_zero(momentum):
+        buffer = base.identity()
+    elif nesterov or _common.is_zero(dampening):
+        # v <- g + mu v from v = 0 makes b_1 = g_1: torch's buffer exactly.
+        buffer = trace(momentum, nesterov=nesterov)
+    else:
+        buffer = dampened_trace(momentum, dampening)
+    return chain(
+        _common.maximize_sign(maximize),
+        _common.coupled_weight_decay(weight_decay),
+        buffer,
+        scale_by_learning_rate(lr),
+    )
