@@ -122,6 +122,10 @@ def inject_hyperparams(
         def build(hyperparams):
             return base.as_transformation(inner_factory(**other, **hyperparams))
 
+        # Build once with the step-0 values, so that an out-of-range hyperparameter
+        # raises here, at construction, rather than at the first ``init``.
+        build({**numeric, **{k: s(s.init()) for k, s in scheduled.items()}})
+
         def init(params):
             dtype = hyperparam_dtype or _highest_float(params)
             hyperparams = {k: jnp.asarray(_to_dtype(v, dtype)) for k, v in numeric.items()}
