@@ -1,0 +1,1 @@
+"""Benchmarks of gradxform against optax: ``python -m bench --help``."""

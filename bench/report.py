@@ -1,0 +1,67 @@
+"""The printed table and the JSON file."""
+
+from __future__ import annotations
+
+import json
+import os
+
+
+def _fmt(x, spec: str, missing: str = "-") -> str:
+    return missing if x is None else format(x, spec)
+
+
+def table(result: dict) -> str:
+    """A fixed-width table: per case, each contender's step time, ratio, GB/s, compile, memory."""
+    probe = result["probe"]["gbps"]
+    lines = [
+        f"device {result['meta']['device']}  probe {probe:.1f} GB/s  "
+        f"load {result['meta']['loadavg_start'][0]:.1f} -> {result['meta']['loadavg_end'][0]:.1f}",
+        "",
+    ]
+    head = (
+        f"{'workload':<13}{'optimizer':<20}{'contender':<18}{'ms/step':>9}{'ratio':>7}"
+        f"{'GB/s':>7}{'%probe':>7}{'compile s':>10}{'state MB':>9}{'/min':>6}{'peak/fp':>8}"
+    )
+    lines += [head, "-" * len(head)]
+    for row in result["results"]:
+        first = True
+        for name, c in row["contenders"].items():
+            label = (row["workload"], row["optimizer"]) if first else ("", "")
+            first = False
+            if c["status"] != "ok":
+                lines.append(f"{label[0]:<13}{label[1]:<20}{name:<18}  {c['status']}")
+                continue
+            ratio = row["ratio"].get(name)
+            lines.append(
+                f"{label[0]:<13}{label[1]:<20}{name:<18}{c['step_ms']:>9.3f}"
+                f"{_fmt(ratio, '.2f'):>7}{c['gbps']:>7.1f}{100 * c['gbps'] / probe:>6.0f}%"
+                f"{c['lower_s'] + c['compile_s']:>10.2f}{c['state_bytes'] / 1e6:>9.2f}"
+                f"{c['state_bytes'] / max(row['min_state_bytes'], 1):>6.2f}"
+                f"{_fmt(c['peak_over_footprint'], '.2f'):>8}"
+            )
+    comp = result.get("compile")
+    if comp:
+        lines += ["", f"compile time, {comp['optimizer']} on {comp['workload']} "
+                  f"({comp['leaves']} leaves), trace+lower+compile, median of {comp['repeats']}:"]
+        for name, c in comp["contenders"].items():
+            if c.get("status", "ok") != "ok":
+                lines.append(f"  {name:<18} {c['status']}")
+                continue
+            lines.append(
+                f"  {name:<18} {c['median_s']:7.2f} s  (lower {c['lower_s']:.2f} s, "
+                f"compile {c['compile_s']:.2f} s)  ratio {_fmt(comp['ratio'].get(name), '.2f')}"
+            )
+    lines += [
+        "",
+        "ratio = contender / optax (same run); GB/s = minimal traffic / median step time; "
+        "/min = state bytes / the algorithm's minimum; peak/fp = planned peak memory / "
+        "(params + grads + state).",
+    ]
+    return "\n".join(lines)
+
+
+def write_json(result: dict, path: str) -> None:
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    with open(path, "w") as f:
+        json.dump(result, f, indent=1, sort_keys=False)
+        f.write("\n")

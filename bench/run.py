@@ -1,0 +1,245 @@
+"""The benchmark runner behind ``python -m bench``."""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import time
+
+import jax
+import optax
+
+import gradxform as gx
+from bench import cases, memory, report, timing, workloads
+
+RESULTS_DIR = os.path.join(os.path.dirname(__file__), "results")
+
+
+def contenders() -> dict:
+    """``name -> (build(case) -> transformation, apply_updates)``; optax is the reference."""
+    return {
+        "gradxform": (lambda case: case.build(gx), gx.apply_updates),
+        "optax": (lambda case: case.build(optax), optax.apply_updates),
+    }
+
+
+def device_name() -> str:
+    dev = jax.devices()[0]
+    if dev.platform == "cpu":
+        return "cpu"
+    kind = re.sub(r"[^a-z0-9]+", "-", dev.device_kind.lower()).strip("-")
+    return f"{dev.platform}-{kind}"
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True, text=True, cwd=os.path.dirname(__file__), timeout=10,
+        )
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def _selected(only: list[str] | None, workload: str, optimizer: str) -> bool:
+    key = f"{workload}/{optimizer}"
+    return not only or any(tok in key for tok in only)
+
+
+def _prepare(name, build, apply_updates, case, params, grads):
+    """Builds, initialises and compiles one contender; returns its record and runner."""
+    try:
+        tx = build(case)
+    except AttributeError as e:  # the optimizer is not in this library (yet)
+        return {"status": f"missing ({e})"}, None
+    try:
+        state = jax.jit(tx.init)(params)
+        jax.block_until_ready(state)
+        compiled, lower_s, compile_s = timing.compile_step(
+            timing.make_step(tx, apply_updates), params, state, grads
+        )
+    except Exception as e:  # reported in the table, the run goes on
+        return {"status": f"error: {type(e).__name__}: {str(e)[:200]}"}, None
+    state_bytes = memory.tree_bytes(state)
+    peak = memory.compiled_peak_bytes(compiled)
+    footprint = 2 * memory.tree_bytes(params) + state_bytes
+    record = {
+        "status": "ok",
+        "lower_s": lower_s,
+        "compile_s": compile_s,
+        "state_bytes": state_bytes,
+        "peak_bytes": peak,
+        "footprint_bytes": footprint,
+        "peak_over_footprint": None if peak is None else peak / footprint,
+    }
+    return record, (compiled, (timing.fresh_copy(params), state), grads)
+
+
+def run_case(workload: str, case, quick: bool, repeats: int) -> dict:
+    params, grads = workloads.make(workload, quick)
+    leaves, size = workloads.count(params)
+    row = {
+        "workload": workload,
+        "optimizer": case.name,
+        "leaves": leaves,
+        "params": size,
+        "traffic_bytes": case.traffic_bytes(params),
+        "min_state_bytes": case.min_state_bytes(params),
+        "contenders": {},
+        "ratio": {},
+    }
+    runners = {}
+    for name, (build, apply_updates) in contenders().items():
+        record, runner = _prepare(name, build, apply_updates, case, params, grads)
+        row["contenders"][name] = record
+        if runner is not None:
+            runners[name] = runner
+    if runners:
+        samples = timing.time_alternating(runners, repeats)
+        for name, secs in samples.items():
+            med = statistics.median(secs)
+            rec = row["contenders"][name]
+            rec["step_ms"] = 1e3 * med
+            rec["step_ms_samples"] = [1e3 * s for s in secs]
+            rec["gbps"] = row["traffic_bytes"] / med / 1e9
+    ref = row["contenders"].get("optax", {})
+    for name, rec in row["contenders"].items():
+        if name != "optax" and rec.get("step_ms") and ref.get("step_ms"):
+            row["ratio"][name] = rec["step_ms"] / ref["step_ms"]
+    return row
+
+
+def run_compile(case, workload: str, quick: bool, repeats: int) -> dict:
+    """Trace + lower + compile of fresh steps, alternating contenders, ``repeats`` times."""
+    params, grads = workloads.make(workload, quick)
+    out = {
+        "optimizer": case.name,
+        "workload": workload,
+        "leaves": workloads.count(params)[0],
+        "repeats": repeats,
+        "contenders": {},
+        "ratio": {},
+    }
+    samples: dict[str, list] = {}
+    names = list(contenders())
+    for r in range(repeats):
+        for name in names if r % 2 == 0 else names[::-1]:
+            build, apply_updates = contenders()[name]
+            if name in out["contenders"]:  # already failed
+                continue
+            try:
+                tx = build(case)
+                state = jax.eval_shape(tx.init, params)
+                _, lower_s, compile_s = timing.compile_step(
+                    timing.make_step(tx, apply_updates), params, state, grads
+                )
+            except Exception as e:
+                out["contenders"][name] = {"status": f"error: {type(e).__name__}: {e}"[:200]}
+                continue
+            samples.setdefault(name, []).append((lower_s, compile_s))
+    for name, s in samples.items():
+        totals = [a + b for a, b in s]
+        out["contenders"][name] = {
+            "status": "ok",
+            "median_s": statistics.median(totals),
+            "lower_s": statistics.median(a for a, _ in s),
+            "compile_s": statistics.median(b for _, b in s),
+            "samples_s": totals,
+        }
+    ref = out["contenders"].get("optax", {}).get("median_s")
+    for name, rec in out["contenders"].items():
+        if name != "optax" and ref and rec.get("median_s"):
+            out["ratio"][name] = rec["median_s"] / ref
+    return out
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench", description="gradxform vs optax: step time, compile time, memory."
+    )
+    parser.add_argument("--quick", action="store_true", help="small sizes: checks the runner works")
+    parser.add_argument(
+        "--only", default=None,
+        help="comma-separated substrings of 'workload/optimizer' to run (e.g. 'adam,small_leaves/')",
+    )
+    parser.add_argument("--repeats", type=int, default=None, help="timed rounds per case")
+    parser.add_argument("--compile-repeats", type=int, default=None)
+    parser.add_argument("--no-compile", action="store_true", help="skip the compile-time section")
+    parser.add_argument("--out", default=None, help="JSON path (default bench/results/<device>.json)")
+    args = parser.parse_args(argv)
+    only = [t for t in args.only.split(",") if t] if args.only else None
+    repeats = args.repeats or (3 if args.quick else 15)
+    compile_repeats = args.compile_repeats or (1 if args.quick else 3)
+    device = device_name()
+    out_path = args.out or os.path.join(
+        RESULTS_DIR, f"{device}{'-quick' if args.quick else ''}.json"
+    )
+
+    started = time.time()
+    meta = {
+        "device": device,
+        "device_kind": jax.devices()[0].device_kind,
+        "cpu": _cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "command": "python -m bench " + " ".join(sys.argv[1:] if argv is None else argv),
+        "quick": args.quick,
+        "repeats": repeats,
+        "jax": jax.__version__,
+        "optax": optax.__version__,
+        "gradxform": gx.__version__,
+        "git_commit": _git_commit(),
+        "python": platform.python_version(),
+        "loadavg_start": list(os.getloadavg()),
+    }
+    probe_elems = 1 << (20 if args.quick else 26)
+    probe_start = timing.bandwidth_probe(probe_elems, repeats=5 if args.quick else 20)
+    results = []
+    for workload in workloads.WORKLOADS:
+        for case in cases.CASES.values():
+            if _selected(only, workload, case.name):
+                results.append(run_case(workload, case, args.quick, repeats))
+                print(f"  done {workload}/{case.name}", file=sys.stderr, flush=True)
+    compile_result = None
+    chain = cases.CASES["clip_adamw_schedule"]
+    if not args.no_compile and _selected(only, "small_leaves", chain.name):
+        compile_result = run_compile(chain, "small_leaves", args.quick, compile_repeats)
+    probe_end = timing.bandwidth_probe(probe_elems, repeats=5 if args.quick else 20)
+    meta["loadavg_end"] = list(os.getloadavg())
+    meta["wall_s"] = time.time() - started
+    result = {
+        "meta": meta,
+        "probe": {
+            "gbps": max(probe_start["gbps"], probe_end["gbps"]),
+            "start": probe_start,
+            "end": probe_end,
+        },
+        "results": results,
+        "compile": compile_result,
+    }
+    for row in results:
+        for rec in row["contenders"].values():
+            if rec.get("gbps") is not None:
+                rec["fraction_of_probe"] = rec["gbps"] / result["probe"]["gbps"]
+    report.write_json(result, out_path)
+    print(report.table(result))
+    print(f"\nwrote {out_path}  ({meta['wall_s']:.0f} s)")
+    return result

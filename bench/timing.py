@@ -1,0 +1,100 @@
+"""Compiling and timing jitted, donated optimizer steps; the bandwidth probe.
+
+Contenders are timed in one process, alternating round by round (the order flips every
+round), after warm-up, and summarised by medians, so that load from other processes
+and clock drift hit every contender alike.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+
+
+def make_step(tx, apply_updates: Callable) -> Callable:
+    """``(params, state, grads) -> (params, state)``, jitted, params and state donated."""
+
+    def step(params, state, grads):
+        updates, state = tx.update(grads, state, params)
+        return apply_updates(params, updates), state
+
+    return jax.jit(step, donate_argnums=(0, 1))
+
+
+def compile_step(jitted: Callable, *args) -> tuple[Callable, float, float]:
+    """``(compiled, trace_and_lower_seconds, compile_seconds)``."""
+    t0 = time.perf_counter()
+    lowered = jitted.lower(*args)
+    t1 = time.perf_counter()
+    compiled = lowered.compile()
+    return compiled, t1 - t0, time.perf_counter() - t1
+
+
+def fresh_copy(tree):
+    """A copy that owns its buffers, so donating it leaves the original intact."""
+    return jax.tree.map(lambda x: jnp.array(x, copy=True), tree)
+
+
+def time_alternating(
+    runners: dict[str, tuple[Callable, tuple, object]],
+    repeats: int,
+    warmup: int = 3,
+    min_seconds: float = 0.03,
+    max_inner: int = 50,
+) -> dict[str, list[float]]:
+    """Seconds per step of each runner, one sample per round.
+
+    ``runners[name] = (compiled_step, (params, state), grads)``; the step's output is fed
+    back as its next input (params and state are donated). Each sample is the mean of
+    ``inner`` consecutive steps, ``inner`` chosen once so a sample lasts ``min_seconds``.
+    """
+    carries = {name: carry for name, (_, carry, _) in runners.items()}
+
+    def run(name: str, n: int) -> float:
+        fn, _, grads = runners[name]
+        carry = carries[name]
+        t0 = time.perf_counter()
+        for _ in range(n):
+            carry = fn(*carry, grads)
+        jax.block_until_ready(carry)
+        carries[name] = carry
+        return (time.perf_counter() - t0) / n
+
+    slowest = 0.0
+    for name in runners:
+        for _ in range(warmup):
+            slowest = max(slowest, run(name, 1))
+    inner = max(1, min(max_inner, int(min_seconds / max(slowest, 1e-9))))
+    samples: dict[str, list[float]] = {name: [] for name in runners}
+    names = list(runners)
+    for r in range(repeats):
+        for name in names if r % 2 == 0 else names[::-1]:
+            samples[name].append(run(name, inner))
+    return samples
+
+
+def bandwidth_probe(elements: int, repeats: int) -> dict:
+    """GB/s of a donated in-place triad ``x <- x + 0.5 y`` (reads x, y; writes x)."""
+    triad = jax.jit(lambda x, y: x + jnp.float32(0.5) * y, donate_argnums=0)
+    x = jnp.ones((elements,), jnp.float32)
+    y = jnp.full((elements,), 2.0, jnp.float32)
+    for _ in range(3):
+        x = triad(x, y)
+    x.block_until_ready()
+    seconds = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        x = triad(x, y)
+        x.block_until_ready()
+        seconds.append(time.perf_counter() - t0)
+    best = statistics.median(seconds)
+    return {
+        "elements": elements,
+        "bytes_per_call": 12 * elements,
+        "median_s": best,
+        "gbps": 12 * elements / best / 1e9,
+    }
