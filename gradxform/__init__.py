@@ -128,5 +128,18 @@ from gradxform.schedules import (
 )
 
 # --- second order ---
+from gradxform._src.second_order.lbfgs import ScaleByLBFGSState, lbfgs, scale_by_lbfgs
+from gradxform._src.second_order.linesearch import (
+    BacktrackingLinesearchInfo,
+    ScaleByBacktrackingLinesearchState,
+    ScaleByZoomLinesearchState,
+    ZoomLinesearchInfo,
+    scale_by_backtracking_linesearch,
+    scale_by_zoom_linesearch,
+    value_and_grad_from_state,
+)
+from gradxform._src.second_order.newton import ScaleByNewtonState, newton, scale_by_newton
+from gradxform._src.second_order.polyak import polyak_sgd, scale_by_polyak
+from gradxform._src.second_order.projected import projected
 
 __version__ = "0.1.0"
