@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from gradxform import torch_optim
-from reference import assert_trees_close, grad_fn, nested_params
+from reference import assert_trees_close, grad_fn, loss, nested_params
 
 STEPS = 100
 
@@ -100,6 +100,22 @@ SCHEDULED = [
     ("asgd", {"lr": 0.05, "lambd": 0.01, "t0": 20}, STEP),
 ]
 
+# torch steps a complex parameter as a pair of reals (view_as_real): separate moments, signs
+# and step sizes for the real and imaginary parts. One case per optimizer on complex params.
+COMPLEX = [
+    ("sgd", {"lr": 0.01, "momentum": 0.9, "dampening": 0.3, "weight_decay": 0.1}),
+    ("adam", {"lr": 0.01, "betas": (0.9, 0.9), "amsgrad": True}),
+    ("adamw", {"lr": 0.01}),
+    ("adagrad", {"lr": 0.1, "lr_decay": 0.01}),
+    ("adadelta", {}),
+    ("rmsprop", {"lr": 1e-3, "momentum": 0.5, "centered": True}),
+    ("rprop", {}),
+    ("adamax", {"lr": 0.01}),
+    ("nadam", {"lr": 0.01, "weight_decay": 0.1, "decoupled_weight_decay": True}),
+    ("radam", {"lr": 0.01}),
+    ("asgd", {"lr": 0.05, "lambd": 0.01, "t0": 20, "maximize": True}),
+]
+
 
 @pytest.fixture(autouse=True)
 def torch_float64():
@@ -112,11 +128,35 @@ def torch_float64():
 
 
 def torch_loss(leaves):
-    """reference.loss written in torch, over the leaves in ``jax.tree.leaves`` order."""
+    """reference.loss written in torch, over the leaves in ``jax.tree.leaves`` order; a
+    complex leaf counts as two leaves, its real and its imaginary part."""
+    parts = [y for x in leaves for y in ((x.real, x.imag) if x.is_complex() else (x,))]
     return sum(
         torch.sum(0.5 * (i + 1) * x**2 + torch.sin(3.0 * x) + 0.1 * x**4 / (1 + i))
-        for i, x in enumerate(leaves)
+        for i, x in enumerate(parts)
     )
+
+
+def complex_params():
+    rng = np.random.default_rng(1)
+    return {
+        "w": jnp.asarray(rng.normal(size=4)),
+        "z": jnp.asarray(rng.normal(size=(3, 2)) + 1j * rng.normal(size=(3, 2))),
+    }
+
+
+def complex_grad(params):
+    """torch's gradient of a real loss of complex params, dL/dRe + i dL/dIm: the conjugate
+    of what ``jax.grad`` returns."""
+    split = lambda p: jax.tree.map(  # noqa: E731
+        lambda x: (x.real, x.imag) if jnp.iscomplexobj(x) else x, p
+    )
+    grads = jax.grad(lambda p: loss(split(p)))(params)
+    return jax.tree.map(jnp.conj, grads)
+
+
+# name -> (initial params, gradient of the loss for gradxform)
+LANDSCAPES = {"real": (nested_params, grad_fn), "complex": (complex_params, complex_grad)}
 
 
 def torch_schedule(optimizer, schedule):
@@ -172,30 +212,31 @@ def jax_run(case):
     name = case[0]
     if name not in _JAX_RUNS:
         group = [c for c in ALL_CASES if c[0] == name]
-        txs = [gradxform_optimizer(*c) for c in group]
+        txs = [gradxform_optimizer(*c[:3]) for c in group]
         signs = [sign_of(c[1]) for c in group]
+        grads = [LANDSCAPES[c[3]][1] for c in group]
 
-        def trajectories(params):
+        def trajectories(starts):
             def step(carry, _):
                 new = []
-                for tx, sign, (p, s) in zip(txs, signs, carry):
-                    g = jax.tree.map(lambda x, sign=sign: sign * x, grad_fn(p))
+                for tx, sign, grad, (p, s) in zip(txs, signs, grads, carry):
+                    g = jax.tree.map(lambda x, sign=sign: sign * x, grad(p))
                     u, s = tx.update(g, s, p)
                     new.append((jax.tree.map(lambda a, b: a + b, p, u), s))
                 return new, [p for p, _ in new]
 
-            start = [(params, tx.init(params)) for tx in txs]
-            final, trajs = jax.lax.scan(step, start, None, length=STEPS)
+            carry = [(p, tx.init(p)) for tx, p in zip(txs, starts)]
+            final, trajs = jax.lax.scan(step, carry, None, length=STEPS)
             return [(traj, s) for traj, (_, s) in zip(trajs, final)]
 
-        results = jax.jit(trajectories)(nested_params())
+        results = jax.jit(trajectories)([LANDSCAPES[c[3]][0]() for c in group])
         _JAX_RUNS[name] = {case_id(c): r for c, r in zip(group, results)}
     return _JAX_RUNS[name][case_id(case)]
 
 
 def assert_matches_torch(case):
-    name, kwargs, schedule = case
-    params = nested_params()
+    name, kwargs, schedule, landscape = case
+    params = LANDSCAPES[landscape][0]()
     theirs, optimizer, tensors = torch_trajectory(name, kwargs, params, sign_of(kwargs), schedule)
     ours, state = jax_run(case)
     assert_trees_close(ours, theirs, rtol=1e-9, atol=1e-12)
@@ -208,12 +249,20 @@ def assert_matches_torch(case):
 
 
 def case_id(case):
-    name, kwargs, schedule = case
+    name, kwargs, schedule, landscape = case
     options = "-".join(f"{k}={v}" for k, v in kwargs.items()) or "defaults"
-    return f"{name}-{options}" + ("" if schedule is None else f"-{schedule[0]}lr")
+    suffix = ("" if schedule is None else f"-{schedule[0]}lr") + (
+        "" if landscape == "real" else f"-{landscape}"
+    )
+    return f"{name}-{options}{suffix}"
 
 
-ALL_CASES = [(name, kwargs, None) for name, kwargs in CASES] + SCHEDULED
+# (optimizer, torch keyword arguments, schedule or None, landscape)
+ALL_CASES = (
+    [(name, kwargs, None, "real") for name, kwargs in CASES]
+    + [(name, kwargs, schedule, "real") for name, kwargs, schedule in SCHEDULED]
+    + [(name, kwargs, None, "complex") for name, kwargs in COMPLEX]
+)
 
 
 @pytest.mark.parametrize("case", ALL_CASES, ids=case_id)
@@ -223,7 +272,7 @@ def test_matches_torch(case):
 
 def test_asgd_average_matches_torch_ax():
     state, optimizer, tensors = assert_matches_torch(
-        ("asgd", {"lr": 0.05, "lambd": 0.01, "alpha": 0.5, "t0": 20}, None)
+        ("asgd", {"lr": 0.05, "lambd": 0.01, "alpha": 0.5, "t0": 20}, None, "real")
     )
     ax = torch_optim.asgd_average(state)
     treedef = jax.tree.structure(nested_params())
@@ -294,7 +343,7 @@ VALID_EDGES = [
 ]
 
 
-@pytest.mark.parametrize("case", INVALID, ids=lambda c: case_id((*c, None)))
+@pytest.mark.parametrize("case", INVALID, ids=lambda c: case_id((*c, None, "real")))
 def test_refuses_what_torch_refuses(case):
     name, kwargs = case
     params = [torch.zeros(2, requires_grad=True)]
@@ -304,7 +353,7 @@ def test_refuses_what_torch_refuses(case):
         getattr(torch_optim, name)(**kwargs)
 
 
-@pytest.mark.parametrize("case", VALID_EDGES, ids=lambda c: case_id((*c, None)))
+@pytest.mark.parametrize("case", VALID_EDGES, ids=lambda c: case_id((*c, None, "real")))
 def test_accepts_what_torch_accepts(case):
     name, kwargs = case
     getattr(torch.optim, TORCH_CLASS[name])([torch.zeros(2, requires_grad=True)], **kwargs)

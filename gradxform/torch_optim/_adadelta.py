@@ -66,9 +66,11 @@ def adadelta(
     ``eps < 0``, ``weight_decay < 0``.
     """
     _common.check_lr(lr)
-    return chain(
-        _common.maximize_sign(maximize),
-        _common.coupled_weight_decay(weight_decay),
-        adadelta_scaling(rho, eps),
-        scale_by_learning_rate(lr),
+    return _common.real_pairs(
+        chain(
+            _common.maximize_sign(maximize),
+            _common.coupled_weight_decay(weight_decay),
+            adadelta_scaling(rho, eps),
+            scale_by_learning_rate(lr),
+        )
     )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import jax.numpy as jnp
 
 from gradxform._src import base, numerics, validate
@@ -48,9 +47,11 @@ def adagrad(
         trace(1.0),
         base.elementwise(lambda s: jnp.sqrt(s + initial_accumulator_value) + eps),
     )
-    return chain(
-        _common.maximize_sign(maximize),
-        _common.coupled_weight_decay(weight_decay),
-        divide(base.identity(), root_sum),
-        scale_by_learning_rate(step_size),
+    return _common.real_pairs(
+        chain(
+            _common.maximize_sign(maximize),
+            _common.coupled_weight_decay(weight_decay),
+            divide(base.identity(), root_sum),
+            scale_by_learning_rate(step_size),
+        )
     )

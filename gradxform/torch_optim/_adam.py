@@ -81,12 +81,14 @@ def adam(
     validate.non_negative("eps", eps)
     b1, b2 = _common.check_betas(betas)
     before, after = _common.weight_decay_around(weight_decay, decoupled_weight_decay)
-    return chain(
-        _common.maximize_sign(maximize),
-        before,
-        adam_direction(b1, b2, eps, amsgrad),
-        after,
-        scale_by_learning_rate(lr),
+    return _common.real_pairs(
+        chain(
+            _common.maximize_sign(maximize),
+            before,
+            adam_direction(b1, b2, eps, amsgrad),
+            after,
+            scale_by_learning_rate(lr),
+        )
     )
 
 

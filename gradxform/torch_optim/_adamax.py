@@ -57,9 +57,11 @@ def adamax(
     _common.check_lr(lr)
     validate.non_negative("eps", eps)
     b1, b2 = _common.check_betas(betas)
-    return chain(
-        _common.maximize_sign(maximize),
-        _common.coupled_weight_decay(weight_decay),
-        divide(chain(ema(b1, debias=False), bias_correction(b1)), infinity_norm(b2, eps)),
-        scale_by_learning_rate(lr),
+    return _common.real_pairs(
+        chain(
+            _common.maximize_sign(maximize),
+            _common.coupled_weight_decay(weight_decay),
+            divide(chain(ema(b1, debias=False), bias_correction(b1)), infinity_norm(b2, eps)),
+            scale_by_learning_rate(lr),
+        )
     )

@@ -107,9 +107,14 @@ def asgd(
         return lr_then / (1 + lambd * lr_then * count) ** alpha
 
     return chain(
-        _common.maximize_sign(maximize),
-        _common.coupled_weight_decay(weight_decay),
-        base.identity() if _common.is_zero(lambd) else add_decayed_weights(lambd),
-        scale_by_learning_rate(eta),
+        _common.real_pairs(
+            chain(
+                _common.maximize_sign(maximize),
+                _common.coupled_weight_decay(weight_decay),
+                base.identity() if _common.is_zero(lambd) else add_decayed_weights(lambd),
+                scale_by_learning_rate(eta),
+            )
+        ),
+        # Outside real_pairs: the average of complex iterates stays complex, as torch's ax.
         iterate_average(t0),
     )

@@ -12,6 +12,7 @@ import numbers
 from typing import Any, Callable
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from gradxform._src import base, validate
@@ -80,3 +81,37 @@ def weight_decay_around(
     validate.non_negative("weight_decay", weight_decay)
     after = base.identity() if is_zero(weight_decay) else add_decayed_weights(weight_decay)
     return base.identity(), after
+
+
+def _as_real(tree: Any) -> Any:
+    return jax.tree.map(
+        lambda x: jnp.stack([x.real, x.imag], axis=-1) if jnp.iscomplexobj(x) else x, tree
+    )
+
+
+def real_pairs(inner: Any) -> base.GradientTransformation:
+    """Runs ``inner`` on complex leaves seen as pairs of reals, as torch's optimizers do.
+
+    torch steps a complex parameter through ``torch.view_as_real``: its real and
+    imaginary parts get separate moments (``v_re = E[g_re^2]``, not ``E[|g|^2]``), signs
+    and step sizes. A complex leaf of shape ``s`` is handed to ``inner`` as a real array
+    of shape ``s + (2,)`` and its update turned back into complex; real leaves pass as
+    they are. The state holds the pair layout.
+    """
+    inner = base.as_transformation(inner)
+
+    def init(params):
+        return inner.init(_as_real(params))
+
+    def update(updates, state, params=None, **extra):
+        out, state = inner.update(
+            _as_real(updates), state, None if params is None else _as_real(params), **extra
+        )
+        out = jax.tree.map(
+            lambda u, g: jax.lax.complex(u[..., 0], u[..., 1]) if jnp.iscomplexobj(g) else u,
+            out,
+            updates,
+        )
+        return out, state
+
+    return base.GradientTransformation(init, update)

@@ -86,10 +86,12 @@ def nadam(
     validate.non_negative("eps", eps)
     b1, b2 = _common.check_betas(betas)
     before, after = _common.weight_decay_around(weight_decay, decoupled_weight_decay)
-    return chain(
-        _common.maximize_sign(maximize),
-        before,
-        divide(nadam_momentum(b1, momentum_decay), second_moment_root(b2, eps, 0.0)),
-        after,
-        scale_by_learning_rate(lr),
+    return _common.real_pairs(
+        chain(
+            _common.maximize_sign(maximize),
+            before,
+            divide(nadam_momentum(b1, momentum_decay), second_moment_root(b2, eps, 0.0)),
+            after,
+            scale_by_learning_rate(lr),
+        )
     )

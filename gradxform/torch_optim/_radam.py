@@ -90,10 +90,12 @@ def radam(
     validate.non_negative("eps", eps)
     b1, b2 = _common.check_betas(betas)
     before, after = _common.weight_decay_around(weight_decay, decoupled_weight_decay)
-    return chain(
-        _common.maximize_sign(maximize),
-        before,
-        divide(chain(ema(b1, debias=False), bias_correction(b1)), rectified_root(b2, eps)),
-        after,
-        scale_by_learning_rate(lr),
+    return _common.real_pairs(
+        chain(
+            _common.maximize_sign(maximize),
+            before,
+            divide(chain(ema(b1, debias=False), bias_correction(b1)), rectified_root(b2, eps)),
+            after,
+            scale_by_learning_rate(lr),
+        )
     )

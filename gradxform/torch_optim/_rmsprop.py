@@ -74,10 +74,12 @@ def rmsprop(
     """
     _common.check_lr(lr)
     validate.non_negative("momentum", momentum)
-    return chain(
-        _common.maximize_sign(maximize),
-        _common.coupled_weight_decay(weight_decay),
-        rmsprop_scaling(alpha, eps, centered),
-        base.identity() if _common.is_zero(momentum) else trace(momentum),
-        scale_by_learning_rate(lr),
+    return _common.real_pairs(
+        chain(
+            _common.maximize_sign(maximize),
+            _common.coupled_weight_decay(weight_decay),
+            rmsprop_scaling(alpha, eps, centered),
+            base.identity() if _common.is_zero(momentum) else trace(momentum),
+            scale_by_learning_rate(lr),
+        )
     )

@@ -88,8 +88,10 @@ def rprop(
     min_step, max_step = step_sizes
     validate.non_negative("step_sizes[0]", min_step)
     validate.non_negative("step_sizes[1]", max_step)
-    return chain(
-        _common.maximize_sign(maximize),
-        rprop_scaling(lr, eta_minus, eta_plus, min_step, max_step),
-        scale(-1.0),
+    return _common.real_pairs(
+        chain(
+            _common.maximize_sign(maximize),
+            rprop_scaling(lr, eta_minus, eta_plus, min_step, max_step),
+            scale(-1.0),
+        )
     )

@@ -86,9 +86,11 @@ def sgd(
         buffer = trace(momentum, nesterov=nesterov)
     else:
         buffer = dampened_trace(momentum, dampening)
-    return chain(
-        _common.maximize_sign(maximize),
-        _common.coupled_weight_decay(weight_decay),
-        buffer,
-        scale_by_learning_rate(lr),
+    return _common.real_pairs(
+        chain(
+            _common.maximize_sign(maximize),
+            _common.coupled_weight_decay(weight_decay),
+            buffer,
+            scale_by_learning_rate(lr),
+        )
     )
