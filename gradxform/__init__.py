@@ -102,6 +102,57 @@ from gradxform._src.transforms.trust_ratio import scale_by_trust_ratio
 InjectHyperparamsState = InjectStatefulHyperparamsState  # optax's older name for the same state
 
 # --- catalogue ---
+from gradxform._src.transforms.adadelta import ScaleByAdaDeltaState, scale_by_adadelta
+from gradxform._src.transforms.adam_variants import (
+    ScaleByAdamaxState,
+    ScaleByAmsgradState,
+    ScaleByBeliefState,
+    ScaleByRadamState,
+    ScaleByYogiState,
+    scale_by_adamax,
+    scale_by_amsgrad,
+    scale_by_belief,
+    scale_by_radam,
+    scale_by_yogi,
+)
+from gradxform._src.transforms.adan import ScaleByAdanState, scale_by_adan
+from gradxform._src.transforms.factored import (
+    FactoredState,
+    ScaleBySM3State,
+    scale_by_factored_rms,
+    scale_by_sm3,
+)
+from gradxform._src.transforms.layerwise import (
+    ScaleByNovogradState,
+    scale_by_novograd,
+    scale_by_param_block_norm,
+    scale_by_param_block_rms,
+)
+from gradxform._src.transforms.lion import ScaleByLionState, scale_by_lion
+from gradxform._src.transforms.optimistic import (
+    ScaleByOptimisticGradientState,
+    scale_by_optimistic_gradient,
+)
+from gradxform._src.transforms.rprop import ScaleByRpropState, scale_by_rprop
+from gradxform._src.optimizers.adagrad import adagrad
+from gradxform._src.optimizers.adam_family import (
+    adabelief,
+    adamax,
+    adamaxw,
+    amsgrad,
+    nadam,
+    nadamw,
+    radam,
+    yogi,
+)
+from gradxform._src.optimizers.adan import adan
+from gradxform._src.optimizers.factored import adafactor, sm3
+from gradxform._src.optimizers.layerwise import fromage, lamb, lars, novograd
+from gradxform._src.optimizers.noisy import noisy_sgd
+from gradxform._src.optimizers.optimistic import optimistic_adam_v2, optimistic_gradient_descent
+from gradxform._src.optimizers.rms import adadelta, rmsprop
+from gradxform._src.optimizers.rprop import rprop
+from gradxform._src.optimizers.sign import lion, sign_sgd, signum
 
 # --- schedules ---
 from gradxform._src.plateau import ReduceLROnPlateauState, reduce_on_plateau

@@ -1,0 +1,197 @@
+"""Adam's relatives: a different second moment, Nesterov momentum, or rectification.
+
+Each is a chain ``scale_by_<variant>`` (+ decoupled weight decay) + learning rate;
+``lr`` may be a schedule of the step.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import jax
+
+from gradxform._src import base
+from gradxform._src.combine import chain
+from gradxform._src.optimizers.adam import adam, adamw
+from gradxform._src.transforms.adam_variants import (
+    scale_by_adamax,
+    scale_by_amsgrad,
+    scale_by_belief,
+    scale_by_radam,
+    scale_by_yogi,
+)
+from gradxform._src.transforms.scaling import scale_by_learning_rate
+from gradxform._src.transforms.weight_decay import add_decayed_weights
+
+MaskOrFn = Any | Callable[[base.Params], Any] | None
+
+
+def nadam(
+    learning_rate: base.ScalarOrSchedule,
+    b1: jax.typing.ArrayLike = 0.9,
+    b2: jax.typing.ArrayLike = 0.999,
+    eps: jax.typing.ArrayLike = 1e-8,
+    eps_root: jax.typing.ArrayLike = 0.0,
+    mu_dtype: Any = None,
+) -> base.GradientTransformation:
+    """NAdam (Dozat 2016, "Incorporating Nesterov Momentum into Adam"): ``adam`` with
+    Nesterov's look-ahead first moment.
+
+    ``m <- b1 m + (1-b1) g``; ``v <- b2 v + (1-b2) g^2``;
+    ``m_hat = b1 m / (1 - b1^{t+1}) + (1 - b1) g / (1 - b1^t)``;
+    ``x <- x - lr m_hat / (sqrt(v / (1 - b2^t) + eps_root) + eps)``.
+    Defaults ``b1=0.9, b2=0.999, eps=1e-8, eps_root=0`` (optax's form; torch's NAdam
+    also schedules ``b1`` with ``momentum_decay``).
+    """
+    return adam(learning_rate, b1, b2, eps, eps_root, mu_dtype, nesterov=True)
+
+
+def nadamw(
+    learning_rate: base.ScalarOrSchedule,
+    b1: jax.typing.ArrayLike = 0.9,
+    b2: jax.typing.ArrayLike = 0.999,
+    eps: jax.typing.ArrayLike = 1e-8,
+    eps_root: jax.typing.ArrayLike = 0.0,
+    mu_dtype: Any = None,
+    weight_decay: base.ScalarOrSchedule = 1e-4,
+    mask: MaskOrFn = None,
+) -> base.GradientTransformation:
+    """NAdamW: ``nadam``'s direction plus decoupled weight decay (Dozat 2016; Loshchilov
+    & Hutter 2019): ``x <- x - lr (m_hat / (sqrt(v_hat + eps_root) + eps) + wd x)``.
+    Defaults as ``nadam`` and ``weight_decay=1e-4``.
+    """
+    return adamw(
+        learning_rate, b1, b2, eps, eps_root, mu_dtype, weight_decay, mask, nesterov=True
+    )
+
+
+def amsgrad(
+    learning_rate: base.ScalarOrSchedule,
+    b1: jax.typing.ArrayLike = 0.9,
+    b2: jax.typing.ArrayLike = 0.999,
+    eps: jax.typing.ArrayLike = 1e-8,
+    eps_root: jax.typing.ArrayLike = 0.0,
+    mu_dtype: Any = None,
+    bias_correction_mu: bool = True,
+    bias_correction_nu: bool = True,
+    *,
+    max_raw_nu: bool = False,
+) -> base.GradientTransformation:
+    """AMSGrad (Reddi et al. 2018, "On the Convergence of Adam and Beyond").
+
+    ``m <- b1 m + (1-b1) g``; ``v <- b2 v + (1-b2) g^2``; ``m_hat = m / (1 - b1^t)``;
+    by default (optax) ``v_max <- max(v_max, v / (1 - b2^t))`` and
+    ``x <- x - lr m_hat / (sqrt(v_max + eps_root) + eps)``. With ``max_raw_nu=True``
+    (torch's ``Adam(amsgrad=True)``) ``v_max <- max(v_max, v)`` and
+    ``x <- x - lr m_hat / (sqrt(v_max / (1 - b2^t) + eps_root) + eps)``.
+    Defaults ``b1=0.9, b2=0.999, eps=1e-8, eps_root=0``; the ``bias_correction_*``
+    switches drop the corresponding ``1 - b^t`` division.
+    """
+    return chain(
+        scale_by_amsgrad(
+            b1,
+            b2,
+            eps,
+            eps_root,
+            mu_dtype,
+            bias_correction_mu,
+            bias_correction_nu,
+            max_raw_nu=max_raw_nu,
+        ),
+        scale_by_learning_rate(learning_rate),
+    )
+
+
+def adamax(
+    learning_rate: base.ScalarOrSchedule,
+    b1: jax.typing.ArrayLike = 0.9,
+    b2: jax.typing.ArrayLike = 0.999,
+    eps: jax.typing.ArrayLike = 1e-8,
+) -> base.GradientTransformation:
+    """AdaMax (Kingma & Ba 2015, "Adam", section 7.1): Adam under the infinity norm.
+
+    ``m <- b1 m + (1-b1) g``; ``v <- max(b2 v, |g| + eps)``;
+    ``x <- x - lr (m / (1 - b1^t)) / v``. Defaults ``b1=0.9, b2=0.999, eps=1e-8``.
+    """
+    return chain(scale_by_adamax(b1, b2, eps), scale_by_learning_rate(learning_rate))
+
+
+def adamaxw(
+    learning_rate: base.ScalarOrSchedule,
+    b1: jax.typing.ArrayLike = 0.9,
+    b2: jax.typing.ArrayLike = 0.999,
+    eps: jax.typing.ArrayLike = 1e-8,
+    weight_decay: base.ScalarOrSchedule = 1e-4,
+    mask: MaskOrFn = None,
+) -> base.GradientTransformation:
+    """AdaMax with decoupled weight decay (Kingma & Ba 2015; Loshchilov & Hutter 2019).
+
+    ``x <- x - lr ((m / (1 - b1^t)) / v + wd x)`` with ``adamax``'s ``m, v``.
+    Defaults ``b1=0.9, b2=0.999, eps=1e-8, weight_decay=1e-4``.
+    """
+    return chain(
+        scale_by_adamax(b1, b2, eps),
+        add_decayed_weights(weight_decay, mask),
+        scale_by_learning_rate(learning_rate),
+    )
+
+
+def radam(
+    learning_rate: base.ScalarOrSchedule,
+    b1: jax.typing.ArrayLike = 0.9,
+    b2: jax.typing.ArrayLike = 0.999,
+    eps: jax.typing.ArrayLike = 1e-8,
+    eps_root: jax.typing.ArrayLike = 0.0,
+    threshold: jax.typing.ArrayLike = 5.0,
+    *,
+    nesterov: bool = False,
+) -> base.GradientTransformation:
+    """RAdam (Liu et al. 2020, "On the Variance of the Adaptive Learning Rate and Beyond").
+
+    Adam's ``m_hat, v_hat``; ``rho_inf = 2 / (1 - b2) - 1``,
+    ``rho_t = rho_inf - 2 t b2^t / (1 - b2^t)``; if ``rho_t >= threshold``
+    ``x <- x - lr r_t m_hat / (sqrt(v_hat + eps_root) + eps)`` with
+    ``r_t = sqrt((rho_t - 4)(rho_t - 2) rho_inf / ((rho_inf - 4)(rho_inf - 2) rho_t))``,
+    else ``x <- x - lr m_hat``. Defaults ``b1=0.9, b2=0.999, eps=1e-8, eps_root=0,
+    threshold=5``.
+    """
+    return chain(
+        scale_by_radam(b1, b2, eps, eps_root, threshold, nesterov=nesterov),
+        scale_by_learning_rate(learning_rate),
+    )
+
+
+def yogi(
+    learning_rate: base.ScalarOrSchedule,
+    b1: jax.typing.ArrayLike = 0.9,
+    b2: jax.typing.ArrayLike = 0.999,
+    eps: jax.typing.ArrayLike = 1e-3,
+) -> base.GradientTransformation:
+    """Yogi (Zaheer et al. 2018, "Adaptive Methods for Nonconvex Optimization").
+
+    ``m <- b1 m + (1-b1) g``; ``v <- v - (1-b2) sign(v - g^2) g^2`` (both from 1e-6);
+    ``x <- x - lr m_hat / (sqrt(v_hat) + eps)``. Defaults ``b1=0.9, b2=0.999, eps=1e-3``.
+    """
+    return chain(scale_by_yogi(b1, b2, eps), scale_by_learning_rate(learning_rate))
+
+
+def adabelief(
+    learning_rate: base.ScalarOrSchedule,
+    b1: jax.typing.ArrayLike = 0.9,
+    b2: jax.typing.ArrayLike = 0.999,
+    eps: jax.typing.ArrayLike = 1e-16,
+    eps_root: jax.typing.ArrayLike = 1e-16,
+    *,
+    nesterov: bool = False,
+) -> base.GradientTransformation:
+    """AdaBelief (Zhuang et al. 2020, "AdaBelief Optimizer: Adapting Stepsizes by the
+    Belief in Observed Gradients").
+
+    ``m <- b1 m + (1-b1) g``; ``s <- b2 s + (1-b2) (g - m)^2 + eps_root``;
+    ``x <- x - lr m_hat / (sqrt(s / (1 - b2^t)) + eps)``. Defaults ``b1=0.9, b2=0.999,
+    eps=1e-16, eps_root=1e-16``; ``nesterov`` uses Dozat's look-ahead ``m_hat``.
+    """
+    return chain(
+        scale_by_belief(b1, b2, eps, eps_root, nesterov=nesterov),
+        scale_by_learning_rate(learning_rate),
+    )

@@ -1,0 +1,76 @@
+"""Memory-efficient adaptive optimizers: second moments kept per axis, not per element."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+
+from gradxform._src import base, validate
+from gradxform._src.combine import chain
+from gradxform._src.transforms.accumulation import ema
+from gradxform._src.transforms.clipping import clip_by_block_rms
+from gradxform._src.transforms.factored import scale_by_factored_rms, scale_by_sm3
+from gradxform._src.transforms.layerwise import scale_by_param_block_rms
+from gradxform._src.transforms.scaling import scale, scale_by_learning_rate
+from gradxform._src.transforms.weight_decay import add_decayed_weights
+
+
+def adafactor(
+    learning_rate: base.ScalarOrSchedule | None = None,
+    min_dim_size_to_factor: int = 128,
+    decay_rate: jax.typing.ArrayLike = 0.8,
+    decay_offset: jax.typing.ArrayLike = 0,
+    multiply_by_parameter_scale: bool = True,
+    clipping_threshold: jax.typing.ArrayLike | None = 1.0,
+    momentum: jax.typing.ArrayLike | None = None,
+    dtype_momentum: Any = jnp.float32,
+    weight_decay_rate: base.ScalarOrSchedule | None = None,
+    eps: jax.typing.ArrayLike = 1e-30,
+    factored: bool = True,
+    weight_decay_mask: Any | Callable[[base.Params], Any] | None = None,
+) -> base.GradientTransformation:
+    """Adafactor (Shazeer & Stern 2018, "Adafactor: Adaptive Learning Rates with Sublinear
+    Memory Cost").
+
+    ``d = g / sqrt(V_hat)`` with the factored second moment of ``scale_by_factored_rms``
+    (``beta2_t = 1 - (t + 1)^-decay_rate``); ``d <- d / max(1, rms(d) / clipping_threshold)``
+    per leaf; ``d <- lr d`` (if ``learning_rate``); ``d <- max(rms(x), 1e-3) d`` (if
+    ``multiply_by_parameter_scale``); ``d <- b d_prev + (1 - b) d`` (if ``momentum = b``,
+    kept in ``dtype_momentum``); ``d <- d + wd x`` (if ``weight_decay_rate``);
+    ``x <- x - d``. Defaults ``learning_rate=None`` (relative step only),
+    ``min_dim_size_to_factor=128, decay_rate=0.8, decay_offset=0,
+    multiply_by_parameter_scale=True, clipping_threshold=1, momentum=None, eps=1e-30,
+    factored=True``. (torch's Adafactor differs: see the torch-vs-optax notes.)
+    """
+    members = [
+        scale_by_factored_rms(factored, decay_rate, decay_offset, min_dim_size_to_factor, eps)
+    ]
+    if clipping_threshold is not None:
+        members.append(clip_by_block_rms(clipping_threshold))
+    if learning_rate is not None:
+        members.append(scale_by_learning_rate(learning_rate, flip_sign=False))
+    if multiply_by_parameter_scale:
+        members.append(scale_by_param_block_rms())
+    if momentum is not None:
+        members.append(ema(momentum, debias=False, accumulator_dtype=dtype_momentum))
+    if weight_decay_rate is not None:
+        members.append(add_decayed_weights(weight_decay_rate, mask=weight_decay_mask))
+    members.append(scale(-1.0))
+    return chain(*members)
+
+
+def sm3(
+    learning_rate: base.ScalarOrSchedule, momentum: jax.typing.ArrayLike = 0.9
+) -> base.GradientTransformation:
+    """SM3 (Anil et al. 2019, "Memory-Efficient Adaptive Optimization").
+
+    Per element ``i`` of a rank ``>= 2`` tensor, with one accumulator ``mu_r`` per axis:
+    ``nu(i) = g(i)^2 + min_r mu_r(i_r)``, ``mu_r(j) <- max_{i: i_r = j} nu(i)``;
+    vectors and scalars keep ``nu <- nu + g^2`` (AdaGrad). ``b <- momentum b +
+    (1 - momentum) g / sqrt(nu + 1e-8)``; ``x <- x - lr b``. Default ``momentum=0.9``.
+    Works on 0-d leaves (optax 0.2.8 raises on them).
+    """
+    validate.decay("momentum", momentum)
+    return chain(scale_by_sm3(momentum), scale_by_learning_rate(learning_rate))

@@ -1,0 +1,121 @@
+"""Layer-wise optimizers: steps scaled per leaf by the ratio of parameter and update norms.
+
+A leaf of the parameter tree is one "layer" (a weight matrix, a bias vector).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import jax
+
+from gradxform._src import base, validate
+from gradxform._src.combine import chain
+from gradxform._src.partition import masked
+from gradxform._src.transforms.accumulation import trace
+from gradxform._src.transforms.adaptive import scale_by_adam
+from gradxform._src.transforms.layerwise import scale_by_novograd
+from gradxform._src.transforms.scaling import scale_by_learning_rate
+from gradxform._src.transforms.trust_ratio import scale_by_trust_ratio
+from gradxform._src.transforms.weight_decay import add_decayed_weights
+
+MaskOrFn = Any | Callable[[base.Params], Any] | None
+
+
+def lamb(
+    learning_rate: base.ScalarOrSchedule,
+    b1: jax.typing.ArrayLike = 0.9,
+    b2: jax.typing.ArrayLike = 0.999,
+    eps: jax.typing.ArrayLike = 1e-6,
+    eps_root: jax.typing.ArrayLike = 0.0,
+    weight_decay: base.ScalarOrSchedule = 0.0,
+    mask: MaskOrFn = None,
+) -> base.GradientTransformation:
+    """LAMB (You et al. 2020, "Large Batch Optimization for Deep Learning: Training BERT
+    in 76 minutes").
+
+    Per leaf: ``r = m_hat / (sqrt(v_hat + eps_root) + eps) + wd x`` (Adam's direction
+    plus decoupled decay); ``x <- x - lr (||x|| / ||r||) r`` (ratio 1 where either norm
+    is 0). Defaults ``b1=0.9, b2=0.999, eps=1e-6, eps_root=0, weight_decay=0``.
+    """
+    return chain(
+        scale_by_adam(b1, b2, eps, eps_root),
+        add_decayed_weights(weight_decay, mask),
+        scale_by_trust_ratio(),
+        scale_by_learning_rate(learning_rate),
+    )
+
+
+def lars(
+    learning_rate: base.ScalarOrSchedule,
+    weight_decay: base.ScalarOrSchedule = 0.0,
+    weight_decay_mask: MaskOrFn = True,
+    trust_coefficient: jax.typing.ArrayLike = 0.001,
+    eps: jax.typing.ArrayLike = 0.0,
+    trust_ratio_mask: MaskOrFn = True,
+    momentum: jax.typing.ArrayLike = 0.9,
+    nesterov: bool = False,
+) -> base.GradientTransformation:
+    """LARS (You et al. 2017, "Large Batch Training of Convolutional Networks").
+
+    Per leaf: ``d = g + wd x``; ``d <- tc ||x|| / (||d|| + eps) d`` (on the leaves of
+    ``trust_ratio_mask``; ratio 1 where a norm is 0); ``b <- mu b + lr d``;
+    ``x <- x - b`` (``x - (mu b + lr d)`` with ``nesterov``).
+    Defaults ``weight_decay=0, trust_coefficient=0.001, eps=0, momentum=0.9``; both
+    masks default to every leaf.
+    """
+    validate.non_negative("momentum", momentum)
+    return chain(
+        add_decayed_weights(weight_decay, mask=weight_decay_mask),
+        masked(scale_by_trust_ratio(0.0, trust_coefficient, eps), trust_ratio_mask),
+        scale_by_learning_rate(learning_rate),
+        trace(momentum, nesterov),
+    )
+
+
+def fromage(
+    learning_rate: base.ScalarOrSchedule, min_norm: jax.typing.ArrayLike = 1e-6
+) -> base.GradientTransformation:
+    """Fromage (Bernstein et al. 2020, "On the distance between two neural networks and
+    the stability of learning").
+
+    Per leaf: ``x <- (x - lr (||x|| / ||g||) g) / sqrt(1 + lr^2)``, norms floored at
+    ``min_norm`` (ratio 1 where a norm is 0). Default ``min_norm=1e-6``; ``lr`` may be a
+    schedule.
+    """
+    validate.non_negative("min_norm", min_norm)
+    if callable(learning_rate):
+        shrink = lambda count: 1 / (1 + learning_rate(count) ** 2) ** 0.5  # noqa: E731
+        step = lambda count: shrink(count) * learning_rate(count)  # noqa: E731
+        decay = lambda count: shrink(count) - 1  # noqa: E731
+    else:
+        validate.non_negative("learning_rate", learning_rate)
+        shrink = 1 / (1 + learning_rate**2) ** 0.5
+        step, decay = learning_rate * shrink, shrink - 1
+    return chain(
+        scale_by_trust_ratio(min_norm),
+        scale_by_learning_rate(step),
+        add_decayed_weights(decay),
+    )
+
+
+def novograd(
+    learning_rate: base.ScalarOrSchedule,
+    b1: jax.typing.ArrayLike = 0.9,
+    b2: jax.typing.ArrayLike = 0.25,
+    eps: jax.typing.ArrayLike = 1e-6,
+    eps_root: jax.typing.ArrayLike = 0.0,
+    weight_decay: base.ScalarOrSchedule = 0.0,
+) -> base.GradientTransformation:
+    """NovoGrad (Ginsburg et al. 2019, "Stochastic Gradient Methods with Layer-wise
+    Adaptive Moments for Training of Deep Networks").
+
+    Per leaf: ``v <- b2 v + (1 - b2) ||g||^2`` (``v_1 = ||g_1||^2``, a scalar);
+    ``m <- b1 m + g / (sqrt(v + eps_root) + eps) + wd x`` (``m_1`` without ``b1 m``);
+    ``x <- x - lr m``. Defaults ``b1=0.9, b2=0.25, eps=1e-6, eps_root=0,
+    weight_decay=0``.
+    """
+    return chain(
+        scale_by_novograd(b1, b2, eps, eps_root, weight_decay),
+        scale_by_learning_rate(learning_rate),
+    )

@@ -1,0 +1,74 @@
+"""Optimizers that divide by a running root-mean-square: RMSProp and AdaDelta."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import jax
+
+from gradxform._src import base, validate
+from gradxform._src.combine import chain
+from gradxform._src.transforms.accumulation import trace
+from gradxform._src.transforms.adadelta import scale_by_adadelta
+from gradxform._src.transforms.adaptive import scale_by_rms
+from gradxform._src.transforms.preconditioners import scale_by_stddev
+from gradxform._src.transforms.scaling import scale_by_learning_rate
+from gradxform._src.transforms.weight_decay import add_decayed_weights
+
+
+def rmsprop(
+    learning_rate: base.ScalarOrSchedule,
+    decay: jax.typing.ArrayLike = 0.9,
+    eps: jax.typing.ArrayLike = 1e-8,
+    initial_scale: jax.typing.ArrayLike = 0.0,
+    eps_in_sqrt: bool = True,
+    centered: bool = False,
+    momentum: jax.typing.ArrayLike | None = None,
+    nesterov: bool = False,
+    bias_correction: bool = False,
+) -> base.GradientTransformation:
+    """RMSProp (Tieleman & Hinton 2012, lecture 6.5); centred form from Graves (2013),
+    "Generating Sequences With Recurrent Neural Networks".
+
+    ``v <- decay v + (1 - decay) g^2`` (``v_0 = initial_scale``); ``centered`` also keeps
+    ``m <- decay m + (1 - decay) g`` and uses ``v - m^2``; ``bias_correction`` divides
+    both by ``1 - decay^t``. ``d = g / sqrt(v + eps)`` (``eps_in_sqrt``) or
+    ``g / (sqrt(v) + eps)``; then ``x <- x - lr d``, or with ``momentum = mu``
+    ``b <- mu b + lr d``, ``x <- x - b`` (``x <- x - (mu b + lr d)`` with ``nesterov``).
+    Defaults ``decay=0.9, eps=1e-8, initial_scale=0, eps_in_sqrt=True, centered=False,
+    momentum=None``. torch's ``RMSprop`` is ``eps_in_sqrt=False, decay=0.99``.
+    """
+    if momentum is not None:
+        validate.non_negative("momentum", momentum)
+    scaling = scale_by_stddev if centered else scale_by_rms
+    return chain(
+        scaling(decay, eps, initial_scale, eps_in_sqrt, bias_correction),
+        scale_by_learning_rate(learning_rate),
+        trace(momentum, nesterov) if momentum is not None else base.identity(),
+    )
+
+
+def adadelta(
+    learning_rate: base.ScalarOrSchedule | None = 1.0,
+    rho: jax.typing.ArrayLike = 0.9,
+    eps: jax.typing.ArrayLike = 1e-6,
+    weight_decay: base.ScalarOrSchedule = 0.0,
+    weight_decay_mask: Any | Callable[[base.Params], Any] | None = None,
+) -> base.GradientTransformation:
+    """AdaDelta (Zeiler 2012, "ADADELTA: An Adaptive Learning Rate Method").
+
+    ``g <- g + wd x`` (coupled decay); ``E[g^2] <- rho E[g^2] + (1 - rho) g^2``;
+    ``d = sqrt(E[dx^2] + eps) / sqrt(E[g^2] + eps) * g``;
+    ``E[dx^2] <- rho E[dx^2] + (1 - rho) d^2``; ``x <- x - lr d``.
+    Defaults ``learning_rate=1.0, rho=0.9, eps=1e-6, weight_decay=0``.
+
+    The default ``learning_rate=1.0`` is the paper's and torch's. optax 0.2.8 defaults to
+    ``None``, which skips the sign flip and *ascends*; here ``None`` means 1.0 as well.
+    """
+    if learning_rate is None:
+        learning_rate = 1.0
+    return chain(
+        add_decayed_weights(weight_decay, weight_decay_mask),
+        scale_by_adadelta(rho, eps),
+        scale_by_learning_rate(learning_rate),
+    )

@@ -1,0 +1,58 @@
+"""Sign-based optimizers: every coordinate moves by the same magnitude."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import jax
+
+from gradxform._src import base
+from gradxform._src.combine import chain
+from gradxform._src.transforms.accumulation import ema
+from gradxform._src.transforms.lion import scale_by_lion
+from gradxform._src.transforms.scaling import scale_by_learning_rate
+from gradxform._src.transforms.sign import scale_by_sign
+from gradxform._src.transforms.weight_decay import add_decayed_weights
+
+
+def sign_sgd(learning_rate: base.ScalarOrSchedule) -> base.GradientTransformation:
+    """signSGD (Bernstein et al. 2018, "signSGD: Compressed Optimisation for Non-Convex
+    Problems"): ``x <- x - lr sign(g)``.
+    """
+    return chain(scale_by_sign(), scale_by_learning_rate(learning_rate))
+
+
+def signum(
+    learning_rate: base.ScalarOrSchedule,
+    beta: jax.typing.ArrayLike = 0.9,
+    accumulator_dtype: Any = None,
+) -> base.GradientTransformation:
+    """Signum, signSGD with momentum (Bernstein et al. 2018):
+    ``m <- beta m + (1 - beta) g``; ``x <- x - lr sign(m)``. Default ``beta=0.9``.
+    """
+    return chain(
+        ema(beta, debias=False, accumulator_dtype=accumulator_dtype),
+        scale_by_sign(),
+        scale_by_learning_rate(learning_rate),
+    )
+
+
+def lion(
+    learning_rate: base.ScalarOrSchedule,
+    b1: jax.typing.ArrayLike = 0.9,
+    b2: jax.typing.ArrayLike = 0.99,
+    mu_dtype: Any = None,
+    weight_decay: base.ScalarOrSchedule = 1e-3,
+    mask: Any | Callable[[base.Params], Any] | None = None,
+) -> base.GradientTransformation:
+    """Lion (Chen et al. 2023, "Symbolic Discovery of Optimization Algorithms").
+
+    ``x <- x - lr (sign(b1 m + (1 - b1) g) + wd x)``; then ``m <- b2 m + (1 - b2) g``.
+    Defaults ``b1=0.9, b2=0.99, weight_decay=1e-3``. Its steps are larger than Adam's
+    (every coordinate moves by ``lr``): use a 3-10x smaller ``lr``.
+    """
+    return chain(
+        scale_by_lion(b1, b2, mu_dtype),
+        add_decayed_weights(weight_decay, mask),
+        scale_by_learning_rate(learning_rate),
+    )

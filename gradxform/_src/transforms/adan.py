@@ -1,0 +1,73 @@
+"""Adan: Nesterov momentum estimated from gradient differences."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from gradxform import tree as tree_ops
+from gradxform._src import base, numerics, validate
+
+
+class ScaleByAdanState(NamedTuple):
+    count: jax.Array  # int32 scalar
+    m: Any  # average of gradients
+    v: Any  # average of gradient differences
+    n: Any  # average of squared look-ahead gradients
+    g: Any  # previous gradient
+
+
+def scale_by_adan(
+    b1: jax.typing.ArrayLike = 0.98,
+    b2: jax.typing.ArrayLike = 0.92,
+    b3: jax.typing.ArrayLike = 0.99,
+    eps: jax.typing.ArrayLike = 1e-8,
+    eps_root: jax.typing.ArrayLike = 0.0,
+) -> base.GradientTransformation:
+    """Adan's scaling (Xie et al. 2024, "Adan: Adaptive Nesterov Momentum Algorithm for
+    Faster Optimizing Deep Models"), with bias correction.
+
+    ``d = g - g_prev`` (0 on the first step);
+    ``m <- b1 m + (1 - b1) g``; ``v <- b2 v + (1 - b2) d``;
+    ``n <- b3 n + (1 - b3) (g + (1 - b2) d)^2``;
+    ``u <- (m_hat + (1 - b2) v_hat) / (sqrt(n_hat + eps_root) + eps)`` with each ``x_hat``
+    divided by ``1 - b^t`` of its own decay. (The ``b`` here weight the *old* value, so the
+    paper's ``beta_k`` is ``1 - b_k``.) Defaults ``b1=0.98, b2=0.92, b3=0.99, eps=1e-8,
+    eps_root=0``.
+    """
+    validate.decay("b1", b1)
+    validate.decay("b2", b2)
+    validate.decay("b3", b3)
+    validate.non_negative("eps", eps)
+    validate.non_negative("eps_root", eps_root)
+
+    def init(params):
+        base.check_float_leaves(params, "scale_by_adan")
+        zeros = lambda: tree_ops.zeros_like(params)  # noqa: E731
+        return ScaleByAdanState(
+            count=jnp.zeros([], jnp.int32), m=zeros(), v=zeros(), n=zeros(), g=zeros()
+        )
+
+    def update(updates, state, params=None, **extra):
+        del params, extra
+        base.check_same_structure(updates, state.g, "previous gradient")
+        g = updates
+        diff = tree_ops.where(state.count == 0, tree_ops.zeros_like(g), tree_ops.sub(g, state.g))
+        m = tree_ops.update_moment(g, state.m, b1, 1)
+        v = tree_ops.update_moment(diff, state.v, b2, 1)
+        look_ahead = tree_ops.add_scale(g, 1 - b2, diff)
+        n = tree_ops.update_moment_per_elem_norm(look_ahead, state.n, b3, 2)
+        count = numerics.safe_increment(state.count)
+        m_hat = tree_ops.bias_correction(m, b1, count)
+        v_hat = tree_ops.bias_correction(v, b2, count)
+        n_hat = tree_ops.bias_correction(n, b3, count)
+        out = tree_ops.div(
+            tree_ops.add_scale(m_hat, 1 - b2, v_hat),
+            jax.tree.map(lambda x: jnp.sqrt(x + eps_root) + eps, n_hat),
+        )
+        m, v, n, g = tree_ops.cast_like((m, v, n, g), (state.m, state.v, state.n, state.g))
+        return out, ScaleByAdanState(count=count, m=m, v=v, n=n, g=g)
+
+    return base.GradientTransformation(init, update)

@@ -1,0 +1,116 @@
+"""Scalings by per-leaf ("layer", "block") statistics of the parameters or gradients.
+
+A leaf of the parameter tree is one block: a weight matrix, a bias vector, a scalar.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from gradxform import tree as tree_ops
+from gradxform._src import base, numerics, validate
+from gradxform._src.transforms.accumulation import _dtype
+
+_NO_PARAMS = "{} needs params: call update(updates, state, params)"
+
+
+def scale_by_param_block_norm(
+    min_scale: jax.typing.ArrayLike = 1e-3,
+) -> base.GradientTransformation:
+    """``u_i <- u_i * max(||p_i||_2, min_scale)`` per leaf ``i`` (Frobenius norm).
+
+    Makes the step relative to the size of the block it changes. Default
+    ``min_scale=1e-3`` (so freshly zero-initialised blocks still move).
+    """
+    validate.non_negative("min_scale", min_scale)
+
+    def scale_leaves(updates, params):
+        if params is None:
+            raise ValueError(_NO_PARAMS.format("scale_by_param_block_norm"))
+        return jax.tree.map(lambda u, p: u * numerics.safe_norm(p, min_scale), updates, params)
+
+    return base.stateless(scale_leaves)
+
+
+def scale_by_param_block_rms(
+    min_scale: jax.typing.ArrayLike = 1e-3,
+) -> base.GradientTransformation:
+    """``u_i <- u_i * max(rms(p_i), min_scale)``, ``rms(p) = sqrt(mean(p^2))`` per leaf.
+
+    Adafactor's "relative step" (Shazeer & Stern 2018, section 8). Default ``min_scale=1e-3``.
+    """
+    validate.non_negative("min_scale", min_scale)
+
+    def scale_leaves(updates, params):
+        if params is None:
+            raise ValueError(_NO_PARAMS.format("scale_by_param_block_rms"))
+        return jax.tree.map(
+            lambda u, p: u * numerics.safe_root_mean_squares(p, min_scale), updates, params
+        )
+
+    return base.stateless(scale_leaves)
+
+
+class ScaleByNovogradState(NamedTuple):
+    count: jax.Array  # int32 scalar
+    mu: Any
+    nu: Any  # one scalar per leaf
+
+
+def scale_by_novograd(
+    b1: jax.typing.ArrayLike = 0.9,
+    b2: jax.typing.ArrayLike = 0.25,
+    eps: jax.typing.ArrayLike = 1e-8,
+    eps_root: jax.typing.ArrayLike = 0.0,
+    weight_decay: jax.typing.ArrayLike = 0.0,
+    mu_dtype: Any = None,
+) -> base.GradientTransformation:
+    """NovoGrad's scaling (Ginsburg et al. 2019, "Stochastic Gradient Methods with
+    Layer-wise Adaptive Moments for Training of Deep Networks").
+
+    Per leaf, with ``||g||`` the leaf's Frobenius norm:
+    ``v_1 = ||g_1||^2``, ``v <- b2 v + (1 - b2) ||g||^2`` (one scalar per leaf);
+    ``d = g / (sqrt(v + eps_root) + eps) + wd * p``; ``m_1 = d_1``, ``m <- b1 m + d``;
+    ``u <- m``. Defaults ``b1=0.9, b2=0.25, eps=1e-8, eps_root=0, weight_decay=0``.
+    Needs ``params``.
+    """
+    validate.decay("b1", b1)
+    validate.decay("b2", b2)
+    validate.non_negative("eps", eps)
+    validate.non_negative("eps_root", eps_root)
+    validate.finite("weight_decay", weight_decay)
+    mu_dtype = _dtype(mu_dtype)
+
+    def init(params):
+        base.check_float_leaves(params, "scale_by_novograd")
+        return ScaleByNovogradState(
+            count=jnp.zeros([], jnp.int32),
+            mu=tree_ops.zeros_like(params, dtype=mu_dtype),
+            nu=jax.tree.map(lambda p: jnp.zeros([], jnp.asarray(p).dtype), params),
+        )
+
+    def update(updates, state, params=None, **extra):
+        del extra
+        if params is None:
+            raise ValueError(_NO_PARAMS.format("scale_by_novograd"))
+        base.check_same_structure(updates, state.mu, "first moment")
+        count = numerics.safe_increment(state.count)
+        first = count == 1
+
+        def new_nu(g, v):
+            sq = jnp.linalg.norm(g) ** 2
+            return jnp.where(first, sq, (1 - b2) * sq + b2 * v).astype(v.dtype)
+
+        nu = jax.tree.map(new_nu, updates, state.nu)
+
+        def new_mu(g, p, v, m):
+            d = g / (jnp.sqrt(v + eps_root) + eps) + weight_decay * p
+            return jnp.where(first, d, b1 * m + d)
+
+        mu = tree_ops.cast_like(jax.tree.map(new_mu, updates, params, nu, state.mu), state.mu)
+        return mu, ScaleByNovogradState(count=count, mu=mu, nu=nu)
+
+    return base.GradientTransformation(init, update)

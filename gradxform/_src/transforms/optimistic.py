@@ -1,0 +1,54 @@
+"""Optimistic gradient: extrapolating with the previous gradient (for min-max games)."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from gradxform import tree as tree_ops
+from gradxform._src import base, numerics, validate
+
+
+class ScaleByOptimisticGradientState(NamedTuple):
+    count: jax.Array  # int32 scalar
+    previous_gradient: Any
+
+
+def scale_by_optimistic_gradient(
+    alpha: jax.typing.ArrayLike = 1.0, beta: jax.typing.ArrayLike = 1.0
+) -> base.GradientTransformation:
+    """The optimistic gradient step (Mokhtari et al. 2020, "A Unified Analysis of
+    Extra-gradient and Optimistic Gradient Methods for Saddle Point Problems").
+
+    ``u_t <- (alpha + beta) g_t - beta g_{t-1}``, with ``g_0`` taken as ``g_1`` (so the
+    first update is ``alpha g_1``). ``alpha=1, beta=1`` is Popov's / Daskalakis et al.'s
+    optimistic GD ``2 g_t - g_{t-1}``. Defaults ``alpha=1, beta=1``.
+    """
+    validate.finite("alpha", alpha)
+    validate.finite("beta", beta)
+
+    def init(params):
+        base.check_float_leaves(params, "scale_by_optimistic_gradient")
+        return ScaleByOptimisticGradientState(
+            count=jnp.zeros([], jnp.int32), previous_gradient=tree_ops.zeros_like(params)
+        )
+
+    def update(updates, state, params=None, **extra):
+        del params, extra
+        base.check_same_structure(updates, state.previous_gradient, "previous gradient")
+        first = state.count == 0
+
+        def step(g, prev):
+            prev = jnp.where(first, g, prev)
+            return (alpha + beta) * g - beta * prev
+
+        out = jax.tree.map(step, updates, state.previous_gradient)
+        # Kept in the dtype it was initialised with, so that the state's dtypes are fixed.
+        previous = tree_ops.cast_like(updates, state.previous_gradient)
+        return out, ScaleByOptimisticGradientState(
+            count=numerics.safe_increment(state.count), previous_gradient=previous
+        )
+
+    return base.GradientTransformation(init, update)
