@@ -1,4 +1,8 @@
-"""``torch.optim.Adadelta``: a unit-correcting ratio of two running averages, times ``lr``."""
+"""``torch.optim.Adadelta``: a unit-correcting ratio of two running averages, times ``lr``.
+
+The catalogue's ``scale_by_adadelta`` computes the same ratio but refuses ``rho = 1``,
+which torch accepts (``0 <= rho <= 1``); hence this primitive.
+"""
 
 from __future__ import annotations
 

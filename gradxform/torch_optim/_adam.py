@@ -2,56 +2,26 @@
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any
 
-import jax
-import jax.numpy as jnp
-
-from gradxform import tree as tree_ops
-from gradxform._src import base, numerics, validate
-from gradxform._src.combine import chain, divide
-from gradxform._src.transforms.accumulation import bias_correction, ema
+from gradxform._src import base, validate
+from gradxform._src.combine import chain
+from gradxform._src.transforms.adam_variants import scale_by_amsgrad
+from gradxform._src.transforms.adaptive import scale_by_adam
 from gradxform._src.transforms.scaling import scale_by_learning_rate
 from gradxform.torch_optim import _common
-
-
-class RunningMaxState(NamedTuple):
-    running_max: Any
-
-
-def running_max() -> base.GradientTransformation:
-    """``M <- max(M, u)``; ``u <- M`` (``M_0 = 0``): AMSGrad's maximum of the raw moment."""
-
-    def init(params):
-        base.check_float_leaves(params, "running_max")
-        return RunningMaxState(tree_ops.zeros_like(params))
-
-    def update(updates, state, params=None, **extra):
-        del params, extra
-        base.check_same_structure(updates, state.running_max, "running maximum")
-        new_max = jax.tree.map(jnp.maximum, state.running_max, updates)
-        return new_max, RunningMaxState(new_max)
-
-    return base.GradientTransformation(init, update)
 
 
 def adam_direction(b1: Any, b2: Any, eps: Any, amsgrad: bool) -> base.GradientTransformation:
     """torch's Adam direction ``(m / (1 - b1^t)) / (sqrt(v) / sqrt(1 - b2^t) + eps)``.
 
     ``m <- b1 m + (1 - b1) g``; ``v <- b2 v + (1 - b2) g^2``; with ``amsgrad``
-    ``v_max <- max(v_max, v)`` replaces ``v`` in the denominator, before the bias
-    correction (optax takes the maximum after it).
+    ``v_max <- max(v_max, v)`` replaces ``v``: the maximum of the raw moment, taken before
+    the bias correction (optax takes it after, over ``v / (1 - b2^t)``).
     """
-    return divide(
-        chain(ema(b1, debias=False), bias_correction(b1)),
-        chain(
-            base.elementwise(numerics.abs_sq),
-            ema(b2, debias=False),
-            running_max() if amsgrad else base.identity(),
-            bias_correction(b2),
-            base.elementwise(lambda v: jnp.sqrt(v) + eps),
-        ),
-    )
+    if amsgrad:
+        return scale_by_amsgrad(b1, b2, eps, max_raw_nu=True)
+    return scale_by_adam(b1, b2, eps)
 
 
 def adam(

@@ -1,39 +1,13 @@
-"""``torch.optim.Adamax``: Adam with an exponentially weighted infinity norm."""
+"""``torch.optim.Adamax``: Adam with an exponentially weighted infinity norm (torch and
+optax agree here, so it is the catalogue's ``scale_by_adamax``)."""
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
-
-from gradxform import tree as tree_ops
 from gradxform._src import base, validate
-from gradxform._src.combine import chain, divide
-from gradxform._src.transforms.accumulation import bias_correction, ema
+from gradxform._src.combine import chain
+from gradxform._src.transforms.adam_variants import scale_by_adamax
 from gradxform._src.transforms.scaling import scale_by_learning_rate
 from gradxform.torch_optim import _common
-
-
-class InfinityNormState(NamedTuple):
-    exp_inf: Any
-
-
-def infinity_norm(decay: Any, eps: Any) -> base.GradientTransformation:
-    """``n <- max(decay * n, |g| + eps)`` (``n_0 = 0``); ``u <- n``.
-    Kingma & Ba (2015), "Adam", section 7.1 (AdaMax), with torch's ``eps`` inside the max.
-    """
-    validate.decay("decay", decay)
-    validate.non_negative("eps", eps)
-
-    def init(params):
-        base.check_float_leaves(params, "infinity_norm")
-        return InfinityNormState(tree_ops.zeros_like(params))
-
-    def update(updates, state, params=None, **extra):
-        del params, extra
-        base.check_same_structure(updates, state.exp_inf, "infinity norm")
-        exp_inf = tree_ops.update_infinity_moment(updates, state.exp_inf, decay, eps)
-        return exp_inf, InfinityNormState(exp_inf)
-
-    return base.GradientTransformation(init, update)
 
 
 def adamax(
@@ -61,7 +35,7 @@ def adamax(
         chain(
             _common.maximize_sign(maximize),
             _common.coupled_weight_decay(weight_decay),
-            divide(chain(ema(b1, debias=False), bias_correction(b1)), infinity_norm(b2, eps)),
+            scale_by_adamax(b1, b2, eps),
             scale_by_learning_rate(lr),
         )
     )

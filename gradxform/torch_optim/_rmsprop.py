@@ -1,5 +1,9 @@
 """``torch.optim.RMSprop``: eps outside the root, an optional centred variance, and a
-momentum buffer that holds no learning rate."""
+momentum buffer that holds no learning rate.
+
+torch accepts any ``alpha >= 0``; the catalogue's ``scale_by_rms`` and ``scale_by_stddev``
+take a decay in ``[0, 1)``, hence this primitive.
+"""
 
 from __future__ import annotations
 

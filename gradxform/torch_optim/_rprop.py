@@ -1,4 +1,8 @@
-"""``torch.optim.Rprop``: per-element step sizes driven by sign agreement; moves on step one."""
+"""``torch.optim.Rprop``: per-element step sizes driven by sign agreement; moves on step one.
+
+The catalogue's ``scale_by_rprop`` computes the same steps but refuses ``lr = 0``, a zero
+maximum step and ``min > max``, which torch accepts; hence this primitive.
+"""
 
 from __future__ import annotations
 
