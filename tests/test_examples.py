@@ -111,7 +111,23 @@ def check_quickstart(values: dict[str, float], out: Path) -> None:
     assert values["final_loss"] < 0.1 * values["initial_loss"], values
 
 
+def check_lbfgs_logistic(values: dict[str, float], out: Path) -> None:
+    assert_valid_pngs(out, ["lbfgs_logistic_loss.png"])
+    assert values["final_loss"] < values["initial_loss"], values
+    # The one-jit L-BFGS solve reaches scipy's optimum.
+    assert abs(values["loss_gap"]) < 1e-6, values
+    assert values["grad_norm"] < 1e-4, values
+
+
+def check_schedules(values: dict[str, float], out: Path) -> None:
+    assert_valid_pngs(out, ["schedules.png"])
+    # One panel per schedule: at least optax's 14 and the 4 textbook ones.
+    assert values["panels"] >= 18, values
+
+
 CHECKS = {
+    "lbfgs_logistic.py": check_lbfgs_logistic,
+    "schedules.py": check_schedules,
     "compare_optimizers.py": check_compare_optimizers,
     "trajectories_2d.py": check_trajectories_2d,
     "mlp_digits.py": check_mlp_digits,
