@@ -1,0 +1,375 @@
+"""Sharded optimizer state on 8 host CPU devices, checked against single-device runs.
+
+Run by tests/test_sharding.py in a subprocess (it needs
+``XLA_FLAGS=--xla_force_host_platform_device_count=8`` before JAX starts). Prints one
+JSON line, ``SUMMARY {...}``, with what was measured; the test asserts on it. Each
+optimizer is run from the same start for ``STEPS`` steps
+
+- on one device, unsharded and op by op: the reference;
+- on an Explicit 4x2 ("data", "model") mesh with plain ``jax.jit(tx.init)``;
+- on an Auto 4x2 mesh with ``out_shardings=state_shardings(tx, params)``;
+- on the Explicit mesh under ``partition_state(tx, mesh, "data")``;
+
+and the final params and state of every sharded run are compared with the reference.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import traceback
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))  # tests/, for optimizer_cases and reference
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+from jax.sharding import AxisType, NamedSharding, PartitionSpec as P  # noqa: E402
+
+jax.config.update("jax_enable_x64", True)
+
+import gradxform as gx  # noqa: E402
+from gradxform import sharding as gxs  # noqa: E402
+from optimizer_cases import OPTIMIZERS  # noqa: E402
+from reference import loss  # noqa: E402
+
+STEPS = 4
+
+SPECS = {
+    "dense": {"w": P("data", "model"), "b": P("model")},
+    "proj": P(None, "model"),
+    "conv": P(None, None, None, "model"),
+    "embed": P(("data", "model")),
+    "gain": P(),
+    "odd": P(),
+}
+
+# Run on the Auto mesh too (the others: Explicit mesh and ZeRO only), to keep compiles few.
+AUTO_NUMERICS = {"adam", "adafactor_factored", "clip_by_global_norm+adam", "lamb", "lars"}
+
+
+def make_params():
+    rng = np.random.default_rng(0)
+    a = lambda *s: 0.5 * rng.normal(size=s)  # noqa: E731
+    return {
+        "dense": {"w": a(8, 8), "b": a(8)},
+        "proj": a(16, 4),
+        "conv": a(2, 3, 4, 4),
+        "embed": a(16),
+        "gain": a(),
+        "odd": a(5, 3),
+    }
+
+
+def extra_cases():
+    """Global reductions the catalogue table does not isolate: clipping, factored moments."""
+    return {
+        "clip_by_global_norm+adam": lambda: gx.chain(gx.clip_by_global_norm(0.5), gx.adam(1e-2)),
+        # Small enough a threshold that every matrix here gets row and column moments.
+        "adafactor_factored": lambda: gx.adafactor(1e-2, min_dim_size_to_factor=2),
+    }
+
+
+def make_step(tx):
+    def step(params, state):
+        value, grads = jax.value_and_grad(loss)(params)
+        updates, state = tx.update(grads, state, params, value=value, grad=grads, value_fn=loss)
+        return gx.apply_updates(params, updates), state
+
+    return step
+
+
+def run(tx, params, init, step, steps=STEPS):
+    state = init(params)
+    first = state
+    for _ in range(steps):
+        params, state = step(params, state)
+    return first, params, state
+
+
+def max_rel_diff(actual, expected):
+    """``max |a - e| / max(1, |e|)`` over every element of two trees of equal structure."""
+    if jax.tree.structure(actual) != jax.tree.structure(expected):
+        return float("inf")
+    worst = 0.0
+    for a, e in zip(jax.tree.leaves(actual), jax.tree.leaves(expected)):
+        a, e = host(a), host(e)
+        if a.shape != e.shape or a.dtype != e.dtype:
+            return float("inf")
+        if a.size:
+            a64, e64 = a.astype(np.complex128), e.astype(np.complex128)
+            both_nan = np.isnan(a64) & np.isnan(e64)
+            both_inf = np.isinf(a64) & (a64 == e64)
+            diff = np.where(both_nan | both_inf, 0.0, np.abs(a64 - e64) / np.maximum(1, np.abs(e64)))
+            worst = max(worst, float(np.nan_to_num(diff, nan=np.inf).max()))
+    return worst
+
+
+def host(x):
+    if isinstance(x, jax.Array) and jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
+        x = jax.random.key_data(x)
+    return np.asarray(x)
+
+
+def moved(before, after):
+    return max(
+        (float(np.max(np.abs(np.asarray(a) - np.asarray(b))))
+         for a, b in zip(jax.tree.leaves(after), jax.tree.leaves(before)) if np.size(a)),
+        default=0.0,
+    )
+
+
+def key_names(path):
+    return tuple(str(k) for k in path)
+
+
+def layout_report(state, params, mesh):
+    """Checks state leaves against the params' shardings, found by key path, not by API.
+
+    A state leaf whose key path ends with a parameter's path and whose shape is the
+    parameter's must carry that parameter's NamedSharding; any other 0-d leaf (a counter)
+    must be replicated; every leaf must be a NamedSharding on ``mesh``.
+    """
+    param_paths = [
+        (key_names(p), leaf) for p, leaf in jax.tree_util.tree_leaves_with_path(params)
+    ]
+    report = {"per_param": 0, "counters": 0, "other": {}, "errors": []}
+    leaves = jax.tree_util.tree_leaves_with_path(state, is_leaf=lambda x: isinstance(x, Placed))
+    for path, leaf in leaves:
+        keys = key_names(path)
+        where = jax.tree_util.keystr(path)
+        sharding = leaf.sharding
+        if not isinstance(sharding, NamedSharding) or sharding.mesh != mesh:
+            report["errors"].append(f"{where}: {sharding} is not a NamedSharding on the mesh")
+            continue
+        match = [
+            p for k, p in param_paths
+            if len(keys) >= len(k) and keys[-len(k):] == k and p.shape == leaf.shape
+        ]
+        if match:
+            report["per_param"] += 1
+            want = match[0].sharding
+            if not sharding.is_equivalent_to(want, leaf.ndim):
+                report["errors"].append(f"{where}: {sharding.spec} != parameter's {want.spec}")
+        elif leaf.ndim == 0:
+            report["counters"] += 1
+            if not sharding.is_fully_replicated:
+                report["errors"].append(f"{where}: counter not replicated: {sharding.spec}")
+        else:
+            report["other"][where] = f"{leaf.shape} {sharding.spec}"
+    return report
+
+
+def spec_tuple(sharding, ndim):
+    """A sharding's spec padded to ``ndim`` entries, for comparing layouts."""
+    spec = tuple(sharding.spec)
+    return spec + (None,) * (ndim - len(spec))
+
+
+def same_layout(arrays, other):
+    """Key paths where ``arrays`` and ``other`` (arrays or shardings) differ in layout."""
+    is_sharding = lambda x: isinstance(x, NamedSharding)  # noqa: E731
+    a = jax.tree_util.tree_leaves_with_path(arrays, is_leaf=is_sharding)
+    b = jax.tree.leaves(other, is_leaf=is_sharding)
+    if len(a) != len(b):
+        return [f"{len(a)} leaves vs {len(b)}"]
+    diffs = []
+    for (path, x), y in zip(a, b):
+        sx = x if is_sharding(x) else x.sharding
+        sy = y if is_sharding(y) else y.sharding
+        ndim = max(len(getattr(x, "shape", ())), len(getattr(y, "shape", ())), len(sx.spec),
+                   len(sy.spec))
+        if sx.mesh != sy.mesh or spec_tuple(sx, ndim) != spec_tuple(sy, ndim):
+            diffs.append(f"{jax.tree_util.keystr(path)}: {sx.spec} vs {sy.spec}")
+    return diffs
+
+
+def state_bytes(state):
+    """Largest number of state bytes held on any one device, from the addressable shards."""
+    per_device = {}
+    for leaf in jax.tree.leaves(state):
+        for shard in leaf.addressable_shards:
+            per_device[shard.device] = per_device.get(shard.device, 0) + shard.data.nbytes
+    return max(per_device.values(), default=0)
+
+
+def check_optimizer(name, factory, host_params, mesh_e, mesh_a):
+    out = {}
+    tx = factory()
+    step = make_step(tx)
+
+    # The reference runs op by op on one device: no compile of its own per optimizer.
+    p0 = jax.device_put(host_params, jax.devices()[0])
+    _, ref_params, ref_state = run(tx, p0, tx.init, step)
+    out["moved"] = moved(p0, ref_params)
+
+    # Explicit mesh: plain jit, layout carried by the types.
+    with jax.sharding.set_mesh(mesh_e):
+        shardings = jax.tree.map(lambda s: NamedSharding(mesh_e, s), SPECS)
+        pe = jax.device_put(host_params, shardings)
+        first = jax.jit(tx.init)(pe)
+        out["explicit_layout"] = layout_report(first, pe, mesh_e)
+        out["state_shardings_vs_jit"] = same_layout(first, gxs.state_shardings(tx, pe))
+        try:
+            params, state = pe, first
+            jstep = jax.jit(step)
+            for _ in range(STEPS):
+                params, state = jstep(params, state)
+        except Exception as e:  # JAX's sharding type checker; the test names the allowed ones
+            out["explicit_update_error"] = f"{type(e).__name__}: {str(e).splitlines()[0]}"
+        else:
+            out["explicit_drift"] = same_layout(state, first)
+            out["explicit_params_layout"] = same_layout(params, pe)
+            out["explicit_diff"] = max(
+                max_rel_diff(params, ref_params), max_rel_diff(state, ref_state)
+            )
+
+    # Auto mesh: layouts fixed at the jit boundary by state_shardings.
+    shardings = jax.tree.map(lambda s: NamedSharding(mesh_a, s), SPECS)
+    pa = jax.device_put(host_params, shardings)
+    ssh = gxs.state_shardings(tx, pa)
+    out["auto_layout"] = layout_report(jax.tree.map(Placed, ssh, jax.eval_shape(tx.init, pa)),
+                                       pa, mesh_a)
+    out["state_shardings_forms_agree"] = same_layout(
+        ssh, gxs.state_shardings(tx, shardings, params=host_params)
+    )
+    if name in AUTO_NUMERICS or "explicit_update_error" in out:
+        init = jax.jit(tx.init, out_shardings=ssh)
+        step_a = jax.jit(step, out_shardings=(shardings, ssh))
+        first, params, state = run(tx, pa, init, step_a)
+        out["auto_diff"] = max(max_rel_diff(params, ref_params), max_rel_diff(state, ref_state))
+
+    # ZeRO-1 over "data" on top of the model-parallel layout.
+    with jax.sharding.set_mesh(mesh_e):
+        shardings = jax.tree.map(lambda s: NamedSharding(mesh_e, s), SPECS)
+        pe = jax.device_put(host_params, shardings)
+        ztx = gxs.partition_state(tx, mesh_e, "data")
+        zstep = make_step(ztx)
+        first, params, zstate = run(ztx, pe, jax.jit(ztx.init), jax.jit(zstep))
+        plain = jax.jit(tx.init)(pe)
+        out["zero_diff"] = max(max_rel_diff(params, ref_params), max_rel_diff(zstate, ref_state))
+        out["zero_drift"] = same_layout(zstate, first)
+        out["zero_params_layout"] = same_layout(params, pe)
+        out["zero_state_shardings_vs_jit"] = same_layout(first, gxs.state_shardings(ztx, pe))
+        out["zero_bytes"] = state_bytes(first)
+        out["plain_bytes"] = state_bytes(plain)
+        # Every leaf with a dimension divisible by the "data" size must hold "data".
+        out["zero_unsplit"] = [
+            f"{jax.tree_util.keystr(path)} {leaf.shape} {leaf.sharding.spec}"
+            for path, leaf in jax.tree_util.tree_leaves_with_path(first)
+            if any(n % mesh_e.shape["data"] == 0 for n in leaf.shape)
+            and "data" not in str(leaf.sharding.spec)
+        ]
+    return out
+
+
+class Placed:
+    """A shape with a sharding, standing in for an array in ``layout_report``."""
+
+    def __init__(self, sharding, struct):
+        self.sharding, self.shape, self.ndim = sharding, struct.shape, len(struct.shape)
+
+
+def check_checkpoint_restore(name, factory, host_params, mesh_a):
+    """Host copy of the state after 2 steps, put back with state_shardings, 2 more steps."""
+    tx = factory()
+    step = make_step(tx)
+    shardings = jax.tree.map(lambda s: NamedSharding(mesh_a, s), SPECS)
+    pa = jax.device_put(host_params, shardings)
+    ssh = gxs.state_shardings(tx, shardings, params=host_params)
+    init = jax.jit(tx.init, out_shardings=ssh)
+    step_a = jax.jit(step, out_shardings=(shardings, ssh))
+    _, straight_params, straight_state = run(tx, pa, init, step_a, steps=4)
+    _, mid_params, mid_state = run(tx, pa, init, step_a, steps=2)
+    host_state, host_mid = jax.device_get((mid_state, mid_params))
+    restored = jax.device_put(host_state, ssh)
+    layout = same_layout(restored, ssh)
+    params, state = jax.device_put(host_mid, shardings), restored
+    for _ in range(2):
+        params, state = step_a(params, state)
+    return {
+        "layout": layout,
+        "diff": max(max_rel_diff(params, straight_params), max_rel_diff(state, straight_state)),
+    }
+
+
+def check_zero_memory():
+    """ZeRO-1 on a 1-D mesh of 8: state bytes per device, numerics, and the sharded update."""
+    mesh = jax.make_mesh((8,), ("data",), axis_types=(AxisType.Explicit,))
+    rng = np.random.default_rng(1)
+    host = {"w": rng.normal(size=(64, 32)), "b": rng.normal(size=(32,)),
+            "v": rng.normal(size=(8,)), "s": rng.normal(size=())}
+    tx = gx.adam(1e-2)
+    ztx = gxs.partition_state(tx, mesh, "data")
+    _, ref_params, ref_state = run(tx, jax.device_put(host, jax.devices()[0]),
+                                   jax.jit(tx.init), jax.jit(make_step(tx)))
+    out = {}
+    with jax.sharding.set_mesh(mesh):
+        params = jax.device_put(host, NamedSharding(mesh, P()))
+        plain = jax.jit(tx.init)(params)
+        zinit = jax.jit(ztx.init)
+        zstate = zinit(params)
+        array_leaves = lambda t: [x for x in jax.tree.leaves(t) if x.ndim]  # noqa: E731
+        out["plain_bytes"] = state_bytes(plain)
+        out["zero_bytes"] = state_bytes(zstate)
+        out["plain_array_bytes"] = state_bytes(array_leaves(plain))
+        out["zero_array_bytes"] = state_bytes(array_leaves(zstate))
+        out["helper_bytes"] = max(gxs.bytes_per_device(zstate).values())
+        _, p, s = run(ztx, params, zinit, jax.jit(make_step(ztx)))
+        out["diff"] = max(max_rel_diff(p, ref_params), max_rel_diff(s, ref_state))
+        out["params_replicated"] = all(x.sharding.is_fully_replicated for x in jax.tree.leaves(p))
+
+        # The optimizer arithmetic alone, replicated vs partitioned: per-device flops.
+        grads = jax.device_put(jax.tree.map(np.ones_like, host), NamedSharding(mesh, P()))
+
+        def flops(t, state):
+            fn = jax.jit(lambda g, st, pr: t.update(g, st, pr))
+            cost = fn.lower(grads, state, params).compile().cost_analysis()
+            cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+            return float(cost.get("flops", 0.0))
+
+        out["plain_update_flops"] = flops(tx, plain)
+        out["zero_update_flops"] = flops(ztx, zstate)
+    return out
+
+
+def main():
+    t0 = time.perf_counter()
+    assert len(jax.devices()) == 8, jax.devices()
+    host_params = make_params()
+    mesh_e = jax.make_mesh((4, 2), ("data", "model"), axis_types=(AxisType.Explicit,) * 2)
+    mesh_a = jax.make_mesh((4, 2), ("data", "model"), axis_types=(AxisType.Auto,) * 2)
+    cases = dict(OPTIMIZERS)
+    cases.update(extra_cases())
+    only = os.environ.get("GX_SHARDING_ONLY")
+    if only:
+        cases = {k: v for k, v in cases.items() if k in only.split(",")}
+    summary = {"optimizers": {}, "errors": {}, "timings": {}}
+    for name, factory in sorted(cases.items()):
+        t = time.perf_counter()
+        try:
+            summary["optimizers"][name] = check_optimizer(name, factory, host_params, mesh_e, mesh_a)
+        except Exception:  # reported to the test, which fails naming the optimizer
+            summary["errors"][name] = traceback.format_exc(limit=-6)
+        summary["timings"][name] = round(time.perf_counter() - t, 2)
+    summary["restore"] = {}
+    for name in ("adam", "adafactor_factored"):
+        if name in cases:
+            try:
+                summary["restore"][name] = check_checkpoint_restore(
+                    name, cases[name], host_params, mesh_a)
+            except Exception:
+                summary["errors"]["restore:" + name] = traceback.format_exc(limit=-6)
+    try:
+        summary["zero_memory"] = check_zero_memory()
+    except Exception:
+        summary["errors"]["zero_memory"] = traceback.format_exc(limit=-6)
+    summary["seconds"] = round(time.perf_counter() - t0, 1)
+    print("SUMMARY " + json.dumps(summary))
+
+
+if __name__ == "__main__":
+    main()
