@@ -194,3 +194,4 @@ from gradxform._src.second_order.polyak import polyak_sgd, scale_by_polyak
 from gradxform._src.second_order.projected import projected
 
 __version__ = "0.1.0"
+from gradxform import sharding  # noqa: E402
