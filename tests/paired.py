@@ -8,12 +8,17 @@ optimisation levels do not approach.
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 
 from reference import assert_trees_close, grad_fn, nested_params, run
 
 FAST_COMPILE = {"xla_backend_optimization_level": 0, "xla_llvm_disable_expensive_passes": True}
+
+
+fast_jit = functools.partial(jax.jit, compiler_options=FAST_COMPILE)
 
 
 def compiled_call(fn, *args):
