@@ -184,6 +184,20 @@ def test_float32_stays_float32_and_state_keeps_its_types(name):
         assert jax.tree.leaves(s) == jax.tree.leaves(initial)  # shapes and dtypes
 
 
+@pytest.mark.parametrize("hyperparam_dtype", [None, np.dtype("float32"), jnp.float16])
+def test_injected_hyperparams_keep_their_dtype_without_params(hyperparam_dtype):
+    tx = gx.inject_hyperparams(gx.sgd, hyperparam_dtype=hyperparam_dtype)(
+        learning_rate=lambda c: 0.1 / (1 + c), momentum=0.9
+    )
+    p32 = nested_params(jnp.float32)
+    want = jnp.dtype(jnp.float32 if hyperparam_dtype is None else hyperparam_dtype)
+    state = tx.init(p32)
+    assert {v.dtype for v in state.hyperparams.values()} == {want}
+    # optax re-derives the dtype from update's params, the default float when absent.
+    _, after = jax.eval_shape(lambda g, s: tx.update(g, s), p32, state)
+    assert {v.dtype for v in after.hyperparams.values()} == {want}
+
+
 # Those whose batching or differentiation is not plain element-wise arithmetic:
 # selects, conds, per-leaf norms, random keys, unrolled schedules.
 TRANSFORM_CASES = [

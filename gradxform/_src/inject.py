@@ -127,7 +127,7 @@ def inject_hyperparams(
         build({**numeric, **{k: s(s.init()) for k, s in scheduled.items()}})
 
         def init(params):
-            dtype = hyperparam_dtype or _highest_float(params)
+            dtype = _highest_float(params) if hyperparam_dtype is None else hyperparam_dtype
             hyperparams = {k: jnp.asarray(_to_dtype(v, dtype)) for k, v in numeric.items()}
             schedule_states = {k: s.init() for k, s in scheduled.items()}
             hyperparams.update(
@@ -146,7 +146,9 @@ def inject_hyperparams(
         def update(updates, state, params=None, **extra):
             # Values from ``init`` are strongly typed and keep their dtype; a plain number
             # written into the state by hand gets the dtype ``init`` would have chosen.
-            dtype = hyperparam_dtype or _highest_float(updates if params is None else params)
+            dtype = hyperparam_dtype
+            if dtype is None:
+                dtype = _highest_float(updates if params is None else params)
             hyperparams = {k: jnp.asarray(_to_dtype(v, dtype)) for k, v in state.hyperparams.items()}
             for k, s in scheduled.items():
                 value = jnp.asarray(s(state.hyperparams_states[k], **extra))

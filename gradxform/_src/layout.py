@@ -36,6 +36,9 @@ def flatten(inner: Any) -> base.GradientTransformation:
     inner = base.as_transformation(inner)
 
     def init(params):
+        # Concatenation would promote an integer leaf to float and hide it from the
+        # inner transformation's own check.
+        base.check_float_leaves(params, "flatten")
         return inner.init(_flatten(params))
 
     def update(updates, state, params=None, **extra):
