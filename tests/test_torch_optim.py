@@ -280,7 +280,7 @@ def test_asgd_average_matches_torch_ax():
         treedef, [optimizer.state[t]["ax"].detach().numpy() for t in tensors]
     )
     assert_trees_close(ax, torch_ax, rtol=1e-9, atol=1e-12)
-    # After step t0 + 1, ax averages the iterates instead of copying them: it lags the
+    # After step t0 + 2, ax averages the iterates instead of copying them: it lags the
     # (by then nearly converged) params by much more than round-off.
     lag = max(
         float(np.max(np.abs(a - t.detach().numpy())))

@@ -25,8 +25,8 @@ def iterate_average(t0: Any) -> base.GradientTransformation:
 
     With ``p' = p + u`` the new parameters and ``c`` the number of earlier steps,
     ``mu = 1`` at ``c = 0`` and ``mu = 1 / max(1, c - t0)`` afterwards;
-    ``ax <- p'`` when ``mu = 1``, else ``ax <- ax + mu (p' - ax)``: ``ax`` tracks the
-    parameters until step ``t0 + 1``, then averages the iterates from there on.
+    ``ax <- p'`` when ``mu = 1``, else ``ax <- ax + mu (p' - ax)``: ``ax`` copies the
+    parameters through step ``t0 + 2`` (1-based), then averages the iterates that follow.
     Polyak & Juditsky (1992), "Acceleration of Stochastic Approximation by Averaging".
     Needs ``params``; place it last, so that ``u`` is the final update.
     """

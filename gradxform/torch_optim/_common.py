@@ -1,4 +1,5 @@
-"""What every torch.optim optimizer shares: checks, ``maximize``, coupled weight decay, lr.
+"""What every torch.optim optimizer shares: checks, ``maximize``, weight decay, lr, and
+complex parameters stepped as pairs of reals.
 
 torch applies, in this order: ``g <- -g`` when ``maximize``; ``g <- g + wd * p`` (coupled
 weight decay, "L2"); the algorithm; ``p <- p - lr * direction`` with the ``lr`` the param
@@ -64,7 +65,6 @@ def coupled_weight_decay(weight_decay: Any) -> base.GradientTransformation:
 def schedule_of(lr: Any) -> Callable[[jax.Array], Any]:
     """``lr`` as a function of the step count ``c`` (a constant becomes ``c -> lr``)."""
     return lr if callable(lr) else (lambda count: lr)
-
 
 
 def weight_decay_around(
