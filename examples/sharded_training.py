@@ -29,16 +29,17 @@ if "xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", "")
         os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8"
     ).strip()
 
-import argparse  # noqa: E402
-import json  # noqa: E402
+import argparse
+import json
 
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
-from jax.sharding import AxisType, NamedSharding, PartitionSpec as P  # noqa: E402
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import AxisType, NamedSharding
+from jax.sharding import PartitionSpec as P
 
-import gradxform as gx  # noqa: E402
-from gradxform import sharding as gxs  # noqa: E402
+import gradxform as gx
+from gradxform import sharding as gxs
 
 FEATURES, HIDDEN, OUTPUTS, BATCH = 32, 512, 4, 256
 PARAM_SPECS = {
@@ -91,9 +92,12 @@ def train(tx, params, x, y, steps: int, sharded: bool):
     first_state, losses = state, []
     for _ in range(steps):
         params, state, loss = step(params, state, x, y)
-        losses.append(loss)
+        # Waiting for each step keeps one step in flight: XLA's CPU backend runs the 8
+        # simulated devices on a small thread pool, and a long queue of steps whose
+        # collectives block threads can starve it.
+        losses.append(float(loss))
     final = float(loss_fn(params, x, y, sharded))
-    return params, first_state, [float(v) for v in losses] + [final]
+    return params, first_state, losses + [final]
 
 
 def memory_line(label: str, state) -> int:
@@ -135,7 +139,7 @@ def main() -> None:
         z_params, z_state, z_losses = train(zero_tx, params, x, y, steps, sharded=True)
         bytes_zero = memory_line("4x2 mesh, ZeRO-1 over data", z_state)
 
-    diff = lambda a, b: max(  # noqa: E731
+    diff = lambda a, b: max(
         float(np.max(np.abs(np.asarray(u) - np.asarray(v))))
         for u, v in zip(jax.tree.leaves(a), jax.tree.leaves(b))
     )
@@ -150,8 +154,8 @@ def main() -> None:
         "state_bytes_per_device_sharded": bytes_sharded,
         "state_bytes_per_device_zero": bytes_zero,
     }
-    print(f"loss: {ref_losses[0]:.5f} -> {ref_losses[-1]:.5f} on one device, "
-          f"{dp_losses[-1]:.5f} sharded, {z_losses[-1]:.5f} with ZeRO-1 ({steps} steps)")
+    print(f"loss: {ref_losses[0]:.4g} -> {ref_losses[-1]:.4g} on one device, "
+          f"{dp_losses[-1]:.4g} sharded, {z_losses[-1]:.4g} with ZeRO-1 ({steps} steps)")
     os.makedirs(args.out, exist_ok=True)
     with open(os.path.join(args.out, "sharded_training.json"), "w") as f:
         json.dump({**results, "losses": {"single_device": ref_losses, "sharded": dp_losses,

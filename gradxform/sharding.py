@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import collections
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import jax
 from jax.sharding import AxisType, NamedSharding, PartitionSpec, Sharding
@@ -98,7 +99,7 @@ def state_shardings(tx: Any, params_shardings: Any, params: Any = None) -> Any:
         triples = jax.tree.map(lambda p: _abstract_param(p, None), params_shardings)
     else:
         triples = jax.tree.map(_abstract_param, params, params_shardings)
-    is_triple = lambda x: isinstance(x, tuple) and len(x) == 3 and isinstance(x[0], tuple)  # noqa: E731
+    is_triple = lambda x: isinstance(x, tuple) and len(x) == 3 and isinstance(x[0], tuple)
     triple_leaves = jax.tree.leaves(triples, is_leaf=is_triple)
     meshes = {t[2].mesh for t in triple_leaves}
     if len(meshes) > 1:
@@ -263,8 +264,8 @@ def partition_state(
 
     def update(updates, state, params=None, **extra):
         # Layouts are read outside the Auto region below, where the types still hold them.
-        spec_of = lambda x: split_spec(x) if is_array(x) else None  # noqa: E731
-        is_none = lambda x: x is None  # noqa: E731
+        spec_of = lambda x: split_spec(x) if is_array(x) else None
+        is_none = lambda x: x is None
         in_specs = jax.tree.map(spec_of, (updates, state, params), is_leaf=is_none)
         leaves, extra_def = jax.tree.flatten(extra)
         arrays = [i for i, x in enumerate(leaves) if isinstance(x, jax.Array)]

@@ -22,17 +22,18 @@ import sys
 import jax
 import numpy as np
 import pytest
-from jax.sharding import AxisType, NamedSharding, PartitionSpec as P
+from jax.sharding import AxisType
+from jax.sharding import PartitionSpec as P
+from optimizer_cases import OPTIMIZERS
 
 import gradxform as gx
 from gradxform import sharding as gxs
-from optimizer_cases import OPTIMIZERS
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SCRIPTS = os.path.join(HERE, "sharding_scripts")
 sys.path.insert(0, SCRIPTS)
 
-import multihost_worker  # noqa: E402
+import multihost_worker
 
 TOL = 1e-12
 # Optimizers whose update JAX's explicit-sharding type checker rejects (they flatten
@@ -61,6 +62,7 @@ def _env(device_count: int) -> dict:
 def summary():
     proc = subprocess.run(
         [sys.executable, os.path.join(SCRIPTS, "check_sharding.py")],
+        check=False,
         env=_env(8),
         capture_output=True,
         text=True,

@@ -24,17 +24,18 @@ import traceback
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))  # tests/, for optimizer_cases and reference
 
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
-from jax.sharding import AxisType, NamedSharding, PartitionSpec as P  # noqa: E402
+import jax
+import numpy as np
+from jax.sharding import AxisType, NamedSharding
+from jax.sharding import PartitionSpec as P
 
 jax.config.update("jax_enable_x64", True)
 
-import gradxform as gx  # noqa: E402
-from gradxform import sharding as gxs  # noqa: E402
-from optimizer_cases import OPTIMIZERS  # noqa: E402
-from reference import loss  # noqa: E402
+from optimizer_cases import OPTIMIZERS
+from reference import loss
+
+import gradxform as gx
+from gradxform import sharding as gxs
 
 STEPS = 4
 
@@ -53,7 +54,7 @@ AUTO_NUMERICS = {"adam", "adafactor_factored", "clip_by_global_norm+adam", "lamb
 
 def make_params():
     rng = np.random.default_rng(0)
-    a = lambda *s: 0.5 * rng.normal(size=s)  # noqa: E731
+    a = lambda *s: 0.5 * rng.normal(size=s)
     return {
         "dense": {"w": a(8, 8), "b": a(8)},
         "proj": a(16, 4),
@@ -86,7 +87,9 @@ def run(tx, params, init, step, steps=STEPS):
     state = init(params)
     first = state
     for _ in range(steps):
-        params, state = step(params, state)
+        # One step in flight at a time: queued steps whose collectives block XLA's small
+        # CPU thread pool can starve the simulated devices.
+        params, state = jax.block_until_ready(step(params, state))
     return first, params, state
 
 
@@ -171,7 +174,7 @@ def spec_tuple(sharding, ndim):
 
 def same_layout(arrays, other):
     """Key paths where ``arrays`` and ``other`` (arrays or shardings) differ in layout."""
-    is_sharding = lambda x: isinstance(x, NamedSharding)  # noqa: E731
+    is_sharding = lambda x: isinstance(x, NamedSharding)
     a = jax.tree_util.tree_leaves_with_path(arrays, is_leaf=is_sharding)
     b = jax.tree.leaves(other, is_leaf=is_sharding)
     if len(a) != len(b):
@@ -217,8 +220,8 @@ def check_optimizer(name, factory, host_params, mesh_e, mesh_a):
             params, state = pe, first
             jstep = jax.jit(step)
             for _ in range(STEPS):
-                params, state = jstep(params, state)
-        except Exception as e:  # JAX's sharding type checker; the test names the allowed ones
+                params, state = jax.block_until_ready(jstep(params, state))
+        except Exception as e:  # noqa: BLE001 - a sharding type error; the test names the allowed ones
             out["explicit_update_error"] = f"{type(e).__name__}: {str(e).splitlines()[0]}"
         else:
             out["explicit_drift"] = same_layout(state, first)
@@ -289,7 +292,7 @@ def check_checkpoint_restore(name, factory, host_params, mesh_a):
     layout = same_layout(restored, ssh)
     params, state = jax.device_put(host_mid, shardings), restored
     for _ in range(2):
-        params, state = step_a(params, state)
+        params, state = jax.block_until_ready(step_a(params, state))
     return {
         "layout": layout,
         "diff": max(max_rel_diff(params, straight_params), max_rel_diff(state, straight_state)),
@@ -312,7 +315,7 @@ def check_zero_memory():
         plain = jax.jit(tx.init)(params)
         zinit = jax.jit(ztx.init)
         zstate = zinit(params)
-        array_leaves = lambda t: [x for x in jax.tree.leaves(t) if x.ndim]  # noqa: E731
+        array_leaves = lambda t: [x for x in jax.tree.leaves(t) if x.ndim]
         out["plain_bytes"] = state_bytes(plain)
         out["zero_bytes"] = state_bytes(zstate)
         out["plain_array_bytes"] = state_bytes(array_leaves(plain))
@@ -352,7 +355,7 @@ def main():
         t = time.perf_counter()
         try:
             summary["optimizers"][name] = check_optimizer(name, factory, host_params, mesh_e, mesh_a)
-        except Exception:  # reported to the test, which fails naming the optimizer
+        except Exception:  # noqa: BLE001 - reported to the test, which fails naming it
             summary["errors"][name] = traceback.format_exc(limit=-6)
         summary["timings"][name] = round(time.perf_counter() - t, 2)
     summary["restore"] = {}
@@ -361,11 +364,11 @@ def main():
             try:
                 summary["restore"][name] = check_checkpoint_restore(
                     name, cases[name], host_params, mesh_a)
-            except Exception:
+            except Exception:  # noqa: BLE001 - reported to the test, which fails naming it
                 summary["errors"]["restore:" + name] = traceback.format_exc(limit=-6)
     try:
         summary["zero_memory"] = check_zero_memory()
-    except Exception:
+    except Exception:  # noqa: BLE001 - reported to the test, which fails naming it
         summary["errors"]["zero_memory"] = traceback.format_exc(limit=-6)
     summary["seconds"] = round(time.perf_counter() - t0, 1)
     print("SUMMARY " + json.dumps(summary))

@@ -62,9 +62,11 @@ def make_step(tx):
 
 def train(params, x, y, steps, init, step):
     """``steps`` updates from ``init(params)`` on the batch ``(x, y)``: (params, state)."""
+    import jax
+
     state = init(params)
     for _ in range(steps):
-        params, state = step(params, state, x, y)
+        params, state = jax.block_until_ready(step(params, state, x, y))
     return params, state
 
 
@@ -74,7 +76,8 @@ def main(process_id: int, port: int, out_dir: str) -> None:
     import jax
     import numpy as np
     from jax.experimental import multihost_utils
-    from jax.sharding import AxisType, NamedSharding, PartitionSpec as P
+    from jax.sharding import AxisType, NamedSharding
+    from jax.sharding import PartitionSpec as P
 
     jax.config.update("jax_enable_x64", True)
     jax.distributed.initialize(
