@@ -55,6 +55,13 @@ TOP_LEVEL_GROUPS = [
 CLAIM_ORDER = ["states", "optimizers", "transforms", "schedules", "second_order", "numerics",
                "combinators"]
 
+# The core page opens with the types and functions every user meets first.
+CORE_FIRST = [f"gradxform.{n}" for n in (
+    "GradientTransformation", "apply_updates", "chain", "named_chain", "divide", "identity",
+    "set_to_zero", "stateless", "stateless_with_tree_map", "elementwise", "as_transformation",
+    "Params", "Updates", "OptState", "Schedule", "ScalarOrSchedule",
+)]
+
 NAMESPACES = [
     ("tree", "gradxform.tree", "Arithmetic on pytrees, leaf by leaf."),
     ("projections", "gradxform.projections",
@@ -72,7 +79,8 @@ def _module_of(obj) -> str:
 
 
 def _is_state(name: str, obj) -> bool:
-    return inspect.isclass(obj) and (name.endswith("State") or name.endswith("Info"))
+    return (inspect.isclass(obj) and _module_of(obj).startswith("gradxform")
+            and (name.endswith("State") or name.endswith("Info")))
 
 
 def _public_names(module) -> list[str]:
@@ -108,7 +116,7 @@ def _page(title: str, intro: str, qualified: list[tuple[str, object]]) -> str:
     return "\n".join(lines)
 
 
-def _top_level_pages() -> dict[str, str]:
+def _top_level_pages() -> dict[str, tuple[str, str]]:
     import gradxform
 
     groups: dict[str, list[tuple[str, object]]] = {slug: [] for slug, *_ in TOP_LEVEL_GROUPS}
@@ -125,6 +133,8 @@ def _top_level_pages() -> dict[str, str]:
             elif tests[slug](module):
                 break
         groups[slug].append((f"gradxform.{name}", obj))
+    rank = {name: i for i, name in enumerate(CORE_FIRST)}
+    groups["combinators"].sort(key=lambda item: (rank.get(item[0], len(rank)), item[0]))
     pages = {}
     for slug, title, intro, _ in TOP_LEVEL_GROUPS:
         if groups[slug]:
@@ -132,7 +142,7 @@ def _top_level_pages() -> dict[str, str]:
     return pages
 
 
-def _namespace_pages() -> dict[str, str]:
+def _namespace_pages() -> dict[str, tuple[str, str]]:
     pages = {}
     for slug, dotted, intro in NAMESPACES:
         try:
