@@ -125,7 +125,19 @@ def check_schedules(values: dict[str, float], out: Path) -> None:
     assert values["panels"] >= 18, values
 
 
+def check_sharded_training(values: dict[str, float], out: Path) -> None:
+    assert (out / "sharded_training.json").is_file()
+    assert values["final_loss"] < 0.5 * values["initial_loss"], values
+    # Sharded and ZeRO-1 runs follow the single-device run (float32 round-off) ...
+    assert values["max_param_diff_sharded"] < 1e-4, values
+    assert values["max_param_diff_zero"] < 1e-4, values
+    # ... with less optimizer state per device, and less again with ZeRO-1.
+    assert (values["state_bytes_per_device_zero"] < values["state_bytes_per_device_sharded"]
+            < values["state_bytes_single_device"]), values
+
+
 CHECKS = {
+    "sharded_training.py": check_sharded_training,
     "lbfgs_logistic.py": check_lbfgs_logistic,
     "schedules.py": check_schedules,
     "compare_optimizers.py": check_compare_optimizers,
