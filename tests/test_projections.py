@@ -11,6 +11,7 @@ from jax.flatten_util import ravel_pytree
 
 import gradxform as gx
 from gradxform import projections as P
+from paired import compiled_call, fast_jit
 from reference import assert_trees_close, nested_params
 
 
@@ -48,8 +49,10 @@ CASES = {
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_matches_optax_on_pytrees(name):
     fn_name, args = CASES[name]
-    ours = jax.jit(lambda x: getattr(P, fn_name)(x, *args))(X)
-    theirs = getattr(optax.projections, fn_name)(X, *args)
+    ours, theirs = compiled_call(
+        lambda x: (getattr(P, fn_name)(x, *args), getattr(optax.projections, fn_name)(x, *args)),
+        X,
+    )
     assert_trees_close(ours, theirs, rtol=1e-12, atol=1e-14)
     moved = "inside" not in name
     assert moved == (not gx.tree.allclose(ours, X, rtol=0, atol=1e-12)), "case is vacuous"
@@ -104,23 +107,36 @@ def test_simplex_and_l1_against_root_finding(scale):
 
 def test_simplex_derivative():
     x = jnp.asarray(np.random.default_rng(1).normal(size=7))
-    jac = jax.jacobian(P.projection_simplex)(x)
-    np.testing.assert_allclose(jac, jax.jacobian(optax.projections.projection_simplex)(x), atol=1e-14)
-    # Central differences at a point where the support does not change.
     h = 1e-6
-    fd = np.stack(
-        [(P.projection_simplex(x + h * e) - P.projection_simplex(x - h * e)) / (2 * h)
-         for e in np.eye(7)], axis=1,
-    )
+
+    def jacobians(x):
+        # Central differences at a point where the support does not change.
+        shifts = h * jnp.eye(7)
+        fd = jax.vmap(lambda e: (P.projection_simplex(x + e) - P.projection_simplex(x - e)) / (2 * h))
+        return (
+            jax.jacobian(P.projection_simplex)(x),
+            jax.jacobian(optax.projections.projection_simplex)(x),
+            fd(shifts).T,
+        )
+
+    jac, optax_jac, fd = compiled_call(jacobians, x)
+    np.testing.assert_allclose(jac, optax_jac, atol=1e-14)
     np.testing.assert_allclose(jac, fd, atol=1e-8)
     assert 0 < np.count_nonzero(np.diag(jac)) < 7
 
 
 def test_vmap_over_a_batch_of_points():
     xs = jnp.asarray(np.random.default_rng(2).normal(size=(5, 4)) * np.array([[0.1], [1], [3], [0.2], [2]]))
-    ours = jax.vmap(lambda x: P.projection_l1_ball(x, 1.0))(xs)
-    for x, o in zip(xs, ours):
-        np.testing.assert_allclose(o, optax.projections.projection_l1_ball(x, 1.0), atol=1e-14)
+    ours, theirs = compiled_call(
+        lambda xs: (
+            jax.vmap(lambda x: P.projection_l1_ball(x, 1.0))(xs),
+            jax.vmap(lambda x: optax.projections.projection_l1_ball(x, 1.0))(xs),
+        ),
+        xs,
+    )
+    np.testing.assert_allclose(ours, theirs, atol=1e-14)
+    assert np.all(np.abs(ours).sum(axis=1) <= 1.0 + 1e-12)
+    assert np.any(np.abs(xs).sum(axis=1) < 1.0) and np.any(np.abs(xs).sum(axis=1) > 1.0)
 
 
 # ------------------------------------------------------------------------------------------
@@ -152,8 +168,9 @@ def test_projected_adam_matches_optax_loop_on_simplex():
             return (p, s), p
         return jax.lax.scan(body, (p, state), None, length=50)[1]
 
-    a = jax.jit(run_ours)(params, ours.init(params))
-    b = jax.jit(run_theirs)(params, theirs.init(params))
+    a, b = compiled_call(
+        lambda p: (run_ours(p, ours.init(p)), run_theirs(p, theirs.init(p))), params
+    )
     assert_trees_close(a, b, rtol=1e-9, atol=1e-12)
     final = jax.tree.map(lambda x: x[-1], a)
     np.testing.assert_allclose(gx.tree.sum(final), 1.0, atol=1e-12)
@@ -180,7 +197,7 @@ def test_projected_gradient_descent_solves_nnls():
         u, s = opt.update(jax.grad(fn)(p), s, p)
         return (gx.apply_updates(p, u), s), None
 
-    (p, _), _ = jax.jit(lambda: jax.lax.scan(body, (p0, opt.init(p0)), None, length=3000))()
+    (p, _), _ = fast_jit(lambda: jax.lax.scan(body, (p0, opt.init(p0)), None, length=3000))()
     np.testing.assert_allclose(np.concatenate([p["first"], p["rest"]]), solution, atol=1e-9)
 
 
@@ -192,7 +209,7 @@ def test_projected_box_with_scalar_bounds_reaches_clipped_optimum():
     opt = gx.projected(gx.sgd(0.25), lambda p: P.projection_box(p, -0.5, 0.5))
     p = tree_like(target, 0.0)
     state = opt.init(p)
-    step = jax.jit(lambda p, s: opt.update(jax.grad(fn)(p), s, p))
+    step = fast_jit(lambda p, s: opt.update(jax.grad(fn)(p), s, p))
     for _ in range(60):
         u, state = step(p, state)
         p = gx.apply_updates(p, u)

@@ -10,7 +10,8 @@ import scipy.optimize
 from jax.flatten_util import ravel_pytree
 
 import gradxform as gx
-from reference import assert_same_trajectory, assert_trees_close, loss, nested_params
+from paired import compiled_call, fast_jit
+from reference import assert_trees_close, loss, nested_params, run
 
 
 def rosenbrock(x):
@@ -44,17 +45,19 @@ def solve(opt, from_state, fn, params, steps):
 
 
 def assert_same_solve(build, fn=loss, params=None, steps=30, fresh_grad=False):
-    """Both libraries' full solves agree to 1e-9 and actually move."""
+    """Both libraries' full solves (compiled as one program) agree to 1e-9 and move."""
     params = nested_params() if params is None else params
     if fresh_grad:
-        from_state = lambda f: (lambda p, state: jax.value_and_grad(f)(p))  # noqa: E731
-        ours = jax.jit(lambda: solve(build(gx), from_state, fn, params, steps))()
-        theirs = jax.jit(lambda: solve(build(optax), from_state, fn, params, steps))()
+        ours_vg = theirs_vg = lambda f: (lambda p, state: jax.value_and_grad(f)(p))  # noqa: E731
     else:
-        ours = jax.jit(lambda: solve(build(gx), gx.value_and_grad_from_state, fn, params, steps))()
-        theirs = jax.jit(
-            lambda: solve(build(optax), optax.value_and_grad_from_state, fn, params, steps)
-        )()
+        ours_vg, theirs_vg = gx.value_and_grad_from_state, optax.value_and_grad_from_state
+    ours, theirs = compiled_call(
+        lambda p: (
+            solve(build(gx), ours_vg, fn, p, steps),
+            solve(build(optax), theirs_vg, fn, p, steps),
+        ),
+        params,
+    )
     assert_trees_close(ours, theirs)
     final = jax.tree.map(lambda x: x[-1], ours)
     assert float(fn(final)) < float(fn(params)) - 1e-3
@@ -67,6 +70,16 @@ def assert_same_solve(build, fn=loss, params=None, steps=30, fresh_grad=False):
 
 def convex(params):
     return sum(jnp.sum(jnp.cosh(x) + 0.5 * (i + 1) * x**2) for i, x in enumerate(jax.tree.leaves(params)))
+
+
+_RNG = np.random.default_rng(0)
+_A = jnp.asarray(_RNG.normal(size=(6, 4)) + 1j * _RNG.normal(size=(6, 4)))
+_Y = jnp.asarray(_RNG.normal(size=6) + 1j * _RNG.normal(size=6))
+
+
+def complex_fn(params):
+    z = params["z"]
+    return jnp.sum(jnp.abs(_A @ z - _Y) ** 2) + 0.1 * jnp.sum(jnp.abs(z) ** 4)
 
 
 # A two-leaf tree: a pytree, but cheaper to compile than the six-leaf ``nested_params``.
@@ -104,6 +117,7 @@ SOLVES = {
     ),
     "lbfgs": (lambda m: m.lbfgs(), loss, None, False),
     "lbfgs_rosenbrock": (lambda m: m.lbfgs(), rosenbrock, jnp.zeros(20), False),
+    "lbfgs_complex": (lambda m: m.lbfgs(), complex_fn, {"z": jnp.zeros(4, jnp.complex128)}, False),
     "lbfgs_options": (
         lambda m: m.lbfgs(learning_rate=0.8, memory_size=3, scale_init_precond=False),
         loss, TWO, False,
@@ -137,6 +151,22 @@ def test_linesearch_steps_back_from_nan(search):
     assert np.isfinite(float(barrier(final)))
 
 
+def test_backtracking_store_grad_keeps_float32_under_x64():
+    """optax's store_grad transposes with a Python 1.0 (float64 under x64) and raises for
+    float32 params; the search must run and keep the params' dtype."""
+    params = jax.tree.map(lambda x: x.astype(jnp.float32), TWO)
+
+    def build(m):
+        return m.chain(m.sgd(1.0), m.scale_by_backtracking_linesearch(15, store_grad=True))
+
+    traj = fast_jit(lambda: solve(build(gx), gx.value_and_grad_from_state, loss, params, 5))()
+    assert all(x.dtype == jnp.float32 for x in jax.tree.leaves(traj))
+    final = jax.tree.map(lambda x: x[-1], traj)
+    assert float(loss(final)) < float(loss(params)) - 1e-2
+    with pytest.raises(TypeError, match="cotangent"):
+        solve(build(optax), optax.value_and_grad_from_state, loss, params, 1)
+
+
 def test_linesearch_with_data_kwargs():
     """Stochastic use: ``value_fn`` takes a batch, fed as extra keyword arguments (and an
     unrelated keyword is ignored rather than passed on)."""
@@ -147,7 +177,7 @@ def test_linesearch_with_data_kwargs():
     def fn(params, x, y):
         return jnp.mean((x @ params["w"] + params["b"] - y) ** 2)
 
-    def run(m, **unused):
+    def run_batches(m, **unused):
         opt = m.chain(m.sgd(1.0), m.scale_by_zoom_linesearch(10))
 
         def body(carry, batch):
@@ -162,29 +192,31 @@ def test_linesearch_with_data_kwargs():
         p0 = {"w": jnp.zeros(3), "b": jnp.zeros(())}
         return jax.lax.scan(body, (p0, opt.init(p0)), (xs, ys))[1]
 
-    ours = jax.jit(lambda: run(gx, unrelated=jnp.ones(2)))()
-    assert_trees_close(ours, jax.jit(lambda: run(optax))())
+    ours, theirs = compiled_call(lambda u: (run_batches(gx, unrelated=u), run_batches(optax)), jnp.ones(2))
+    assert_trees_close(ours, theirs)
     assert float(jnp.max(jnp.abs(ours["w"][-1]))) > 0.1
 
 
 def test_zoom_info_and_value_reuse():
     opt = gx.chain(gx.sgd(1.0), gx.scale_by_zoom_linesearch(15))
-    params = TWO
-    value, grad = jax.value_and_grad(loss)(params)
-    state = opt.init(params)
-    u, state = jax.jit(lambda s: opt.update(grad, s, params, value=value, grad=grad, value_fn=loss))(
-        state
-    )
-    new = gx.apply_updates(params, u)
+
+    def one_step(params):
+        value, grad = jax.value_and_grad(loss)(params)
+        u, state = opt.update(grad, opt.init(params), params, value=value, grad=grad, value_fn=loss)
+        new = gx.apply_updates(params, u)
+        reused = gx.value_and_grad_from_state(loss)(new, state=state)
+        return value, grad, new, state, reused, jax.value_and_grad(loss)(new)
+
+    value, grad, new, state, reused, fresh = compiled_call(one_step, TWO)
     ls = state[1]
-    # The state holds the objective at the accepted point, which satisfies both conditions.
-    np.testing.assert_allclose(ls.value, loss(new), rtol=1e-12)
-    assert_trees_close(ls.grad, jax.grad(loss)(new))
+    # The state holds the objective at the accepted point, which meets both conditions.
     assert float(ls.info.decrease_error) == 0.0 and float(ls.info.curvature_error) == 0.0
     slope0 = -sum(float(jnp.sum(g**2)) for g in jax.tree.leaves(grad))
-    assert float(loss(new)) <= float(value) + 1e-4 * float(ls.learning_rate) * slope0
-    reused = gx.value_and_grad_from_state(loss)(new, state=state)
-    assert_trees_close(reused, jax.value_and_grad(loss)(new))
+    assert float(ls.learning_rate) > 0
+    assert float(fresh[0]) <= float(value) + 1e-4 * float(ls.learning_rate) * slope0
+    new_slope = sum(float(jnp.sum(a * -b)) for a, b in zip(jax.tree.leaves(fresh[1]), jax.tree.leaves(grad)))
+    assert abs(new_slope) <= 0.9 * abs(slope0)
+    assert_trees_close(reused, fresh)
 
 
 def test_value_and_grad_from_state_errors():
@@ -204,6 +236,18 @@ def test_value_and_grad_from_state_errors():
 # Polyak
 # ------------------------------------------------------------------------------------------
 
+def assert_same_trajectory_with_value(tx, reference_tx, steps=100):
+    """100 steps from ``nested_params`` fed ``value=f(w)``, both compiled as one program."""
+    params = nested_params()
+    extra = lambda p: {"value": loss(p)}  # noqa: E731
+    ours, theirs = compiled_call(
+        lambda p: (run(tx, p, steps, extra=extra), run(reference_tx, p, steps, extra=extra)),
+        params,
+    )
+    assert_trees_close(ours, theirs)
+    assert float(loss(jax.tree.map(lambda x: x[-1], ours))) < float(loss(params)) - 1.0
+
+
 POLYAK = {
     "sps": lambda m: m.polyak_sgd(),
     "sps_plus_f_min": lambda m: m.polyak_sgd(max_learning_rate=0.3, f_min=-25.0, variant="sps+"),
@@ -216,7 +260,7 @@ POLYAK = {
 @pytest.mark.parametrize("name", sorted(POLYAK))
 def test_polyak_matches_optax(name):
     build = POLYAK[name]
-    assert_same_trajectory(build(gx), build(optax), extra=lambda p: {"value": loss(p)})
+    assert_same_trajectory_with_value(build(gx), build(optax))
 
 
 def test_polyak_closed_form():
@@ -255,7 +299,7 @@ def quadratic_problem(eigenvalues=None, seed=0):
 
 def newton_step(opt, params, f, **kwargs):
     grad = jax.grad(f)(params)
-    u, state = jax.jit(lambda: opt.update(grad, opt.init(params), params, **kwargs))()
+    u, state = fast_jit(lambda: opt.update(grad, opt.init(params), params, **kwargs))()
     return ravel_pytree(gx.apply_updates(params, u))[0], state
 
 
@@ -381,7 +425,7 @@ def test_newton_logistic_regression_matches_scipy(kwargs):
         u, state = opt.update(grad, state, p, value_fn=fn, x=x, y=y)
         return (gx.apply_updates(p, u), state), None
 
-    (p, _), _ = jax.jit(lambda: jax.lax.scan(body, (p0, opt.init(p0)), None, length=12))()
+    (p, _), _ = fast_jit(lambda: jax.lax.scan(body, (p0, opt.init(p0)), None, length=12))()
     ours = np.asarray(ravel_pytree(p)[0])
 
     res = scipy.optimize.minimize(
@@ -410,7 +454,7 @@ def test_newton_with_linesearch_on_rosenbrock():
         return (x + u, state), state[0][0].negative_curvature
 
     x0 = jnp.array([-1.2, 2.0])  # the Hessian is indefinite where y > x^2 + 0.005
-    (x, _), negative = jax.jit(lambda: jax.lax.scan(body, (x0, opt.init(x0)), None, length=40))()
+    (x, _), negative = fast_jit(lambda: jax.lax.scan(body, (x0, opt.init(x0)), None, length=40))()
     np.testing.assert_allclose(x, np.ones(2), atol=1e-10)
     assert bool(jnp.any(negative))
 
@@ -437,7 +481,7 @@ def test_lbfgs_reaches_scipy_optimum_on_rosenbrock_20d():
         return x + u, state, k + 1
 
     init = (jnp.asarray(x0), opt.init(jnp.asarray(x0)), 0)
-    x, _, iterations = jax.jit(lambda: jax.lax.while_loop(keep_going, body, init))()
+    x, _, iterations = fast_jit(lambda: jax.lax.while_loop(keep_going, body, init))()
     res = scipy.optimize.minimize(
         scipy.optimize.rosen,
         x0,
@@ -468,7 +512,7 @@ def test_adagrad_is_a_diagonal_preconditioner():
         ),
         gx.scale(-0.1),
     )
-    assert_same_trajectory(adagrad, optax.adagrad(0.1))
+    assert_same_trajectory_with_value(adagrad, optax.adagrad(0.1))
 
 
 def test_hyperparameter_validation():

@@ -69,7 +69,9 @@ def scale_by_lbfgs(memory_size: int = 10, scale_init_precond: bool = True) -> ba
 
     The memory is updated before the direction is computed, from the params and updates
     of this call and the previous one, so a line search after this member has already
-    fixed the step the pair describes. Default ``memory_size=10``.
+    fixed the step the pair describes. Default ``memory_size=10``. The weights ``rho`` are
+    kept in the params' real dtype (optax keeps them in JAX's default float dtype, so the
+    two differ at float32 round-off for float32 params under x64).
 
     Nocedal (1980), "Updating quasi-Newton matrices with limited storage"; Liu & Nocedal
     (1989), "On the limited memory BFGS method for large scale optimization"; Nocedal &

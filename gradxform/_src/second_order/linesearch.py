@@ -246,8 +246,12 @@ def _cubic_minimizer(a: _Point, b: _Point, c: _Point) -> jax.Array:
     rb = b.value - a.value - slope * db
     rc = c.value - a.value - slope * dc
     denom = (db * dc) ** 2 * (db - dc)
-    cube = (dc**2 * rb - db**2 * rc) / denom
-    square = (db**3 * rc - dc**3 * rb) / denom
+    # Solve the 2x2 system for the cubic and quadratic coefficients as one product, so the
+    # rounding matches scipy's and optax's formulation.
+    inverse = jnp.array([[dc**2, -(db**2)], [-(dc**3), db**3]])
+    cube, square = (
+        jnp.dot(inverse, jnp.array([rb, rc]), precision=jax.lax.Precision.HIGHEST) / denom
+    )
     radical = square * square - 3.0 * cube * slope
     return a.stepsize + (-square + jnp.sqrt(radical)) / (3.0 * cube)
 
