@@ -8,11 +8,11 @@ import optax
 import pytest
 import scipy.optimize
 from jax.flatten_util import ravel_pytree
+from paired import compiled_call, fast_jit
+from reference import assert_trees_close, nested_params
 
 import gradxform as gx
 from gradxform import projections as P
-from paired import compiled_call, fast_jit
-from reference import assert_trees_close, nested_params
 
 
 def tree_like(params, value):

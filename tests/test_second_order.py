@@ -8,10 +8,10 @@ import optax
 import pytest
 import scipy.optimize
 from jax.flatten_util import ravel_pytree
-
-import gradxform as gx
 from paired import compiled_call, fast_jit
 from reference import assert_trees_close, loss, nested_params, run
+
+import gradxform as gx
 
 
 def rosenbrock(x):
@@ -207,7 +207,7 @@ def test_zoom_info_and_value_reuse():
         reused = gx.value_and_grad_from_state(loss)(new, state=state)
         return value, grad, new, state, reused, jax.value_and_grad(loss)(new)
 
-    value, grad, new, state, reused, fresh = compiled_call(one_step, TWO)
+    value, grad, _, state, reused, fresh = compiled_call(one_step, TWO)
     ls = state[1]
     # The state holds the objective at the accepted point, which meets both conditions.
     assert float(ls.info.decrease_error) == 0.0 and float(ls.info.curvature_error) == 0.0
@@ -470,7 +470,7 @@ def test_lbfgs_reaches_scipy_optimum_on_rosenbrock_20d():
     vg = gx.value_and_grad_from_state(rosenbrock)
 
     def keep_going(carry):
-        x, state, k = carry
+        x, _, k = carry
         grad = gx.tree.norm(jax.grad(rosenbrock)(x))
         return (k < 1000) & (grad > 1e-11)
 

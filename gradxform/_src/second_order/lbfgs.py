@@ -10,7 +10,10 @@ import jax.numpy as jnp
 from gradxform import tree as tree_ops
 from gradxform._src import base, numerics, validate
 from gradxform._src.combine import chain
-from gradxform._src.second_order.linesearch import _value_dtype, scale_by_zoom_linesearch
+from gradxform._src.second_order.linesearch import (
+    _value_dtype,
+    scale_by_zoom_linesearch,
+)
 from gradxform._src.transforms.scaling import scale, scale_by_learning_rate
 
 
