@@ -7,7 +7,7 @@ on a mesh of local devices and across hosts started with ``jax.distributed.initi
 - On a mesh whose axes are ``Explicit`` (what ``jax.make_mesh`` builds by default), the
   sharding is part of every array's type: ``jax.jit(tx.init)`` on sharded params already
   gives each per-parameter state leaf its parameter's ``NamedSharding`` and replicates
-  scalar counters, for every transformation in the library.
+  scalar counters (the tests check every optimizer of the catalogue).
 - On a mesh whose axes are ``Auto``, ``jit`` leaves the layout of fresh arrays to XLA,
   and state built from zeros is not tied to the params; pass
   ``out_shardings=state_shardings(tx, params)`` to ``jax.jit(tx.init)`` and to the step.
@@ -27,15 +27,17 @@ from collections.abc import Sequence
 from typing import Any
 
 import jax
-from jax.sharding import AxisType, NamedSharding, PartitionSpec, Sharding
+from jax.sharding import AxisType, NamedSharding, PartitionSpec
 
 from gradxform._src import base
 
-__all__ = ["bytes_per_device", "partition_spec", "partition_state", "state_shardings"]
-
-
-def _is_sharding_leaf(x: Any) -> bool:
-    return isinstance(x, Sharding)
+__all__ = [
+    "bytes_per_device",
+    "partition_spec",
+    "partition_state",
+    "state_shardings",
+    "with_auto_axes",
+]
 
 
 def _abstract_param(param: Any, sharding: Any) -> tuple[tuple[int, ...], Any, Any]:
@@ -239,9 +241,6 @@ def partition_state(
         context = jax.sharding.get_abstract_mesh()
         return not context.empty and all(a in context.explicit_axes for a in axes)
 
-    def is_array(x) -> bool:
-        return isinstance(x, jax.Array) and jax.numpy.ndim(x) > 0
-
     def split_spec(x) -> PartitionSpec:
         """The layout of ``x`` split over ``axes``; unknown mesh axes left to XLA."""
         if explicit_here():
@@ -253,70 +252,126 @@ def partition_state(
         state = tx.init(params)
         if explicit_here():
             return jax.tree.map(
-                lambda x: jax.sharding.reshard(x, split_spec(x)) if is_array(x) else x, state
+                lambda x: jax.sharding.reshard(x, split_spec(x)) if _is_nd_array(x) else x, state
             )
         return jax.tree.map(
             lambda x: jax.lax.with_sharding_constraint(x, NamedSharding(mesh, split_spec(x)))
-            if is_array(x)
+            if _is_nd_array(x)
             else x,
             state,
         )
 
     def update(updates, state, params=None, **extra):
-        # Layouts are read outside the Auto region below, where the types still hold them.
-        spec_of = lambda x: split_spec(x) if is_array(x) else None
-        is_none = lambda x: x is None
-        in_specs = jax.tree.map(spec_of, (updates, state, params), is_leaf=is_none)
-        leaves, extra_def = jax.tree.flatten(extra)
-        arrays = [i for i, x in enumerate(leaves) if isinstance(x, jax.Array)]
-
-        def constrained_update(updates, state, params, extra_arrays):
-            updates, state, params = jax.tree.map(
-                lambda x, spec: x if spec is None else _constrain(x, spec, mesh),
-                (updates, state, params),
-                in_specs,
-                is_leaf=is_none,
-            )
-            full = list(leaves)
-            for i, x in zip(arrays, extra_arrays):
-                full[i] = x
-            new_updates, new_state = tx.update(
-                updates, state, params, **jax.tree.unflatten(extra_def, full)
-            )
-            new_state = jax.tree.map(
-                lambda x, spec: x if spec is None else _constrain(x, spec, mesh),
-                new_state,
-                in_specs[1],
-                is_leaf=is_none,
-            )
-            return new_updates, new_state
-
-        extra_arrays = [leaves[i] for i in arrays]
+        # Layouts are read here, outside the Auto region, where the types still hold them.
+        spec_of = lambda x: split_spec(x) if _is_nd_array(x) else None
+        in_specs = jax.tree.map(spec_of, (updates, state, params), is_leaf=_is_none)
         if not explicit_here():
-            new_updates, new_state = constrained_update(updates, state, params, extra_arrays)
+            new_updates, new_state = _pinned_update(tx, mesh, in_specs, updates, state, params, extra)
             # Replicate the dimension that carried ``axis``; leave the rest to XLA.
             return jax.tree.map(
-                lambda x: _constrain(x, _unsplit(spec_of(x)), mesh) if is_array(x) else x,
+                lambda x: _constrain(x, _unsplit(spec_of(x)), mesh) if _is_nd_array(x) else x,
                 new_updates,
             ), new_state
-
-        # tx.update runs with every mesh axis Auto: XLA, not the type checker, then
+        # tx.update runs with the mesh axes Auto: XLA, not the type checker, then
         # reconciles leaves split on different dimensions.
-        out_updates = jax.tree.map(
-            lambda x: _type_spec(x) if isinstance(x, jax.Array) else None, updates
+        out_specs = (_type_specs(updates), _state_out_specs(state, in_specs[1]))
+        return _pinned_update(
+            tx, mesh, in_specs, updates, state, params, extra, auto_axes_out=out_specs
         )
-        out_state = jax.tree.map(
-            lambda x, spec: None if x is None else PartitionSpec() if spec is None else spec,
-            state,
-            in_specs[1],
-            is_leaf=is_none,
-        )
-        run = jax.sharding.auto_axes(
-            constrained_update, axes=tuple(mesh.axis_names), out_sharding=(out_updates, out_state)
-        )
-        return run(updates, state, params, extra_arrays)
 
     return base.GradientTransformation(init, update)
+
+
+def with_auto_axes(tx: Any) -> base.GradientTransformation:
+    """``tx`` whose ``update`` runs with the current mesh's ``Explicit`` axes made ``Auto``.
+
+    On an ``Explicit`` mesh JAX's sharding type checker rejects some operations on sharded
+    arrays: flattening them (``ravel``, ``jnp.vdot``, ``ravel_pytree``: L-BFGS, Newton,
+    Prodigy) or a matrix product whose contracted dimension is sharded on both sides
+    (Muon's Newton-Schulz iteration). Wrapped, ``tx.update`` runs inside
+    ``jax.sharding.auto_axes``, where XLA chooses the layouts and inserts the collectives;
+    the inputs and the new state are pinned to the layouts they came in with, and the
+    returned updates get the incoming updates' layout, so the state keeps its
+    ``state_shardings`` layout from step to step. ``init`` is ``tx.init``. Outside an
+    ``Explicit`` mesh context the wrapper calls ``tx.update`` unchanged.
+    """
+    tx = base.as_transformation(tx)
+
+    def update(updates, state, params=None, **extra):
+        context = jax.sharding.get_abstract_mesh()
+        if context.empty or not context.explicit_axes:
+            return tx.update(updates, state, params, **extra)
+        spec_of = lambda x: _type_spec(x) if _is_nd_array(x) else None
+        in_specs = jax.tree.map(spec_of, (updates, state, params), is_leaf=_is_none)
+        out_specs = (_type_specs(updates), _state_out_specs(state, in_specs[1]))
+        return _pinned_update(
+            tx, context, in_specs, updates, state, params, extra, auto_axes_out=out_specs
+        )
+
+    return base.GradientTransformation(tx.init, update)
+
+
+def _is_none(x: Any) -> bool:
+    return x is None
+
+
+def _is_nd_array(x: Any) -> bool:
+    return isinstance(x, jax.Array) and jax.numpy.ndim(x) > 0
+
+
+def _type_specs(tree: Any) -> Any:
+    return jax.tree.map(lambda x: _type_spec(x) if isinstance(x, jax.Array) else None, tree)
+
+
+def _state_out_specs(state: Any, specs: Any) -> Any:
+    # Scalar leaves (counters) have no spec to pin; they come out replicated.
+    return jax.tree.map(
+        lambda x, spec: None if x is None else PartitionSpec() if spec is None else spec,
+        state,
+        specs,
+        is_leaf=_is_none,
+    )
+
+
+def _pinned_update(tx, mesh, in_specs, updates, state, params, extra, auto_axes_out=None):
+    """``tx.update`` with its inputs and new state constrained to ``in_specs``.
+
+    With ``auto_axes_out`` (the output specs of updates and state) it runs inside
+    ``jax.sharding.auto_axes`` over the context's ``Explicit`` axes. Array leaves of the
+    extra keyword arguments are passed in as arguments, so they cross into the Auto
+    region with the rest; everything else (callables such as ``value_fn``) is closed over.
+    """
+    leaves, extra_def = jax.tree.flatten(extra)
+    arrays = [i for i, x in enumerate(leaves) if isinstance(x, jax.Array)]
+
+    def run(updates, state, params, extra_arrays):
+        updates, state, params = jax.tree.map(
+            lambda x, spec: x if spec is None else _constrain(x, spec, mesh),
+            (updates, state, params),
+            in_specs,
+            is_leaf=_is_none,
+        )
+        full = list(leaves)
+        for i, x in zip(arrays, extra_arrays):
+            full[i] = x
+        new_updates, new_state = tx.update(
+            updates, state, params, **jax.tree.unflatten(extra_def, full)
+        )
+        new_state = jax.tree.map(
+            lambda x, spec: x if spec is None else _constrain(x, spec, mesh),
+            new_state,
+            in_specs[1],
+            is_leaf=_is_none,
+        )
+        return new_updates, new_state
+
+    extra_arrays = [leaves[i] for i in arrays]
+    if auto_axes_out is None:
+        return run(updates, state, params, extra_arrays)
+    axes = tuple(jax.sharding.get_abstract_mesh().explicit_axes)
+    return jax.sharding.auto_axes(run, axes=axes, out_sharding=auto_axes_out)(
+        updates, state, params, extra_arrays
+    )
 
 
 def _unsplit(spec: PartitionSpec) -> PartitionSpec:

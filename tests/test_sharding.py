@@ -37,8 +37,9 @@ import multihost_worker
 
 TOL = 1e-12
 # Optimizers whose update JAX's explicit-sharding type checker rejects (they flatten
-# sharded params); they are checked on an Auto mesh and under partition_state instead.
-EXPLICIT_MESH_LIMITS = {"lbfgs", "newton"}
+# sharded params, or multiply matrices along a sharded dimension); on the Explicit mesh
+# they run wrapped in with_auto_axes, and they are checked on an Auto mesh too.
+EXPLICIT_MESH_LIMITS = {"lbfgs", "newton", "muon", "prodigy"}
 EXTRA_CASES = {"clip_by_global_norm+adam", "adafactor_factored"}
 
 
@@ -97,6 +98,9 @@ def test_sharded_numerics_equal_unsharded(summary):
         if "explicit_update_error" in out:
             assert name in EXPLICIT_MESH_LIMITS, (name, out["explicit_update_error"])
             assert "auto_diff" in out, name
+            assert out["auto_axes_diff"] <= TOL, (name, out["auto_axes_diff"])
+            assert out["auto_axes_drift"] == [], (name, out["auto_axes_drift"])
+            assert out["auto_axes_params_layout"] == [], name
         else:
             assert out["explicit_diff"] <= TOL, (name, out["explicit_diff"])
             assert out["explicit_params_layout"] == [], name

@@ -223,6 +223,14 @@ def check_optimizer(name, factory, host_params, mesh_e, mesh_a):
                 params, state = jax.block_until_ready(jstep(params, state))
         except Exception as e:  # noqa: BLE001 - a sharding type error; the test names the allowed ones
             out["explicit_update_error"] = f"{type(e).__name__}: {str(e).splitlines()[0]}"
+            # The same run with the update in an Auto region.
+            relaxed = gxs.with_auto_axes(tx)
+            first, params, state = run(relaxed, pe, jax.jit(relaxed.init), jax.jit(make_step(relaxed)))
+            out["auto_axes_drift"] = same_layout(state, first)
+            out["auto_axes_params_layout"] = same_layout(params, pe)
+            out["auto_axes_diff"] = max(
+                max_rel_diff(params, ref_params), max_rel_diff(state, ref_state)
+            )
         else:
             out["explicit_drift"] = same_layout(state, first)
             out["explicit_params_layout"] = same_layout(params, pe)
