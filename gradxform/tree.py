@@ -157,13 +157,41 @@ def where(condition: jax.typing.ArrayLike, tree_x: Any, tree_y: Any) -> Any:
     return jax.tree.map(lambda x, y: jnp.where(condition, x, y), tree_x, tree_y)
 
 
+def _saturating(f: Callable, decay: Any) -> Callable:
+    """Wraps a moment update ``f(g, m)`` so it is computed in at least float32 and,
+    for finite ``g``, saturates at the moment dtype's largest finite value instead of
+    overflowing: a float32 gradient of 1e30 has a square of 1e60, and an infinite
+    moment would never decay back. Non-finite gradients still propagate, so
+    ``apply_if_finite`` sees them.
+    """
+
+    def moment(g, m):
+        dtype = jnp.result_type(g, m, decay)
+        new = f(_upcast(g), _upcast(m))
+        if not (jnp.issubdtype(dtype, jnp.floating) and jnp.issubdtype(m.dtype, jnp.floating)):
+            return new.astype(dtype)
+        # The stored moment has m's dtype: saturate there, so storing it stays finite.
+        top = jnp.finfo(m.dtype).max
+        clipped = jnp.clip(new, -top, top)
+        return jnp.where(jnp.isfinite(g), clipped, new).astype(dtype)
+
+    return moment
+
+
+def _upcast(x):
+    x = jnp.asarray(x)
+    return x.astype(jnp.promote_types(x.dtype, jnp.float32))
+
+
 def update_moment(updates: Any, moments: Any, decay: Any, order: int) -> Any:
-    """``m <- (1 - decay) * g**order + decay * m``."""
-    return _map(lambda g, m: (1 - decay) * (g**order) + decay * m, updates, moments)
+    """``m <- (1 - decay) * g**order + decay * m``, saturating (see ``_saturating``)."""
+    step = _saturating(lambda g, m: (1 - decay) * (g**order) + decay * m, decay)
+    return _map(step, updates, moments)
 
 
 def update_moment_per_elem_norm(updates: Any, moments: Any, decay: Any, order: int) -> Any:
-    """``m <- (1 - decay) * |g|**order + decay * m`` (``|g|`` the modulus for complex)."""
+    """``m <- (1 - decay) * |g|**order + decay * m`` (``|g|`` the modulus for complex),
+    saturating (see ``_saturating``)."""
 
     def power(g):
         if jnp.isrealobj(g):
@@ -171,7 +199,8 @@ def update_moment_per_elem_norm(updates: Any, moments: Any, decay: Any, order: i
         half = order / 2
         return abs_sq(g) ** (int(half) if float(half).is_integer() else half)
 
-    return _map(lambda g, m: (1 - decay) * power(g) + decay * m, updates, moments)
+    step = _saturating(lambda g, m: (1 - decay) * power(g) + decay * m, decay)
+    return _map(step, updates, moments)
 
 
 def update_infinity_moment(updates: Any, moments: Any, decay: Any, eps: Any) -> Any:

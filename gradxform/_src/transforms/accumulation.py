@@ -57,12 +57,19 @@ def ema(
     decay: jax.typing.ArrayLike,
     debias: bool = True,
     accumulator_dtype: Any = None,
+    *,
+    order: int = 1,
 ) -> base.GradientTransformation:
     """Exponential moving average, the "EMA form" of momentum.
 
     ``m <- decay * m + (1 - decay) * g``; ``u <- m``, or with ``debias``:
     ``u <- m / (1 - decay**t)`` (Kingma & Ba 2015, "Adam", section 3).
+    ``order=2`` averages ``|g|^2`` instead (Adam's second moment); the square is taken
+    inside the saturating moment update, so a float32 gradient of 1e30 cannot make
+    the average infinite.
     """
+    if order not in (1, 2):
+        raise ValueError(f"order must be 1 or 2, got {order!r}")
     validate.decay("decay", decay)
     accumulator_dtype = _dtype(accumulator_dtype)
 
@@ -76,7 +83,10 @@ def ema(
     def update(updates, state, params=None, **extra):
         del params, extra
         base.check_same_structure(updates, state.ema, "moving average")
-        new_ema = tree_ops.update_moment(updates, state.ema, decay, 1)
+        if order == 1:
+            new_ema = tree_ops.update_moment(updates, state.ema, decay, 1)
+        else:
+            new_ema = tree_ops.update_moment_per_elem_norm(updates, state.ema, decay, 2)
         count = numerics.safe_increment(state.count)
         updates = tree_ops.bias_correction(new_ema, decay, count) if debias else new_ema
         # Without an accumulator dtype the state keeps its own dtype, so its structure is

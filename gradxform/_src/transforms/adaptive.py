@@ -112,12 +112,13 @@ def second_moment_root(
     b2: jax.typing.ArrayLike, eps: jax.typing.ArrayLike, eps_root: jax.typing.ArrayLike
 ) -> base.GradientTransformation:
     """The denominator of Adam: ``v <- b2 v + (1 - b2) |g|^2``;
-    ``u <- sqrt(v / (1 - b2^t) + eps_root) + eps``.
+    ``u <- sqrt(v / (1 - b2^t) + eps_root) + eps``, computed in at least float32
+    (``v`` is stored in its own dtype).
     """
     return chain(
-        base.elementwise(lambda g: numerics.abs_sq(numerics.upcast(g))),
-        ema(b2, debias=True),
-        base.elementwise(lambda v: jnp.sqrt(numerics.upcast(v) + eps_root) + eps),
+        base.elementwise(numerics.upcast),
+        ema(b2, debias=True, order=2),
+        base.elementwise(lambda v: jnp.sqrt(v + eps_root) + eps),
     )
 
 
