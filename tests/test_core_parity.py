@@ -1,5 +1,6 @@
 """The foundation's primitives and optimizers against optax, 100 steps in float64."""
 
+import jax
 import optax
 import pytest
 
@@ -52,3 +53,13 @@ def test_textbook_momentum_forms():
         gx.ema_momentum(0.05, 0.8),
         optax.chain(optax.ema(0.8, debias=False), optax.scale(-0.05)),
     )
+
+
+def test_learning_rate_none_still_descends():
+    # optax's scale_by_learning_rate(None) is the identity and climbs; ours flips the sign.
+    params = {"w": jax.numpy.array([1.0, -2.0])}
+    grads = {"w": jax.numpy.array([0.5, -0.25])}
+    ours, _ = gx.scale_by_learning_rate().update(grads, (), params)
+    theirs, _ = optax.scale_by_learning_rate(1.0).update(grads, optax.EmptyState(), params)
+    assert float(ours["w"][0]) == float(theirs["w"][0]) == -0.5
+    assert float(ours["w"][1]) == float(theirs["w"][1]) == 0.25

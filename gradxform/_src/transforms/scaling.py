@@ -42,10 +42,16 @@ def scale_by_schedule(step_size_fn: base.Schedule) -> base.GradientTransformatio
 
 
 def scale_by_learning_rate(
-    learning_rate: base.ScalarOrSchedule, *, flip_sign: bool = True
+    learning_rate: base.ScalarOrSchedule | None = None, *, flip_sign: bool = True
 ) -> base.GradientTransformation:
-    """``u <- -lr * u`` (``+lr * u`` with ``flip_sign=False``); ``lr`` may be a schedule."""
+    """``u <- -lr * u`` (``+lr * u`` with ``flip_sign=False``); ``lr`` may be a schedule.
+
+    ``learning_rate=None`` means no scaling, ``u <- -u``: the sign still flips, so the
+    result still descends. (optax returns the identity for ``None``, which climbs.)
+    """
     sign = -1 if flip_sign else 1
+    if learning_rate is None:
+        return scale(sign)
     if callable(learning_rate):
         return scale_by_schedule(lambda count: sign * learning_rate(count))
     validate.non_negative("learning_rate", learning_rate)
