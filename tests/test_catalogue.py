@@ -1,8 +1,8 @@
 """The optimizer catalogue against optax 0.2.8 (and torch, and float64 numpy where optax is
 wrong or fails): 100 steps on the nested mixed-shape pytree in float64, rel 1e-9.
 
-Each optax comparison compiles both trajectories in one ``jit`` (a quarter less compile
-time than two separate scans); the checks are ``reference.assert_same_trajectory``'s.
+Each optax comparison compiles both trajectories in one cheaply optimised XLA program
+(``paired.assert_same_trajectory``).
 """
 
 from __future__ import annotations
@@ -15,10 +15,11 @@ import pytest
 import torch
 
 import gradxform as gx
+from paired import assert_same_trajectory, compiled_call, fast_jit
 from reference import assert_trees_close, grad_fn, loss, nested_params, run
 
 STEPS = 100
-jit_grad = jax.jit(grad_fn)
+jit_grad = fast_jit(grad_fn)
 
 
 def max_gap(tree_a, tree_b):
@@ -35,13 +36,15 @@ def non_scalars(params):
     return jax.tree.map(lambda x: x.ndim > 0, params)
 
 
-def assert_same_trajectory(tx, reference_tx, params, steps=STEPS):
-    """Both trajectories from the same start, every step's params equal to rel 1e-9."""
-    ours, theirs = jax.jit(lambda p: (run(tx, p, steps), run(reference_tx, p, steps)))(params)
+def assert_same_trajectory_with_extra(tx, reference_tx, params, extra):
+    """``paired.assert_same_trajectory`` for transformations that need extra arguments."""
+    ours, theirs = compiled_call(
+        lambda p: (run(tx, p, STEPS, extra=extra), run(reference_tx, p, STEPS, extra=extra)),
+        params,
+    )
     assert_trees_close(ours, theirs, rtol=1e-9, atol=1e-12)
-    # The trajectory must move (and stay finite), or the comparison proves nothing.
-    moved = max_gap(jax.tree.map(lambda x: x[-1], ours), params)
-    assert moved > 1e-6, f"the trajectory did not move: {moved}"
+    assert max_gap(jax.tree.map(lambda x: x[-1], ours), params) > 1e-6, "did not move"
+
 
 # name -> (gradxform builder, optax builder). One case per optimizer, then one per option.
 CASES = {
@@ -208,7 +211,7 @@ def _params_for(name):
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_matches_optax(name):
     ours, theirs = CASES[name]
-    assert_same_trajectory(ours(), theirs(), _params_for(name))
+    assert_same_trajectory(ours(), theirs(), params=_params_for(name))
 
 
 # --- where optax is wrong or fails --------------------------------------------------------
@@ -217,7 +220,7 @@ def test_matches_optax(name):
 def test_adadelta_default_descends_where_optax_default_climbs():
     params = nested_params()
 
-    @jax.jit
+    @fast_jit
     def losses(p):
         final = lambda traj: loss(jax.tree.map(lambda x: x[-1], traj))  # noqa: E731
         return loss(p), final(run(gx.adadelta(), p, STEPS)), final(run(optax.adadelta(), p, STEPS))
@@ -307,7 +310,7 @@ def test_optax_rprop_lags_one_step():
     params = nested_params()
     g = jit_grad(params)
 
-    @jax.jit
+    @fast_jit
     def first_updates(g, p):
         first = lambda tx: tx.update(g, tx.init(p), p)[0]  # noqa: E731
         return first(gx.rprop(0.05)), first(optax.rprop(0.05))
@@ -359,9 +362,9 @@ def test_bf16_params_with_f32_moments(name):
         return (gx.apply_updates(p, u), s), None
 
     # A scan fixes the carry's dtypes: a moment or parameter changing dtype fails here.
-    (p, state), _ = jax.jit(
-        lambda p0: jax.lax.scan(step, (p0, tx.init(p0)), None, length=3)
-    )(params)
+    (p, state), _ = compiled_call(
+        lambda p0: jax.lax.scan(step, (p0, tx.init(p0)), None, length=3), params
+    )
     assert all(x.dtype == jnp.bfloat16 for x in jax.tree.leaves(p))
     assert all(np.all(np.isfinite(np.asarray(x, np.float32))) for x in jax.tree.leaves(p))
     moved = [bool(jnp.any(a != b)) for a, b in zip(jax.tree.leaves(p), jax.tree.leaves(params))]

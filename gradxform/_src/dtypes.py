@@ -1,0 +1,30 @@
+"""The dtype of scalar state kept for a whole tree of parameters."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+
+def lowest_dtype(tree: Any) -> Any:
+    """The least precise leaf dtype: the one every other leaf's dtype promotes from.
+
+    A scalar shared by all leaves (a step-size estimate, a weight sum) kept in it can be
+    combined with every leaf without changing that leaf's dtype.
+    """
+    dtypes = [jnp.asarray(x).dtype for x in jax.tree.leaves(tree)]
+    if not dtypes:
+        return jnp.asarray([]).dtype
+
+    def lower(a, b):
+        promoted = jnp.promote_types(a, b)
+        if promoted == b:
+            return a
+        if promoted == a:
+            return b
+        raise ValueError(f"leaf dtypes {a} and {b} have no order: neither promotes to the other")
+
+    return functools.reduce(lower, dtypes)

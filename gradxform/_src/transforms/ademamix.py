@@ -1,0 +1,135 @@
+"""AdEMAMix: Adam's fast momentum mixed with a much slower one."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from gradxform import tree as tree_ops
+from gradxform._src import base, numerics, validate
+from gradxform._src.transforms.accumulation import _dtype
+
+
+class ScaleByAdemamixState(NamedTuple):
+    count: jax.Array  # int32 scalar
+    count_m2: jax.Array  # int32 scalar: the step of the b3 and alpha schedules
+    m1: Any  # fast average
+    m2: Any  # slow average
+    nu: Any
+
+
+def scale_by_ademamix(
+    b1: jax.typing.ArrayLike = 0.9,
+    b2: jax.typing.ArrayLike = 0.999,
+    b3: base.ScalarOrSchedule = 0.9999,
+    alpha: base.ScalarOrSchedule = 6.0,
+    eps: jax.typing.ArrayLike = 1e-8,
+    eps_root: jax.typing.ArrayLike = 0.0,
+    mu_dtype: Any = None,
+) -> base.GradientTransformation:
+    """AdEMAMix's scaling (Pagliardini et al. 2024, "The AdEMAMix Optimizer: Better,
+    Faster, Older").
+
+    ``m1 <- b1 m1 + (1 - b1) g``; ``m2 <- b3 m2 + (1 - b3) g``;
+    ``v <- b2 v + (1 - b2) g^2``;
+    ``u <- (m1 / (1 - b1^t) + alpha m2) / (sqrt(v / (1 - b2^t) + eps_root) + eps)``.
+    ``m2`` is not bias-corrected (the paper warms ``alpha`` and ``b3`` up instead: both
+    may be schedules of the step). Defaults ``b1=0.9, b2=0.999, b3=0.9999, alpha=6,
+    eps=1e-8, eps_root=0``; ``mu_dtype`` is the dtype of all three averages.
+    """
+    validate.decay("b1", b1)
+    validate.decay("b2", b2)
+    validate.decay("b3", b3)
+    validate.non_negative("alpha", alpha)
+    validate.non_negative("eps", eps)
+    validate.non_negative("eps_root", eps_root)
+    mu_dtype = _dtype(mu_dtype)
+
+    def init(params):
+        base.check_float_leaves(params, "scale_by_ademamix")
+        zeros = lambda: tree_ops.zeros_like(params, dtype=mu_dtype)  # noqa: E731
+        return ScaleByAdemamixState(
+            count=jnp.zeros([], jnp.int32),
+            count_m2=jnp.zeros([], jnp.int32),
+            m1=zeros(),
+            m2=zeros(),
+            nu=zeros(),
+        )
+
+    def update(updates, state, params=None, **extra):
+        del params, extra
+        base.check_same_structure(updates, state.nu, "second moment")
+        b3_t = b3(state.count_m2) if callable(b3) else b3
+        alpha_t = alpha(state.count_m2) if callable(alpha) else alpha
+        m1 = tree_ops.update_moment(updates, state.m1, b1, 1)
+        m2 = tree_ops.update_moment(updates, state.m2, b3_t, 1)
+        nu = tree_ops.update_moment_per_elem_norm(updates, state.nu, b2, 2)
+        count = numerics.safe_increment(state.count)
+        m1_hat = tree_ops.bias_correction(m1, b1, count)
+        nu_hat = tree_ops.bias_correction(nu, b2, count)
+        out = jax.tree.map(
+            lambda a, b, v: (a + alpha_t * b) / (jnp.sqrt(v + eps_root) + eps), m1_hat, m2, nu_hat
+        )
+        m1, m2, nu = tree_ops.cast_like((m1, m2, nu), (state.m1, state.m2, state.nu))
+        return out, ScaleByAdemamixState(
+            count=count, count_m2=numerics.safe_increment(state.count_m2), m1=m1, m2=m2, nu=nu
+        )
+
+    return base.GradientTransformation(init, update)
+
+
+class ScaleBySimplifiedAdEMAMixState(NamedTuple):
+    count: jax.Array  # int32 scalar
+    m: Any
+    n: Any
+
+
+def scale_by_simplified_ademamix(
+    b1: jax.typing.ArrayLike = 0.99,
+    b2: jax.typing.ArrayLike = 0.95,
+    alpha: base.ScalarOrSchedule = 0.0,
+    eps: jax.typing.ArrayLike = 1e-8,
+    eps_root: jax.typing.ArrayLike = 0.0,
+) -> base.GradientTransformation:
+    """Simplified AdEMAMix's scaling (Morwani et al. 2025, "Connections between Schedule-Free
+    Optimizers, AdEMAMix, and Accelerated SGD Variants").
+
+    One momentum, as a sum: ``m <- b1 m + g``; ``n <- b2 n + (1 - b2) g^2``;
+    ``u <- (m + alpha g) / (sqrt(n / (1 - b2^t) + eps_root) + eps)``.
+    Defaults ``b1=0.99, b2=0.95, alpha=0, eps=1e-8, eps_root=0``; ``alpha`` may be a
+    schedule.
+    """
+    validate.decay("b1", b1)
+    validate.decay("b2", b2)
+    validate.non_negative("alpha", alpha)
+    validate.non_negative("eps", eps)
+    validate.non_negative("eps_root", eps_root)
+
+    def init(params):
+        base.check_float_leaves(params, "scale_by_simplified_ademamix")
+        return ScaleBySimplifiedAdEMAMixState(
+            count=jnp.zeros([], jnp.int32),
+            m=tree_ops.zeros_like(params),
+            n=tree_ops.zeros_like(params),
+        )
+
+    def update(updates, state, params=None, **extra):
+        del params, extra
+        base.check_same_structure(updates, state.m, "momentum")
+        alpha_t = alpha(state.count) if callable(alpha) else alpha
+        m = tree_ops.add_scale(updates, b1, state.m)
+        # g^2 + b2 (n - g^2): the EMA written as a lerp, rounding as optax does.
+        squares = tree_ops.mul(updates, updates)
+        n = tree_ops.add_scale(squares, b2, tree_ops.sub(state.n, squares))
+        count = numerics.safe_increment(state.count)
+        n_hat = tree_ops.bias_correction(n, b2, count)
+        out = tree_ops.div(
+            tree_ops.add_scale(m, alpha_t, updates),
+            jax.tree.map(lambda v: jnp.sqrt(v + eps_root) + eps, n_hat),
+        )
+        m, n = tree_ops.cast_like((m, n), (state.m, state.n))
+        return out, ScaleBySimplifiedAdEMAMixState(count=count, m=m, n=n)
+
+    return base.GradientTransformation(init, update)

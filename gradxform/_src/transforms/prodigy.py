@@ -1,0 +1,115 @@
+"""Prodigy: Adam whose learning rate is estimated from the distance travelled."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from gradxform import tree as tree_ops
+from gradxform._src import base, numerics, validate
+from gradxform._src.dtypes import lowest_dtype
+
+
+class ProdigyState(NamedTuple):
+    exp_avg: Any
+    exp_avg_sq: Any
+    grad_sum: Any
+    params0: Any
+    estim_lr: jax.Array  # scalar d, in the params' lowest dtype
+    numerator_weighted: jax.Array  # scalar
+    count: jax.Array  # int32 scalar
+
+
+def scale_by_prodigy(
+    learning_rate: base.ScalarOrSchedule = 1.0,
+    betas: tuple[jax.typing.ArrayLike, jax.typing.ArrayLike] = (0.9, 0.999),
+    beta3: jax.typing.ArrayLike | None = None,
+    eps: jax.typing.ArrayLike = 1e-8,
+    estim_lr0: jax.typing.ArrayLike = 1e-6,
+    estim_lr_coef: jax.typing.ArrayLike = 1.0,
+    weight_decay: jax.typing.ArrayLike = 0.0,
+    safeguard_warmup: bool = False,
+) -> base.GradientTransformation:
+    """Prodigy's step (Mishchenko & Defazio 2024, "Prodigy: An Expeditiously Adaptive
+    Parameter-Free Learner"), the learning rate included; the descent step is ``-u``.
+
+    With ``d`` the distance estimate (``d_0 = estim_lr0``), ``lr_t`` the learning rate
+    (a schedule of the 0-based step) and ``(b1, b2) = betas``, ``b3 = sqrt(b2)`` by default:
+    ``dlr = d lr_t sqrt(1 - b2^t) / (1 - b1^t)``;
+    ``m <- b1 m + (1 - b1) d g``; ``v <- b2 v + (1 - b2) d^2 g^2``;
+    ``s <- b3 s + (d / d_0) dlr g`` (``d / d_0 d g`` with ``safeguard_warmup``);
+    ``r <- b3 r + (d / d_0) dlr <g, x_0 - x>``;
+    ``d <- max(d, estim_lr_coef r / ||s||_1)``;
+    ``u <- dlr (m / (sqrt(v) + d_new eps) + weight_decay x)`` (``dlr`` from the old ``d``,
+    the ``eps`` term from the new one, as in the authors' implementation).
+    Defaults ``learning_rate=1, betas=(0.9, 0.999), eps=1e-8, estim_lr0=1e-6,
+    estim_lr_coef=1, weight_decay=0``. Needs ``params``.
+    """
+    beta1, beta2 = betas
+    validate.decay("betas[0]", beta1)
+    validate.decay("betas[1]", beta2)
+    if beta3 is None:
+        beta3 = beta2**0.5
+    validate.decay("beta3", beta3)
+    validate.non_negative("eps", eps)
+    validate.positive("estim_lr0", estim_lr0)
+    validate.non_negative("estim_lr_coef", estim_lr_coef)
+    validate.finite("weight_decay", weight_decay)
+    if not callable(learning_rate):
+        validate.non_negative("learning_rate", learning_rate)
+
+    def init(params):
+        base.check_float_leaves(params, "scale_by_prodigy")
+        dtype = lowest_dtype(params)
+        return ProdigyState(
+            exp_avg=tree_ops.zeros_like(params),
+            exp_avg_sq=tree_ops.zeros_like(params),
+            grad_sum=tree_ops.zeros_like(params),
+            params0=params,
+            estim_lr=jnp.asarray(estim_lr0, dtype=dtype),
+            numerator_weighted=jnp.zeros([], dtype),
+            count=jnp.zeros([], jnp.int32),
+        )
+
+    def update(updates, state, params=None, **extra):
+        del extra
+        if params is None:
+            raise ValueError("scale_by_prodigy needs params: call update(updates, state, params)")
+        base.check_same_structure(updates, state.exp_avg, "first moment")
+        d = state.estim_lr
+        count = numerics.safe_increment(state.count)
+        lr = learning_rate(state.count) if callable(learning_rate) else learning_rate
+        correction = ((1 - beta2**count) ** 0.5) / (1 - beta1**count)
+        dlr = jnp.asarray(d * lr * correction, dtype=d.dtype)
+        dg = jax.tree.map(lambda g: d * g, updates)
+        travelled = tree_ops.vdot(updates, tree_ops.sub(state.params0, params))
+        exp_avg = jax.tree.map(lambda m, x: beta1 * m + (1 - beta1) * x, state.exp_avg, dg)
+        exp_avg_sq = jax.tree.map(
+            lambda v, x: beta2 * v + (1 - beta2) * x * x, state.exp_avg_sq, dg
+        )
+        weight = d if safeguard_warmup else dlr
+        grad_sum = jax.tree.map(
+            lambda s, x: beta3 * s + weight * x / estim_lr0, state.grad_sum, dg
+        )
+        numerator = beta3 * state.numerator_weighted + (d / estim_lr0) * dlr * travelled
+        denominator = tree_ops.sum(jax.tree.map(jnp.abs, grad_sum))
+        estim_lr = jnp.maximum(d, estim_lr_coef * numerator / denominator)
+        out = jax.tree.map(
+            lambda m, v, p: weight_decay * dlr * p + dlr * m / (jnp.sqrt(v) + estim_lr * eps),
+            exp_avg,
+            exp_avg_sq,
+            params,
+        )
+        return out, ProdigyState(
+            exp_avg=exp_avg,
+            exp_avg_sq=exp_avg_sq,
+            grad_sum=grad_sum,
+            params0=state.params0,
+            estim_lr=estim_lr.astype(d.dtype),
+            numerator_weighted=jnp.asarray(numerator, d.dtype),
+            count=count,
+        )
+
+    return base.GradientTransformation(init, update)

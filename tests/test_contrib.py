@@ -1,0 +1,242 @@
+"""The frontier optimizers against optax.contrib 0.2.8: 100 steps on the nested mixed-shape
+pytree in float64, rel 1e-9 (one jit per comparison, as in test_catalogue)."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import optax.contrib as oc
+import pytest
+
+import gradxform as gx
+from reference import assert_trees_close, grad_fn, loss, nested_params
+from paired import assert_same_trajectory, compiled_call
+from test_catalogue import assert_same_trajectory_with_extra, max_gap
+
+STEPS = 100
+
+
+def dims_3d(module):
+    """Muon on the rank-3 leaf too, as (fan_in=2) x (fan_out=3*2); rank < 2 to Adam."""
+
+    def dims(params):
+        def leaf(x):
+            if x.ndim == 3:
+                return module.MuonDimensionNumbers(0, (1, 2))
+            return module.MuonDimensionNumbers() if x.ndim == 2 else None
+
+        return jax.tree.map(leaf, params)
+
+    return dims
+
+
+# optax's warmup_constant_schedule returns float32 for an int32 count even under x64, so
+# the warmup options are compared against optax's construction with a float64 schedule.
+WARMUP = gx.schedules.warmup_constant_schedule(0.0, 0.1, 10)
+
+CASES = {
+    "muon": (lambda: gx.muon(0.02), lambda: oc.muon(0.02)),
+    "muon_options": (
+        lambda: gx.muon(
+            0.02, "dion", beta=0.9, weight_decay=0.1, nesterov=False, adaptive=True,
+            adam_b1=0.8, adam_weight_decay=0.01, adam_learning_rate=0.01, consistent_rms=0.2,
+        ),
+        lambda: oc.muon(
+            0.02, "dion", beta=0.9, weight_decay=0.1, nesterov=False, adaptive=True,
+            adam_b1=0.8, adam_weight_decay=0.01, adam_learning_rate=0.01, consistent_rms=0.2,
+        ),
+    ),  # fmt: skip
+    "muon_spectral": (
+        lambda: gx.muon(0.02, preconditioning="spectral"),
+        lambda: oc.muon(0.02, preconditioning="spectral"),
+    ),
+    "muon_aol": (
+        lambda: gx.muon(0.02, preconditioning="aol"), lambda: oc.muon(0.02, preconditioning="aol")
+    ),
+    "muon_schatten": (
+        lambda: gx.muon(0.02, preconditioning="schatten"),
+        lambda: oc.muon(0.02, preconditioning="schatten"),
+    ),
+    "muon_dimension_numbers": (
+        lambda: gx.muon(0.02, muon_weight_dimension_numbers=dims_3d(gx)),
+        lambda: oc.muon(0.02, muon_weight_dimension_numbers=dims_3d(oc)),
+    ),
+    "schedule_free_sgd": (lambda: gx.schedule_free_sgd(0.1), lambda: oc.schedule_free_sgd(0.1)),
+    "schedule_free_sgd_warmup_weight_decay": (
+        lambda: gx.schedule_free_sgd(0.1, warmup_steps=10, b1=0.8, weight_decay=0.1),
+        lambda: oc.schedule_free(
+            optax.chain(optax.add_decayed_weights(0.1), optax.sgd(WARMUP)), WARMUP, b1=0.8
+        ),
+    ),
+    "schedule_free_adamw": (
+        lambda: gx.schedule_free_adamw(0.05), lambda: oc.schedule_free_adamw(0.05)
+    ),
+    "schedule_free_adamw_options": (
+        lambda: gx.schedule_free_adamw(0.05, None, 0.8, 0.99, 1e-6, 0.1, 1.0),
+        lambda: oc.schedule_free_adamw(0.05, None, 0.8, 0.99, 1e-6, 0.1, 1.0),
+    ),
+    "schedule_free_adamw_warmup": (
+        lambda: gx.schedule_free_adamw(0.1, warmup_steps=10),
+        lambda: oc.schedule_free(
+            optax.chain(
+                optax.scale_by_rms(0.999, 1e-8, eps_in_sqrt=False, bias_correction=True),
+                optax.add_decayed_weights(0.0),
+                optax.scale_by_learning_rate(WARMUP),
+            ),
+            WARMUP,
+        ),
+    ),
+    "prodigy": (lambda: gx.prodigy(), lambda: oc.prodigy()),
+    "prodigy_options": (
+        lambda: gx.prodigy(0.5, (0.8, 0.99), 0.9, 1e-6, 1e-5, 2.0, 0.1, True),
+        lambda: oc.prodigy(0.5, (0.8, 0.99), 0.9, 1e-6, 1e-5, 2.0, 0.1, True),
+    ),
+    "prodigy_schedule": (
+        lambda: gx.prodigy(lambda c: 1.0 / (1.0 + 0.01 * c)),
+        lambda: oc.prodigy(lambda c: 1.0 / (1.0 + 0.01 * c)),
+    ),
+    "adopt": (lambda: gx.adopt(0.05), lambda: oc.adopt(0.05)),
+    "adopt_options": (
+        lambda: gx.adopt(0.05, b2=0.99, nesterov=True, use_clipping=False),
+        lambda: oc.adopt(0.05, b2=0.99, nesterov=True, use_clipping=False),
+    ),
+    "ademamix": (lambda: gx.ademamix(0.02), lambda: oc.ademamix(0.02)),
+    "ademamix_schedules_weight_decay": (
+        lambda: gx.ademamix(
+            0.02, b3=lambda c: 0.9 + 0.0009 * c, alpha=lambda c: 0.05 * c, weight_decay=0.1
+        ),
+        lambda: oc.ademamix(
+            0.02, b3=lambda c: 0.9 + 0.0009 * c, alpha=lambda c: 0.05 * c, weight_decay=0.1
+        ),
+    ),
+    "simplified_ademamix": (
+        lambda: gx.simplified_ademamix(0.005, alpha=2.0, weight_decay=0.1),
+        lambda: oc.simplified_ademamix(0.005, alpha=2.0, weight_decay=0.1),
+    ),
+    "sophia": (
+        lambda: gx.sophia(0.02, update_interval=3), lambda: oc.sophia(0.02, update_interval=3)
+    ),
+    "sophia_options": (
+        lambda: gx.sophia(0.02, 0.9, 0.95, gamma=0.1, clip_threshold=0.5, update_interval=1),
+        lambda: oc.sophia(0.02, 0.9, 0.95, gamma=0.1, clip_threshold=0.5, update_interval=1),
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_matches_optax_contrib(name):
+    ours, theirs = CASES[name]
+    if name.startswith("sophia"):
+        extra = lambda p: {"obj_fn": loss}  # noqa: E731
+        assert_same_trajectory_with_extra(ours(), theirs(), nested_params(), extra)
+    else:
+        assert_same_trajectory(ours(), theirs())
+
+
+def test_optax_warmup_schedule_is_float32_under_x64():
+    """Why the warmup cases above pass optax a float64 schedule."""
+    count = jnp.asarray(1, jnp.int32)
+    assert optax.warmup_constant_schedule(0.0, 0.1, 10)(count).dtype == jnp.float32
+    assert WARMUP(count).dtype == jnp.float64
+
+
+def test_schedule_free_eval_params_matches_optax():
+    params = nested_params()
+
+    def final(tx, eval_params):
+        def step(carry, _):
+            p, s = carry
+            u, s = tx.update(grad_fn(p), s, p)
+            return (jax.tree.map(jnp.add, p, u), s), None
+
+        (p, s), _ = jax.lax.scan(step, (params, tx.init(params)), None, length=20)
+        return p, eval_params(s, p)
+
+    (p_ours, x_ours), (p_theirs, x_theirs) = compiled_call(
+        lambda: (
+            final(gx.schedule_free_adamw(0.05), gx.schedule_free_eval_params),
+            final(oc.schedule_free_adamw(0.05), oc.schedule_free_eval_params),
+        )
+    )
+    assert_trees_close(x_ours, x_theirs)
+    assert max_gap(x_ours, p_ours) > 1e-4  # the average is not the iterate
+    with pytest.raises(ValueError):
+        gx.schedule_free_eval_params(gx.adam(0.1).init(params), params)
+
+
+def test_scale_by_muon_without_dimension_numbers_takes_every_leaf_as_a_matrix():
+    """optax's scale_by_muon needs dimension numbers for a dict of matrices; here None works."""
+    rng = np.random.default_rng(1)
+    params = {"a": jnp.asarray(rng.normal(size=(3, 4))), "b": jnp.asarray(rng.normal(size=(5, 2)))}
+    dims = {"a": oc.MuonDimensionNumbers(), "b": oc.MuonDimensionNumbers()}
+    ours = gx.chain(gx.scale_by_muon(), gx.scale(-0.02))
+    theirs = optax.chain(oc.scale_by_muon(weight_dimension_numbers=dims), optax.scale(-0.02))
+    assert_same_trajectory(ours, theirs, params=params)
+
+
+def test_orthogonalize_keeps_singular_vectors_and_flattens_singular_values():
+    """Closed form: NS maps x = U S V^T to U f(S) V^T, f(s) in about [0.7, 1.2] (Jordan et
+    al. 2024), for the matrix and for its transpose alike."""
+    coeffs = jnp.asarray((3.4445, -4.7750, 2.0315))
+    for shape in [(4, 7), (7, 4)]:
+        x = np.random.default_rng(2).normal(size=shape)
+        o = np.asarray(gx.orthogonalize_via_newton_schulz(jnp.asarray(x), coeffs))
+        u, _, vt = np.linalg.svd(x, full_matrices=False)
+        core = u.T @ o @ vt.T
+        np.testing.assert_allclose(core - np.diag(np.diag(core)), 0.0, atol=1e-10)
+        assert np.all(np.diag(core) > 0.6) and np.all(np.diag(core) < 1.25), np.diag(core)
+
+
+# name -> (builder with float32 moments, accessor of the float32 moment tree)
+MU_DTYPE_CASES = {
+    "adopt": (lambda: gx.adopt(1e-2, mu_dtype=jnp.float32), lambda s: s[0].mu),
+    "ademamix": (lambda: gx.ademamix(1e-2, mu_dtype=jnp.float32), lambda s: s[0].m2),
+    "muon": (lambda: gx.muon(1e-2, mu_dtype=jnp.float32), None),
+    "schedule_free_adamw": (
+        lambda: gx.schedule_free_adamw(1e-2, state_dtype=jnp.float32), lambda s: s.z
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(MU_DTYPE_CASES))
+def test_bf16_params_with_f32_moments(name):
+    build, moments = MU_DTYPE_CASES[name]
+    tx = build()
+    params = nested_params(jnp.bfloat16)
+
+    def step(carry, _):
+        p, s = carry
+        u, s = tx.update(grad_fn(p), s, p)
+        return (gx.apply_updates(p, u), s), None
+
+    (p, state), _ = compiled_call(
+        lambda p0: jax.lax.scan(step, (p0, tx.init(p0)), None, length=3), params
+    )
+    assert all(x.dtype == jnp.bfloat16 for x in jax.tree.leaves(p))
+    assert max_gap(jax.tree.map(lambda x: x.astype(jnp.float32), p), params) > 0
+    if moments is not None:
+        assert all(x.dtype == jnp.float32 for x in jax.tree.leaves(moments(state)))
+    else:
+        f32 = [x for x in jax.tree.leaves(state) if x.dtype == jnp.float32]
+        assert f32
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda: gx.muon(0.1, beta=1.0),
+        lambda: gx.muon(0.1, ns_coeffs="fast"),
+        lambda: gx.muon(0.1, preconditioning="qr"),
+        lambda: gx.prodigy(betas=(0.9, 1.0)),
+        lambda: gx.prodigy(estim_lr0=0.0),
+        lambda: gx.adopt(0.1, b2=1.0),
+        lambda: gx.ademamix(0.1, b3=1.5),
+        lambda: gx.schedule_free_sgd(0.1, b1=0.0),
+        lambda: gx.sophia(0.1, gamma=0.0),
+    ],
+)
+def test_rejects_out_of_range_hyperparameters(build):
+    with pytest.raises(ValueError):
+        build()
