@@ -30,6 +30,13 @@ SHAPES = [(), (0,), (1,), (3,), (2, 3), (2, 0, 2), (4, 1, 2)]
 # Optimizers whose update is non-zero for a zero gradient, and why.
 NONZERO_AT_ZERO_GRAD = {
     "adamw": "decoupled weight decay",
+    "adamaxw": "decoupled weight decay",
+    "nadamw": "decoupled weight decay",
+    "lamb": "weight decay inside the trust ratio",
+    "lion": "decoupled weight decay (optax's default 1e-3)",
+    "fromage": "shrinks parameters by 1/sqrt(1 + lr^2) every step",
+    "noisy_sgd": "adds annealed Gaussian noise",
+    "yogi": "moments start at initial_accumulator_value=1e-6, not 0",
 }
 
 
