@@ -398,6 +398,9 @@ def test_bf16_params_with_f32_moments(name):
         lambda: gx.scale_by_lion(mode="soft"),
         lambda: gx.fromage(0.1, min_norm=-1.0),
         lambda: gx.lars(0.1, momentum=-0.5),
+        lambda: gx.adafactor(momentum=1.0),
+        lambda: gx.adafactor(clipping_threshold=0.0),
+        lambda: gx.signum(0.1, beta=1.0),
     ],
 )
 def test_rejects_out_of_range_hyperparameters(build):

@@ -229,6 +229,8 @@ def test_bf16_params_with_f32_moments(name):
         lambda: gx.muon(0.1, beta=1.0),
         lambda: gx.muon(0.1, ns_coeffs="fast"),
         lambda: gx.muon(0.1, preconditioning="qr"),
+        lambda: gx.muon(0.1, adam_b2=1.0),
+        lambda: gx.schedule_free_sgd(0.1, warmup_steps=0),
         lambda: gx.prodigy(betas=(0.9, 1.0)),
         lambda: gx.prodigy(estim_lr0=0.0),
         lambda: gx.adopt(0.1, b2=1.0),

@@ -44,6 +44,12 @@ def adafactor(
     multiply_by_parameter_scale=True, clipping_threshold=1, momentum=None, eps=1e-30,
     factored=True``. (torch's Adafactor differs: see the torch-vs-optax notes.)
     """
+    if clipping_threshold is not None:
+        validate.positive("clipping_threshold", clipping_threshold)
+    if momentum is not None:
+        validate.decay("momentum", momentum)
+    if weight_decay_rate is not None and not callable(weight_decay_rate):
+        validate.finite("weight_decay_rate", weight_decay_rate)
     members = [
         scale_by_factored_rms(factored, decay_rate, decay_offset, min_dim_size_to_factor, eps)
     ]

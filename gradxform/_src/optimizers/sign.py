@@ -6,7 +6,7 @@ from typing import Any, Callable
 
 import jax
 
-from gradxform._src import base
+from gradxform._src import base, validate
 from gradxform._src.combine import chain
 from gradxform._src.transforms.accumulation import ema
 from gradxform._src.transforms.lion import scale_by_lion
@@ -30,6 +30,7 @@ def signum(
     """Signum, signSGD with momentum (Bernstein et al. 2018):
     ``m <- beta m + (1 - beta) g``; ``x <- x - lr sign(m)``. Default ``beta=0.9``.
     """
+    validate.decay("beta", beta)
     return chain(
         ema(beta, debias=False, accumulator_dtype=accumulator_dtype),
         scale_by_sign(),

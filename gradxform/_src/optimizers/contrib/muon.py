@@ -58,6 +58,8 @@ def muon(
     weight_decay=0, nesterov=True``.
     """
     validate.finite("weight_decay", weight_decay)
+    validate.decay("adam_b1", adam_b1)
+    validate.decay("adam_b2", adam_b2)
     if adam_learning_rate is None:
         adam_learning_rate = learning_rate
     if isinstance(ns_coeffs, str):

@@ -6,7 +6,7 @@ from typing import Any
 
 import jax
 
-from gradxform._src import base
+from gradxform._src import base, validate
 from gradxform._src.combine import chain
 from gradxform._src.optimizers.sgd import sgd
 from gradxform._src.schedules.join import warmup_constant_schedule
@@ -19,6 +19,7 @@ from gradxform._src.transforms.weight_decay import add_decayed_weights
 def _with_warmup(learning_rate: Any, warmup_steps: int | None) -> Any:
     if warmup_steps is None:
         return learning_rate
+    validate.positive_int("warmup_steps", warmup_steps)
     return warmup_constant_schedule(0.0, learning_rate, warmup_steps)
 
 
