@@ -77,8 +77,15 @@ def summary():
 def test_every_optimizer_ran(summary):
     assert summary["errors"] == {}, "\n\n".join(f"{k}:\n{v}" for k, v in summary["errors"].items())
     assert set(summary["optimizers"]) == set(OPTIMIZERS) | EXTRA_CASES
-    for name, out in summary["optimizers"].items():
-        assert out["moved"] > 1e-6, f"{name}: the trajectory did not move"
+    compiled = {name for name, out in summary["optimizers"].items() if out["numerics"]}
+    # Compiled runs: the named global reductions, a spread of state kinds, and every
+    # optimizer that needs with_auto_axes on an Explicit mesh; the rest are checked on
+    # types and layouts (what jit would produce), which needs no compile of the step.
+    required = {"adam", "sgd_momentum", "clip_by_global_norm+adam", "lamb", "lars",
+                "adafactor", "adafactor_factored", "sm3", "noisy_sgd"}
+    assert required <= compiled, sorted(required - compiled)
+    for name in compiled:
+        assert summary["optimizers"][name]["moved"] > 1e-6, f"{name}: the trajectory did not move"
 
 
 def test_jit_init_state_follows_param_shardings(summary):
@@ -102,7 +109,8 @@ def test_sharded_numerics_equal_unsharded(summary):
             assert out["auto_axes_drift"] == [], (name, out["auto_axes_drift"])
             assert out["auto_axes_params_layout"] == [], name
         else:
-            assert out["explicit_diff"] <= TOL, (name, out["explicit_diff"])
+            if out["numerics"]:
+                assert out["explicit_diff"] <= TOL, (name, out["explicit_diff"])
             assert out["explicit_params_layout"] == [], name
             # Only leaves not shaped like a parameter (factored moments) may change
             # layout after the first update.
@@ -122,7 +130,8 @@ def test_sharded_numerics_equal_unsharded(summary):
 
 def test_partition_state_numerics_and_layout(summary):
     for name, out in summary["optimizers"].items():
-        assert out["zero_diff"] <= TOL, (name, out["zero_diff"])
+        if out["numerics"]:
+            assert out["zero_diff"] <= TOL, (name, out["zero_diff"])
         assert out["zero_drift"] == [], (name, out["zero_drift"])
         assert out["zero_params_layout"] == [], (name, out["zero_params_layout"])
         assert out["zero_state_shardings_vs_jit"] == [], (name, out["zero_state_shardings_vs_jit"])
