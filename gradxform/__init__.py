@@ -225,5 +225,8 @@ from gradxform._src.second_order.newton import ScaleByNewtonState, newton, scale
 from gradxform._src.second_order.polyak import polyak_sgd, scale_by_polyak
 from gradxform._src.second_order.projected import projected
 
+# --- performance ---
+from gradxform._src.grouping import GroupedState, grouped
+
 __version__ = "0.1.0"
 from gradxform import sharding  # noqa: E402

@@ -1,0 +1,357 @@
+"""Updating many leaves as a few stacked arrays: ``grouped(tx)``.
+
+A compiled step pays per leaf: on CPU every output buffer is one kernel launch (a few
+microseconds), and compile time grows with the number of distinct kernels. ``grouped``
+stacks the leaves that share a shape and dtype into one array per group,
+``S_g = stack([x_i for i in group g])`` of shape ``(n_g, *shape)``, keeps the wrapped
+transformation's state in that stacked layout, and unstacks only the outgoing updates.
+Dispatch and compile cost then grow with the number of distinct shapes, not of leaves.
+
+Each member transformation runs in the first mode that is exact for it, decided by
+reading its jaxpr (``leaf_analysis``) on a small representative tree:
+
+- ``"vmapped"``: leaf-separable maths (element-wise, or per-leaf reductions such as
+  trust ratios, block RMS, factored moments) runs under ``jax.vmap`` over the stacked
+  axis, so it sees each leaf with its own shape;
+- ``"stacked"``: maths whose only coupling between leaves is a whole-tree reduction
+  (global-norm clipping) runs directly on the stacks, which leaves such a reduction
+  unchanged (``sum_i ||u_i||^2 = sum_g ||S_g||^2``), provided it also traces to the same
+  program on stacks as on leaves (no decision taken on a leaf's rank or shape);
+- ``"leaves"``: anything else runs on the ordinary tree, unstacked (always exact).
+
+Contract: a grouped transformation must treat every leaf alike. A mask, label or
+anything keyed on a leaf's path inside it cannot be seen by the analysis; apply masks
+outside instead, ``masked(grouped(tx), mask)`` or ``multi_transform`` over grouped
+members. Leaves larger than ``max_stack_size`` elements stay alone (stacking them would
+copy more than it saves). Updates must have the params' shapes and dtypes.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.extend import core as jex_core
+
+from gradxform._src import base, leaf_analysis
+
+_KEY = "gradxform.grouped/"
+
+STACKED, VMAPPED, LEAVES = "stacked", "vmapped", "leaves"
+
+
+class GroupedState(NamedTuple):
+    """One state per member, in the layout of the member's mode: ``stacked``, its own
+    state over the dict of stacks; ``leaves``, its state over the plain tree;
+    ``vmapped``, ``(shared, per_group)`` with ``per_group[g]`` the per-leaf arrays of
+    group ``g`` (leading stack axis) and ``shared`` the leaf-independent ones (a step
+    count), stored once."""
+
+    inner: tuple
+
+
+class _Layout(NamedTuple):
+    groups: tuple  # tuple of tuples of leaf indices
+    avals: tuple  # one ShapeDtypeStruct per leaf
+
+
+def _layout(leaves: list, max_stack_size: int, group_size: int) -> _Layout:
+    buckets: dict = {}
+    for i, x in enumerate(leaves):
+        shape, dtype = tuple(np.shape(x)), np.dtype(jnp.result_type(x))
+        key = (shape, dtype) if int(np.prod(shape)) <= max_stack_size else ("alone", i)
+        buckets.setdefault(key, []).append(i)
+    groups = tuple(
+        tuple(idx[k : k + group_size]) for idx in buckets.values() for k in range(0, len(idx), group_size)
+    )
+    avals = tuple(jax.ShapeDtypeStruct(np.shape(x), jnp.result_type(x)) for x in leaves)
+    return _Layout(groups, avals)
+
+
+def _stack_dict(stacks) -> dict:
+    return {f"{_KEY}{g:06d}": s for g, s in enumerate(stacks)}
+
+
+def _stack_dict_of(stacks, gs) -> dict:
+    return {f"{_KEY}{g:06d}": stacks[g] for g in gs}
+
+
+def _stack(leaves: list, layout: _Layout) -> list:
+    # One concatenate per group: a single kernel however many leaves it holds.
+    return [
+        jnp.stack([leaves[i] for i in idx]) if len(idx) > 1 else jnp.expand_dims(leaves[idx[0]], 0)
+        for idx in layout.groups
+    ]
+
+
+def _unstack(stacks: list, layout: _Layout) -> list:
+    out: list = [None] * len(layout.avals)
+    for g, idx in enumerate(layout.groups):
+        for row, i in enumerate(idx):
+            out[i] = stacks[g][row]
+    return out
+
+
+# --- classification -------------------------------------------------------------
+
+
+def _owners(state: Any, tree_def) -> list:
+    """For each leaf of ``state``: the index of the tree leaf it belongs to, or -1 when
+    it is shared (it is not inside a subtree shaped like the tree)."""
+    n = tree_def.num_leaves
+
+    def is_tree(node) -> bool:
+        return jax.tree.structure(node) == tree_def
+
+    def mark(node):
+        return jax.tree.unflatten(tree_def, list(range(n))) if is_tree(node) else -1
+
+    return jax.tree.leaves(jax.tree.map(mark, state, is_leaf=is_tree))
+
+
+def _signature(jaxpr) -> list:
+    """The primitive sequence of a jaxpr with its literal operands, nested calls inlined."""
+    sig = []
+    for eqn in jaxpr.eqns:
+        lits = tuple(
+            repr(np.asarray(v.val).tolist())
+            for v in eqn.invars
+            if isinstance(v, jex_core.Literal)
+        )
+        sig.append((eqn.primitive.name, lits))
+        for p in eqn.params.values():
+            inner = getattr(p, "jaxpr", p)
+            if isinstance(inner, jex_core.Jaxpr):
+                sig.extend(_signature(inner))
+    return sig
+
+
+def _trace_update(tx, tree: dict, extra: dict):
+    state = jax.eval_shape(tx.init, tree)
+
+    def f(u, s, p):
+        return tx.update(u, s, p, **extra)
+
+    return state, jax.make_jaxpr(f)(tree, state, tree)
+
+
+def _classify(tx, reps: list, extra: dict) -> str:
+    """The exact mode for ``tx`` given representative leaf avals (two per group)."""
+    tree = {f"{_KEY}{k:06d}": a for k, a in enumerate(reps)}
+    tree_def = jax.tree.structure(tree)
+    try:
+        state, closed = _trace_update(tx, tree, extra)
+    except Exception:  # masks or labels shaped for the user's tree, etc.
+        return LEAVES
+    state_leaves = jax.tree.leaves(state)
+    owners = _owners(state, tree_def)
+    if len(owners) != len(state_leaves):
+        return LEAVES
+    n = len(reps)
+
+    def state_input(leaf, owner):
+        if owner < 0:
+            return leaf_analysis.uniform() if leaf.shape == () else leaf_analysis.non_uniform()
+        if leaf.shape == reps[owner].shape:
+            return leaf_analysis.element(owner)
+        return leaf_analysis.opaque(owner)
+
+    inputs = (
+        [leaf_analysis.element(k) for k in range(n)]
+        + [state_input(s, o) for s, o in zip(state_leaves, owners)]
+        + [leaf_analysis.element(k) for k in range(n)]
+    )
+    if len(inputs) != len(closed.jaxpr.invars):
+        return LEAVES
+    outs = leaf_analysis.analyse(closed, inputs, n)
+    out_owners = list(range(n)) + [None if o < 0 else o for o in owners]
+    if len(outs) != len(out_owners):
+        return LEAVES
+    if all(leaf_analysis.separable(v, o) for v, o in zip(outs, out_owners)):
+        return VMAPPED
+    if not all(leaf_analysis.stack_invariant(v, o) for v, o in zip(outs, out_owners)):
+        return LEAVES
+    per_leaf_shapes_match = all(
+        o < 0 or s.shape == reps[o].shape for s, o in zip(state_leaves, owners)
+    )
+    if not per_leaf_shapes_match:
+        return LEAVES
+    # The program must not depend on the leaves' ranks: the same member traced on
+    # stacks of one (rank + 1) must give the same sequence of primitives and literals.
+    stacks = {
+        k: jax.ShapeDtypeStruct((1, *a.shape), a.dtype) for k, a in tree.items()
+    }
+    try:
+        _, closed_stacked = _trace_update(tx, stacks, extra)
+    except Exception:
+        return LEAVES
+    if _signature(closed_stacked.jaxpr) != _signature(closed.jaxpr):
+        return LEAVES
+    return STACKED
+
+
+def _representatives(layout: _Layout) -> list:
+    reps = []
+    for idx in layout.groups:
+        reps.extend(layout.avals[i] for i in idx[:2])
+    return reps
+
+
+# --- the vmapped mode -------------------------------------------------------------
+#
+# One ``vmap`` over the row axis per distinct stack size: the member sees, in each
+# mapped instance, a tree holding row ``r`` of every stack of that size, so it is traced
+# once per size, not once per stack.
+
+
+def _buckets(layout: _Layout) -> dict:
+    """Stack size -> the indices of the stacks of that size."""
+    out: dict = {}
+    for g, idx in enumerate(layout.groups):
+        out.setdefault(len(idx), []).append(g)
+    return out
+
+
+def _row_tree(layout: _Layout, gs: list) -> dict:
+    return {f"{_KEY}{g:06d}": layout.avals[layout.groups[g][0]] for g in gs}
+
+
+def _row_axes(tx, row_tree: dict):
+    state = jax.eval_shape(tx.init, row_tree)
+    per_leaf = [o >= 0 for o in _owners(state, jax.tree.structure(row_tree))]
+    treedef = jax.tree.structure(state)
+    return treedef, per_leaf, treedef.unflatten([0 if p else None for p in per_leaf])
+
+
+def _vmapped_init(tx, stacks: list, layout: _Layout):
+    shared, per_bucket = None, []
+    for gs in _buckets(layout).values():
+        treedef, per_leaf, axes = _row_axes(tx, _row_tree(layout, gs))
+        state = jax.vmap(tx.init, out_axes=axes)(_stack_dict_of(stacks, gs))
+        leaves = treedef.flatten_up_to(state)
+        per_bucket.append(tuple(x for x, p in zip(leaves, per_leaf) if p))
+        if shared is None:
+            shared = tuple(x for x, p in zip(leaves, per_leaf) if not p)
+    return (shared or (), tuple(per_bucket))
+
+
+def _vmapped_update(tx, data, stacks, p_stacks, layout: _Layout, extra: dict):
+    shared, per_bucket = data
+    out_stacks, new_buckets, new_shared = list(stacks), [], None
+    for b, gs in enumerate(_buckets(layout).values()):
+        treedef, per_leaf, axes = _row_axes(tx, _row_tree(layout, gs))
+        it_shared, it_bucket = iter(shared), iter(per_bucket[b])
+        state = treedef.unflatten([next(it_bucket) if p else next(it_shared) for p in per_leaf])
+        ups = _stack_dict_of(stacks, gs)
+        ps = None if p_stacks is None else _stack_dict_of(p_stacks, gs)
+
+        def one(u, s, p):
+            return tx.update(u, s, p, **extra)
+
+        out, state = jax.vmap(one, in_axes=(0, axes, None if ps is None else 0), out_axes=(0, axes))(
+            ups, state, ps
+        )
+        for g in gs:
+            out_stacks[g] = out[f"{_KEY}{g:06d}"]
+        leaves = treedef.flatten_up_to(state)
+        new_buckets.append(tuple(x for x, p in zip(leaves, per_leaf) if p))
+        if new_shared is None:
+            # Separability guarantees every size computes the same shared state.
+            new_shared = tuple(x for x, p in zip(leaves, per_leaf) if not p)
+    return out_stacks, (new_shared or (), tuple(new_buckets))
+
+
+# --- the wrapper ------------------------------------------------------------------
+
+
+def grouped(
+    *transformations: Any, group_size: int = 16, max_stack_size: int = 1 << 15
+) -> base.GradientTransformation:
+    """``chain(*transformations)`` run on stacks of same-shape, same-dtype leaves.
+
+    Leaves ``x_i`` of equal shape and dtype, each of at most ``max_stack_size`` elements,
+    are stacked ``group_size`` at a time, ``S_g = stack_i(x_i)``; each transformation runs
+    on the stacks in the mode that is exact for it (``vmap`` over the stack axis for
+    leaf-separable maths, directly on the stacks for whole-tree reductions, on the plain
+    tree otherwise; see the module docstring) and the updates are unstacked,
+    ``u_i = S'_g[row_i]``. Results equal the ungrouped chain's up to floating-point
+    summation order. With several transformations each is classified on its own, so
+    ``grouped(clip_by_global_norm(1.0), lamb(1e-3))`` keeps LAMB's trust ratios per leaf.
+
+    ``group_size`` bounds a stack: on CPU, stacks of up to 16 leaves fuse into the
+    kernels that consume them and all stacks of one shape compile to one kernel; a
+    larger stack is a separate copy whose compile time grows with its size. The state is a
+    ``GroupedState``, a layout of its own (not interchangeable with the ungrouped
+    chain's). The transformations must treat every leaf alike: apply masks outside,
+    ``masked(grouped(tx), mask)``.
+    """
+    if not transformations:
+        raise ValueError("grouped needs at least one transformation")
+    members = tuple(base.as_transformation(t) for t in transformations)
+    for name, value in (("group_size", group_size), ("max_stack_size", max_stack_size)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+
+    @functools.lru_cache(maxsize=64)
+    def plan(reps_key: tuple) -> tuple:
+        reps = [jax.ShapeDtypeStruct(s, d) for s, d in reps_key]
+        return tuple(_classify(m, reps, {}) for m in members)
+
+    def layout_and_modes(leaves: list) -> tuple[_Layout, tuple]:
+        layout = _layout(leaves, max_stack_size, group_size)
+        reps = _representatives(layout)
+        return layout, plan(tuple((a.shape, a.dtype) for a in reps))
+
+    def init(params):
+        leaves = jax.tree.leaves(params)
+        layout, modes = layout_and_modes(leaves)
+        stacks = _stack(leaves, layout)
+        states = []
+        for member, mode in zip(members, modes):
+            if mode == STACKED:
+                states.append(member.init(_stack_dict(stacks)))
+            elif mode == VMAPPED:
+                states.append(_vmapped_init(member, stacks, layout))
+            else:
+                states.append(member.init(params))
+        return GroupedState(inner=tuple(states))
+
+    def update(updates, state, params=None, **extra):
+        if not isinstance(state, GroupedState) or len(state.inner) != len(members):
+            raise ValueError(
+                f"grouped expects the GroupedState made by its init, got {type(state).__name__}"
+            )
+        leaves, treedef = jax.tree.flatten(updates)
+        p_leaves = None if params is None else treedef.flatten_up_to(params)
+        layout, modes = layout_and_modes(leaves)
+        # Stacks nobody reads (params, for most members) are dropped by XLA.
+        p_stacks = None if p_leaves is None else _stack(p_leaves, layout)
+        stacks, leaves_now = _stack(leaves, layout), None
+        new_states = []
+        for member, mode, data in zip(members, modes, state.inner):
+            if mode == LEAVES:
+                if leaves_now is None:
+                    leaves_now = _unstack(stacks, layout)
+                out, data = member.update(treedef.unflatten(leaves_now), data, params, **extra)
+                leaves_now, stacks = treedef.flatten_up_to(out), None
+            else:
+                if stacks is None:
+                    stacks = _stack(leaves_now, layout)
+                if mode == STACKED:
+                    keyed = _stack_dict(stacks)
+                    out, data = member.update(
+                        keyed, data, None if p_stacks is None else _stack_dict(p_stacks), **extra
+                    )
+                    stacks = [out[k] for k in keyed]
+                else:
+                    stacks, data = _vmapped_update(member, data, stacks, p_stacks, layout, extra)
+                leaves_now = None
+            new_states.append(data)
+        if leaves_now is None:
+            leaves_now = _unstack(stacks, layout)
+        return treedef.unflatten(leaves_now), GroupedState(tuple(new_states))
+
+    return base.GradientTransformation(init, update)
