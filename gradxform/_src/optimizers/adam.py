@@ -22,16 +22,18 @@ def adam(
     mu_dtype: Any = None,
     *,
     nesterov: bool = False,
+    nu_dtype: Any = None,
 ) -> base.GradientTransformation:
     """Adam (Kingma & Ba 2015, "Adam: A Method for Stochastic Optimization").
 
     ``m <- b1 m + (1-b1) g``; ``v <- b2 v + (1-b2) g^2``;
     ``x <- x - lr * m_hat / (sqrt(v_hat + eps_root) + eps)``, ``m_hat = m / (1-b1^t)``,
     ``v_hat = v / (1-b2^t)``. Defaults ``b1=0.9, b2=0.999, eps=1e-8, eps_root=0``.
-    ``nesterov=True`` is NAdam (Dozat 2016).
+    ``nesterov=True`` is NAdam (Dozat 2016). ``mu_dtype``/``nu_dtype``: storage dtypes
+    of ``m``/``v`` (default the params'), e.g. float32 moments for bfloat16 params.
     """
     return chain(
-        scale_by_adam(b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov),
+        scale_by_adam(b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov, nu_dtype=nu_dtype),
         scale_by_learning_rate(learning_rate),
     )
 
@@ -47,15 +49,17 @@ def adamw(
     mask: Any | Callable[[base.Params], Any] | None = None,
     *,
     nesterov: bool = False,
+    nu_dtype: Any = None,
 ) -> base.GradientTransformation:
     """AdamW (Loshchilov & Hutter 2019, "Decoupled Weight Decay Regularization").
 
     Adam's direction plus decoupled decay:
     ``x <- x - lr * (m_hat / (sqrt(v_hat + eps_root) + eps) + wd * x)``.
-    Defaults as ``adam`` and ``weight_decay=1e-4`` (optax's; torch's is 1e-2).
+    Defaults as ``adam`` and ``weight_decay=1e-4`` (optax's; torch's is 1e-2);
+    ``mu_dtype``/``nu_dtype`` as in ``adam``.
     """
     return chain(
-        scale_by_adam(b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov),
+        scale_by_adam(b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov, nu_dtype=nu_dtype),
         add_decayed_weights(weight_decay, mask),
         scale_by_learning_rate(learning_rate),
     )

@@ -109,15 +109,19 @@ def nesterov_ema(decay: jax.typing.ArrayLike, accumulator_dtype: Any = None):
 
 
 def second_moment_root(
-    b2: jax.typing.ArrayLike, eps: jax.typing.ArrayLike, eps_root: jax.typing.ArrayLike
+    b2: jax.typing.ArrayLike,
+    eps: jax.typing.ArrayLike,
+    eps_root: jax.typing.ArrayLike,
+    *,
+    accumulator_dtype: Any = None,
 ) -> base.GradientTransformation:
     """The denominator of Adam: ``v <- b2 v + (1 - b2) |g|^2``;
     ``u <- sqrt(v / (1 - b2^t) + eps_root) + eps``, computed in at least float32
-    (``v`` is stored in its own dtype).
+    (``v`` is stored in ``accumulator_dtype``, by default the params' dtype).
     """
     return chain(
         base.elementwise(numerics.upcast),
-        ema(b2, debias=True, order=2),
+        ema(b2, debias=True, accumulator_dtype=accumulator_dtype, order=2),
         base.elementwise(lambda v: jnp.sqrt(v + eps_root) + eps),
     )
 
@@ -130,6 +134,7 @@ def scale_by_adam(
     mu_dtype: Any = None,
     *,
     nesterov: bool = False,
+    nu_dtype: Any = None,
 ) -> base.GradientTransformation:
     """Adam's scaling (Kingma & Ba 2015, "Adam: A Method for Stochastic Optimization").
 
@@ -137,6 +142,8 @@ def scale_by_adam(
     ``u <- m_hat / (sqrt(v_hat + eps_root) + eps)`` with ``m_hat = m / (1 - b1^t)``,
     ``v_hat = v / (1 - b2^t)``. With ``nesterov`` (NAdam, Dozat 2016)
     ``m_hat = b1 m / (1 - b1^{t+1}) + (1 - b1) g / (1 - b1^t)``.
+    ``mu_dtype`` and ``nu_dtype`` are the storage dtypes of ``m`` and ``v`` (default:
+    the params'); e.g. float32 moments for bfloat16 params (optax has only ``mu_dtype``).
 
     Written as primitives: ``divide(chain(ema(b1), ...), second_moment_root(b2, ...))``.
     """
@@ -148,4 +155,4 @@ def scale_by_adam(
         first = nesterov_ema(b1, accumulator_dtype=mu_dtype)
     else:
         first = chain(ema(b1, debias=False, accumulator_dtype=mu_dtype), bias_correction(b1))
-    return divide(first, second_moment_root(b2, eps, eps_root))
+    return divide(first, second_moment_root(b2, eps, eps_root, accumulator_dtype=nu_dtype))
