@@ -35,6 +35,15 @@ def safe_int32_increment(count: jax.typing.ArrayLike) -> jax.Array:
 def safe_norm(x, min_norm, ord=None, axis=None, keepdims=False):  # noqa: A002
     """``max(||x||, min_norm)`` whose gradient is zero, not NaN, where ``||x|| <= min_norm``."""
     dtype = jnp.asarray(x).dtype
+    if ord is None:
+        # The 2-norm in one pass over x: the root of the sum of squares is taken of a
+        # substitute (1) where the norm is small, which keeps its gradient finite, so no
+        # array-sized substitute of x needs to be written and read back.
+        sq = jnp.sum(abs_sq(x), axis=axis, keepdims=True)
+        small = jnp.sqrt(sq) <= min_norm
+        norm_safe = jnp.sqrt(jnp.where(small, jnp.ones_like(sq), sq))
+        out = jnp.where(small, jnp.asarray(min_norm, dtype), norm_safe.astype(dtype))
+        return out if keepdims else jnp.squeeze(out, axis=axis)
     norm = jnp.linalg.norm(x, ord=ord, axis=axis, keepdims=True)
     small = norm <= min_norm
     # Differentiate through a substitute input where the norm is small: the gradient
