@@ -23,7 +23,12 @@ from reference import grad_fn, nested_params  # noqa: E402
 
 FIRST_STEPS = 4
 MORE_STEPS = 4
-FORMATS = ("pickle", "npz")
+try:
+    import orbax.checkpoint as ocp
+except ImportError:  # orbax-checkpoint is in the test extra; without it, two formats
+    ocp = None
+
+FORMATS = ("pickle", "npz") + (("orbax",) if ocp is not None else ())
 
 
 def start_params():
@@ -49,24 +54,59 @@ def leaves_bytes(tree):
     return [np.asarray(x) for x in jax.tree.leaves(tree)]
 
 
+def _is_key(x):
+    return jnp.issubdtype(jnp.result_type(x), jax.dtypes.prng_key)
+
+
+def to_host(tree):
+    """Plain numpy leaves; typed PRNG keys are stored as their raw key data."""
+    return jax.tree.map(
+        lambda x: np.asarray(jax.random.key_data(x)) if _is_key(x) else np.asarray(x), tree
+    )
+
+
+def from_host(host, template):
+    """Inverse of ``to_host``: the template (a fresh init) says which leaves are keys."""
+    return jax.tree.map(
+        lambda h, t: jax.random.wrap_key_data(h, impl=jax.random.key_impl(t))
+        if _is_key(t)
+        else jnp.asarray(h),
+        host,
+        template,
+    )
+
+
+def template(tx):
+    params = start_params()
+    return params, tx.init(params)
+
+
 def save(directory, name, params, state):
-    host = jax.device_get((params, state))
+    host = to_host((params, state))
     with open(os.path.join(directory, f"{name}.pkl"), "wb") as f:
         pickle.dump(host, f)
-    leaves = {f"leaf_{i}": np.asarray(x) for i, x in enumerate(jax.tree.leaves(host))}
+    leaves = {f"leaf_{i}": x for i, x in enumerate(jax.tree.leaves(host))}
     np.savez(os.path.join(directory, f"{name}.npz"), **leaves)
+    if ocp is not None:
+        with ocp.StandardCheckpointer() as checkpointer:
+            checkpointer.save(os.path.join(directory, f"{name}.orbax"), host)
+            checkpointer.wait_until_finished()
 
 
 def load(directory, name, fmt, tx):
+    like = template(tx)
     if fmt == "pickle":
         with open(os.path.join(directory, f"{name}.pkl"), "rb") as f:
-            return jax.tree.map(jnp.asarray, pickle.load(f))
+            return from_host(pickle.load(f), like)
+    if fmt == "orbax":
+        abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, to_host(like))
+        with ocp.StandardCheckpointer() as checkpointer:
+            host = checkpointer.restore(os.path.join(directory, f"{name}.orbax"), abstract)
+        return from_host(host, like)
     # np.savez keeps only leaves: the structure comes from a fresh init, which is stable.
-    params = start_params()
-    treedef = jax.tree.structure((params, tx.init(params)))
     with np.load(os.path.join(directory, f"{name}.npz")) as data:
-        leaves = [jnp.asarray(data[f"leaf_{i}"]) for i in range(len(data.files))]
-    return jax.tree.unflatten(treedef, leaves)
+        leaves = [data[f"leaf_{i}"] for i in range(len(data.files))]
+    return from_host(jax.tree.unflatten(jax.tree.structure(like), leaves), like)
 
 
 def save_all(directory):
