@@ -166,6 +166,24 @@ def test_schedule_free_eval_params_matches_optax():
         gx.schedule_free_eval_params(gx.adam(0.1).init(params), params)
 
 
+def test_prodigy_keeps_its_estimate_through_zero_gradients():
+    """optax 0.2.8 takes 0 / 0 for d at a zero gradient, and every later update is NaN."""
+    params = nested_params()
+    zeros = jax.tree.map(jnp.zeros_like, params)
+
+    def two_steps(tx):
+        u, s = tx.update(zeros, tx.init(params), params)
+        return u, tx.update(grad_fn(params), s, params)[0]
+
+    (ours_0, ours_1), (theirs_0, _) = compiled_call(
+        lambda: (two_steps(gx.prodigy()), two_steps(oc.prodigy()))
+    )
+    assert all(np.all(np.asarray(u) == 0.0) for u in jax.tree.leaves(ours_0))
+    assert all(np.all(np.isfinite(np.asarray(u))) for u in jax.tree.leaves(ours_1))
+    assert max_gap(ours_1, zeros) > 0
+    assert all(np.all(np.isnan(np.asarray(u))) for u in jax.tree.leaves(theirs_0))
+
+
 def test_scale_by_muon_without_dimension_numbers_takes_every_leaf_as_a_matrix():
     """optax's scale_by_muon needs dimension numbers for a dict of matrices; here None works."""
     rng = np.random.default_rng(1)

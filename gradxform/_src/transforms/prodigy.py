@@ -41,7 +41,7 @@ def scale_by_prodigy(
     ``m <- b1 m + (1 - b1) d g``; ``v <- b2 v + (1 - b2) d^2 g^2``;
     ``s <- b3 s + (d / d_0) dlr g`` (``d / d_0 d g`` with ``safeguard_warmup``);
     ``r <- b3 r + (d / d_0) dlr <g, x_0 - x>``;
-    ``d <- max(d, estim_lr_coef r / ||s||_1)``;
+    ``d <- max(d, estim_lr_coef r / ||s||_1)`` (unchanged while ``s = 0``);
     ``u <- dlr (m / (sqrt(v) + d_new eps) + weight_decay x)`` (``dlr`` from the old ``d``,
     the ``eps`` term from the new one, as in the authors' implementation).
     Defaults ``learning_rate=1, betas=(0.9, 0.999), eps=1e-8, estim_lr0=1e-6,
@@ -95,7 +95,11 @@ def scale_by_prodigy(
         )
         numerator = beta3 * state.numerator_weighted + (d / estim_lr0) * dlr * travelled
         denominator = tree_ops.sum(jax.tree.map(jnp.abs, grad_sum))
-        estim_lr = jnp.maximum(d, estim_lr_coef * numerator / denominator)
+        # Before any non-zero gradient s = 0 and r = 0: keep d rather than take 0 / 0 (optax
+        # 0.2.8 turns d into NaN there, and every later update with it).
+        seen = denominator > 0
+        estimate = estim_lr_coef * numerator / jnp.where(seen, denominator, 1)
+        estim_lr = jnp.where(seen, jnp.maximum(d, estimate), d)
         out = jax.tree.map(
             lambda m, v, p: weight_decay * dlr * p + dlr * m / (jnp.sqrt(v) + estim_lr * eps),
             exp_avg,
