@@ -16,7 +16,7 @@ import numpy as np
 from gradxform._src.numerics import abs_sq
 
 __all__ = [
-    "add", "add_scale", "allclose", "bias_correction", "cast", "cast_like", "clip", "conj",
+    "add", "add_scale", "allclose", "map_moment", "bias_correction", "cast", "cast_like", "clip", "conj",
     "div", "full_like", "max", "min", "mul", "norm", "ones_like", "real", "scale", "size",
     "sub", "sum", "update_infinity_moment", "update_moment", "update_moment_per_elem_norm",
     "vdot", "where", "zeros_like",
@@ -157,7 +157,7 @@ def where(condition: jax.typing.ArrayLike, tree_x: Any, tree_y: Any) -> Any:
     return jax.tree.map(lambda x, y: jnp.where(condition, x, y), tree_x, tree_y)
 
 
-def _saturating(f: Callable, decay: Any) -> Callable:
+def _saturating(f: Callable, *scalars: Any) -> Callable:
     """Wraps a moment update ``f(g, m)`` so it is computed in at least float32 and,
     for finite ``g``, saturates at the moment dtype's largest finite value instead of
     overflowing: a float32 gradient of 1e30 has a square of 1e60, and an infinite
@@ -166,7 +166,7 @@ def _saturating(f: Callable, decay: Any) -> Callable:
     """
 
     def moment(g, m):
-        dtype = jnp.result_type(g, m, decay)
+        dtype = jnp.result_type(g, m, *scalars)
         new = f(_upcast(g), _upcast(m))
         if not (jnp.issubdtype(dtype, jnp.floating) and jnp.issubdtype(m.dtype, jnp.floating)):
             return new.astype(dtype)
@@ -181,6 +181,14 @@ def _saturating(f: Callable, decay: Any) -> Callable:
 def _upcast(x):
     x = jnp.asarray(x)
     return x.astype(jnp.promote_types(x.dtype, jnp.float32))
+
+
+def map_moment(f: Callable, updates: Any, moments: Any, *scalars: Any) -> Any:
+    """``m <- f(g, m)`` leaf by leaf, in at least float32 and saturating for finite ``g``
+    (see ``_saturating``); ``scalars`` are the hyperparameters ``f`` closes over, which
+    take part in the result's dtype as they would in ``f(g, m)``.
+    """
+    return _map(_saturating(f, *scalars), updates, moments)
 
 
 def update_moment(updates: Any, moments: Any, decay: Any, order: int) -> Any:

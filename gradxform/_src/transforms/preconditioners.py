@@ -39,14 +39,15 @@ def scale_by_rss(
     def update(updates, state, params=None, **extra):
         del params, extra
         base.check_same_structure(updates, state.sum_of_squares, "sum of squares")
-        sum_of_squares = jax.tree.map(
+        sum_of_squares = tree_ops.map_moment(
             lambda g, s: numerics.abs_sq(g) + s, updates, state.sum_of_squares
         )
         # Where nothing has accumulated, the update is 0 rather than 0 / sqrt(eps).
         scaling = jax.tree.map(
-            lambda s: jnp.where(s > 0, jax.lax.rsqrt(s + eps), 0.0), sum_of_squares
+            lambda s: jnp.where(s > 0, jax.lax.rsqrt(numerics.upcast(s) + eps), 0.0),
+            sum_of_squares,
         )
-        updates = jax.tree.map(lambda c, g: c * g, scaling, updates)
+        updates = jax.tree.map(lambda c, g: (c * g).astype(g.dtype), scaling, updates)
         return updates, ScaleByRssState(
             sum_of_squares=tree_ops.cast_like(sum_of_squares, state.sum_of_squares)
         )
@@ -105,15 +106,21 @@ def scale_by_stddev(
             nu_hat = tree_ops.bias_correction(nu, decay, count)
         else:
             mu_hat, nu_hat = mu, nu
+        def variance(m, n):
+            # v - m^2 is a variance, >= 0 in exact arithmetic; rounding (or m^2
+            # overflowing) can make it negative, and its root would be NaN.
+            m, n = numerics.upcast(m), numerics.upcast(n)
+            return jnp.maximum(n - numerics.abs_sq(m), 0)
+
         if eps_in_sqrt:
             scaling = jax.tree.map(
-                lambda m, n: jax.lax.rsqrt(n - numerics.abs_sq(m) + eps), mu_hat, nu_hat
+                lambda m, n: jax.lax.rsqrt(variance(m, n) + eps), mu_hat, nu_hat
             )
         else:
             scaling = jax.tree.map(
-                lambda m, n: 1 / (jnp.sqrt(n - numerics.abs_sq(m)) + eps), mu_hat, nu_hat
+                lambda m, n: 1 / (jnp.sqrt(variance(m, n)) + eps), mu_hat, nu_hat
             )
-        updates = jax.tree.map(lambda c, g: c * g, scaling, updates)
+        updates = jax.tree.map(lambda c, g: (c * g).astype(g.dtype), scaling, updates)
         mu = tree_ops.cast_like(mu, state.mu)
         nu = tree_ops.cast_like(nu, state.nu)
         if debias:
