@@ -20,7 +20,7 @@ def table(result: dict) -> str:
     ]
     head = (
         f"{'workload':<13}{'optimizer':<20}{'contender':<18}{'ms/step':>9}{'ratio':>7}"
-        f"{'GB/s':>7}{'%probe':>7}{'compile s':>10}{'state MB':>9}{'/min':>6}{'peak/fp':>8}"
+        f"{'GB/s':>7}{'%probe':>7}{'compile s':>10}{'state MB':>9}{'+B':>7}{'peak/fp':>8}"
     )
     lines += [head, "-" * len(head)]
     for row in result["results"]:
@@ -36,7 +36,7 @@ def table(result: dict) -> str:
                 f"{label[0]:<13}{label[1]:<20}{name:<18}{c['step_ms']:>9.3f}"
                 f"{_fmt(ratio, '.2f'):>7}{c['gbps']:>7.1f}{100 * c['gbps'] / probe:>6.0f}%"
                 f"{c['lower_s'] + c['compile_s']:>10.2f}{c['state_bytes'] / 1e6:>9.2f}"
-                f"{c['state_bytes'] / max(row['min_state_bytes'], 1):>6.2f}"
+                f"{c['state_bytes'] - row['min_state_bytes']:>7d}"
                 f"{_fmt(c['peak_over_footprint'], '.2f'):>8}"
             )
     comp = result.get("compile")
@@ -54,7 +54,7 @@ def table(result: dict) -> str:
     lines += [
         "",
         "ratio = contender / optax (same run); GB/s = minimal traffic / median step time; "
-        "/min = state bytes / the algorithm's minimum; peak/fp = planned peak memory / "
+        "+B = state bytes above the algorithm's minimum; peak/fp = planned peak memory / "
         "(params + grads + state).",
     ]
     return "\n".join(lines)
@@ -65,3 +65,49 @@ def write_json(result: dict, path: str) -> None:
     with open(path, "w") as f:
         json.dump(result, f, indent=1, sort_keys=False)
         f.write("\n")
+
+
+def markdown(result: dict) -> str:
+    """The same figures as ``table``, as a Markdown table (for docs and committed copies)."""
+    meta, probe = result["meta"], result["probe"]["gbps"]
+    lines = [
+        f"`{meta['command']}` on {meta['cpu']} ({meta['cpu_count']} cores, device "
+        f"`{meta['device']}`), {meta['date']}, jax {meta['jax']}, optax {meta['optax']}, "
+        f"gradxform {meta['gradxform']} ({meta['git_commit']}); load average "
+        f"{meta['loadavg_start'][0]:.1f} at the start, {meta['loadavg_end'][0]:.1f} at the end; "
+        f"bandwidth probe {probe:.1f} GB/s.",
+        "",
+        "| workload | optimizer | contender | ms/step | ratio | GB/s | % probe | compile s "
+        "| state MB | state bytes over minimum | peak / footprint |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for row in result["results"]:
+        for name, c in row["contenders"].items():
+            label = f"{row['workload']} ({row['leaves']} leaves) | {row['optimizer']}"
+            if c["status"] != "ok":
+                lines.append(f"| {label} | {name} | {c['status']} | | | | | | | |")
+                continue
+            ratio = row["ratio"].get(name)
+            lines.append(
+                f"| {label} | {name} | {c['step_ms']:.2f} | {_fmt(ratio, '.2f')} "
+                f"| {c['gbps']:.1f} | {100 * c['gbps'] / probe:.0f}% "
+                f"| {c['lower_s'] + c['compile_s']:.1f} | {c['state_bytes'] / 1e6:.2f} "
+                f"| {c['state_bytes'] - row['min_state_bytes']} "
+                f"| {_fmt(c['peak_over_footprint'], '.2f')} |"
+            )
+    comp = result.get("compile")
+    if comp:
+        lines += [
+            "",
+            f"Compile time (trace + lower + compile), {comp['optimizer']} on {comp['workload']} "
+            f"({comp['leaves']} leaves), median of {comp['repeats']}:",
+            "",
+            "| contender | seconds | ratio |",
+            "|---|---:|---:|",
+        ]
+        for name, c in comp["contenders"].items():
+            if c.get("status", "ok") == "ok":
+                lines.append(
+                    f"| {name} | {c['median_s']:.1f} | {_fmt(comp['ratio'].get(name), '.2f')} |"
+                )
+    return "\n".join(lines) + "\n"
