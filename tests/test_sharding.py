@@ -59,8 +59,7 @@ def _env(device_count: int) -> dict:
     return env
 
 
-@pytest.fixture(scope="module")
-def summary():
+def _run_check_script() -> dict:
     proc = subprocess.run(
         [sys.executable, os.path.join(SCRIPTS, "check_sharding.py")],
         check=False,
@@ -74,7 +73,7 @@ def summary():
     return json.loads(lines[-1][len("SUMMARY "):])
 
 
-def test_every_optimizer_ran(summary):
+def _check_every_optimizer_ran(summary):
     assert summary["errors"] == {}, "\n\n".join(f"{k}:\n{v}" for k, v in summary["errors"].items())
     assert set(summary["optimizers"]) == set(OPTIMIZERS) | EXTRA_CASES
     compiled = {name for name, out in summary["optimizers"].items() if out["numerics"]}
@@ -88,7 +87,7 @@ def test_every_optimizer_ran(summary):
         assert summary["optimizers"][name]["moved"] > 1e-6, f"{name}: the trajectory did not move"
 
 
-def test_jit_init_state_follows_param_shardings(summary):
+def _check_jit_init_state_follows_param_shardings(summary):
     """Plain ``jax.jit(tx.init)`` on an Explicit mesh, and state_shardings on an Auto one."""
     for name, out in summary["optimizers"].items():
         for mode in ("explicit_layout", "auto_layout"):
@@ -100,7 +99,7 @@ def test_jit_init_state_follows_param_shardings(summary):
     assert (adam["per_param"], adam["counters"]) == (14, 3)
 
 
-def test_sharded_numerics_equal_unsharded(summary):
+def _check_sharded_numerics_equal_unsharded(summary):
     for name, out in summary["optimizers"].items():
         if "explicit_update_error" in out:
             assert name in EXPLICIT_MESH_LIMITS, (name, out["explicit_update_error"])
@@ -128,7 +127,7 @@ def test_sharded_numerics_equal_unsharded(summary):
     assert any("v_row" in k and "(8,)" in v for k, v in other.items()), other
 
 
-def test_partition_state_numerics_and_layout(summary):
+def _check_partition_state_numerics_and_layout(summary):
     for name, out in summary["optimizers"].items():
         if out["numerics"]:
             assert out["zero_diff"] <= TOL, (name, out["zero_diff"])
@@ -140,7 +139,7 @@ def test_partition_state_numerics_and_layout(summary):
             assert out["zero_bytes"] < out["plain_bytes"] / 2, (name, out)
 
 
-def test_partition_state_memory_drops_by_axis_size(summary):
+def _check_partition_state_memory_drops_by_axis_size(summary):
     mem = summary["zero_memory"]
     assert mem["params_replicated"]
     assert mem["diff"] <= TOL
@@ -153,11 +152,36 @@ def test_partition_state_memory_drops_by_axis_size(summary):
     assert mem["plain_update_flops"] > 4 * mem["zero_update_flops"], mem
 
 
-def test_restore_checkpoint_into_sharded_layout(summary):
+def _check_restore_checkpoint_into_sharded_layout(summary):
     assert set(summary["restore"]) == {"adam", "adafactor_factored"}
     for name, out in summary["restore"].items():
         assert out["layout"] == [], (name, out["layout"])
         assert out["diff"] <= TOL, (name, out["diff"])
+
+
+@pytest.mark.slow
+def test_sharded_state_on_8_devices():
+    """One subprocess (JAX start-up and compiles are the cost), every check on its summary.
+
+    A single test, not a module fixture shared by several: under pytest-xdist each worker
+    would start the subprocess again.
+    """
+    summary = _run_check_script()
+    checks = [
+        _check_every_optimizer_ran,
+        _check_jit_init_state_follows_param_shardings,
+        _check_sharded_numerics_equal_unsharded,
+        _check_partition_state_numerics_and_layout,
+        _check_partition_state_memory_drops_by_axis_size,
+        _check_restore_checkpoint_into_sharded_layout,
+    ]
+    failures = []
+    for check in checks:
+        try:
+            check(summary)
+        except (AssertionError, KeyError) as e:
+            failures.append(f"{check.__name__}: {type(e).__name__}: {e}")
+    assert not failures, "\n\n".join(failures)
 
 
 def test_state_shardings_rejects_params_without_named_sharding():
