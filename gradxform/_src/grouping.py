@@ -80,9 +80,10 @@ def _stack_dict_of(stacks, gs) -> dict:
 
 
 def _stack(leaves: list, layout: _Layout) -> list:
-    # One concatenate per group: a single kernel however many leaves it holds.
+    # A leaf alone is passed as it is: no stack axis, so no copy and no reshape that
+    # could stand between a donated buffer and its in-place update.
     return [
-        jnp.stack([leaves[i] for i in idx]) if len(idx) > 1 else jnp.expand_dims(leaves[idx[0]], 0)
+        jnp.stack([leaves[i] for i in idx]) if len(idx) > 1 else leaves[idx[0]]
         for idx in layout.groups
     ]
 
@@ -90,6 +91,9 @@ def _stack(leaves: list, layout: _Layout) -> list:
 def _unstack(stacks: list, layout: _Layout) -> list:
     out: list = [None] * len(layout.avals)
     for g, idx in enumerate(layout.groups):
+        if len(idx) == 1:
+            out[idx[0]] = stacks[g]
+            continue
         for row, i in enumerate(idx):
             out[i] = stacks[g][row]
     return out
@@ -204,7 +208,7 @@ def _representatives(layout: _Layout) -> list:
 #
 # One ``vmap`` over the row axis per distinct stack size: the member sees, in each
 # mapped instance, a tree holding row ``r`` of every stack of that size, so it is traced
-# once per size, not once per stack.
+# once per size, not once per stack. Leaves alone (size 1) are not mapped at all.
 
 
 def _buckets(layout: _Layout) -> dict:
@@ -228,9 +232,10 @@ def _row_axes(tx, row_tree: dict):
 
 def _vmapped_init(tx, stacks: list, layout: _Layout):
     shared, per_bucket = None, []
-    for gs in _buckets(layout).values():
+    for size, gs in _buckets(layout).items():
         treedef, per_leaf, axes = _row_axes(tx, _row_tree(layout, gs))
-        state = jax.vmap(tx.init, out_axes=axes)(_stack_dict_of(stacks, gs))
+        init = tx.init if size == 1 else jax.vmap(tx.init, out_axes=axes)
+        state = init(_stack_dict_of(stacks, gs))
         leaves = treedef.flatten_up_to(state)
         per_bucket.append(tuple(x for x, p in zip(leaves, per_leaf) if p))
         if shared is None:
@@ -241,7 +246,7 @@ def _vmapped_init(tx, stacks: list, layout: _Layout):
 def _vmapped_update(tx, data, stacks, p_stacks, layout: _Layout, extra: dict):
     shared, per_bucket = data
     out_stacks, new_buckets, new_shared = list(stacks), [], None
-    for b, gs in enumerate(_buckets(layout).values()):
+    for b, (size, gs) in enumerate(_buckets(layout).items()):
         treedef, per_leaf, axes = _row_axes(tx, _row_tree(layout, gs))
         it_shared, it_bucket = iter(shared), iter(per_bucket[b])
         state = treedef.unflatten([next(it_bucket) if p else next(it_shared) for p in per_leaf])
@@ -251,9 +256,9 @@ def _vmapped_update(tx, data, stacks, p_stacks, layout: _Layout, extra: dict):
         def one(u, s, p):
             return tx.update(u, s, p, **extra)
 
-        out, state = jax.vmap(one, in_axes=(0, axes, None if ps is None else 0), out_axes=(0, axes))(
-            ups, state, ps
-        )
+        if size > 1:
+            one = jax.vmap(one, in_axes=(0, axes, None if ps is None else 0), out_axes=(0, axes))
+        out, state = one(ups, state, ps)
         for g in gs:
             out_stacks[g] = out[f"{_KEY}{g:06d}"]
         leaves = treedef.flatten_up_to(state)
