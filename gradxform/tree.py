@@ -167,7 +167,8 @@ def _saturating(f: Callable, *scalars: Any) -> Callable:
 
     def moment(g, m):
         dtype = jnp.result_type(g, m, *scalars)
-        new = f(_upcast(g), _upcast(m))
+        wide = jnp.promote_types(dtype, jnp.float32)
+        new = f(jnp.asarray(g).astype(wide), jnp.asarray(m).astype(wide))
         if not (jnp.issubdtype(dtype, jnp.floating) and jnp.issubdtype(m.dtype, jnp.floating)):
             return new.astype(dtype)
         # The stored moment has m's dtype: saturate there, so storing it stays finite.
@@ -176,11 +177,6 @@ def _saturating(f: Callable, *scalars: Any) -> Callable:
         return jnp.where(jnp.isfinite(g), clipped, new).astype(dtype)
 
     return moment
-
-
-def _upcast(x):
-    x = jnp.asarray(x)
-    return x.astype(jnp.promote_types(x.dtype, jnp.float32))
 
 
 def map_moment(f: Callable, updates: Any, moments: Any, *scalars: Any) -> Any:
