@@ -168,7 +168,17 @@ def _saturating(f: Callable, *scalars: Any) -> Callable:
     def moment(g, m):
         dtype = jnp.result_type(g, m, *scalars)
         wide = jnp.promote_types(dtype, jnp.float32)
-        new = f(jnp.asarray(g).astype(wide), jnp.asarray(m).astype(wide))
+
+        def widen(x):
+            # Each float operand keeps its own precision (at least float32), so mixed
+            # float32/float64 inputs round as the plain formula does; integer and bool
+            # inputs take the result's precision.
+            x = jnp.asarray(x)
+            if jnp.issubdtype(x.dtype, jnp.inexact):
+                return x.astype(jnp.promote_types(x.dtype, jnp.float32))
+            return x.astype(wide)
+
+        new = f(widen(g), widen(m))
         if not (jnp.issubdtype(dtype, jnp.floating) and jnp.issubdtype(m.dtype, jnp.floating)):
             return new.astype(dtype)
         # The stored moment has m's dtype: saturate there, so storing it stays finite.
