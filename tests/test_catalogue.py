@@ -137,14 +137,16 @@ CASES = {
     "sign_sgd": (lambda: gx.sign_sgd(0.01), lambda: optax.sign_sgd(0.01)),
     "signum": (lambda: gx.signum(0.01, beta=0.8), lambda: optax.signum(0.01, beta=0.8)),
     "adafactor": (lambda: gx.adafactor(0.05), lambda: optax.adafactor(0.05)),
+    # The momentum in float64: its default float32 storage turns 1-ulp float64 differences
+    # (from how XLA fuses each program) into float32 rounding flips of ~1e-8.
     "adafactor_factored": (
         lambda: gx.adafactor(
-            0.05, min_dim_size_to_factor=2, momentum=0.9, weight_decay_rate=0.01,
-            weight_decay_mask=matrices,
+            0.05, min_dim_size_to_factor=2, momentum=0.9, dtype_momentum=jnp.float64,
+            weight_decay_rate=0.01, weight_decay_mask=matrices,
         ),
         lambda: optax.adafactor(
-            0.05, min_dim_size_to_factor=2, momentum=0.9, weight_decay_rate=0.01,
-            weight_decay_mask=matrices,
+            0.05, min_dim_size_to_factor=2, momentum=0.9, dtype_momentum=jnp.float64,
+            weight_decay_rate=0.01, weight_decay_mask=matrices,
         ),
     ),  # fmt: skip
     "adafactor_plain": (
@@ -406,3 +408,53 @@ def test_bf16_params_with_f32_moments(name):
 def test_rejects_out_of_range_hyperparameters(build):
     with pytest.raises(ValueError):
         build()
+
+
+# --- extreme magnitudes --------------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "dtype, scale",
+    [(jnp.float16, 1e-3), (jnp.float32, 1e30)],
+    ids=["float16_small", "float32_huge"],
+)
+def test_state_and_updates_stay_finite(dtype, scale):
+    """float16 squares of 1e-3 underflow and float32 squares of 1e30 overflow: every
+    catalogue optimizer computes in at least float32 and saturates its moments, so finite
+    gradients give finite updates and state (all optimizers in one compiled program)."""
+    from optimizer_cases import OPTIMIZERS
+
+    rng = np.random.default_rng(0)
+    params = {
+        "w": jnp.asarray(rng.normal(size=(3, 2)), dtype),
+        "b": jnp.asarray(rng.normal(size=(4,)), dtype),
+        "s": jnp.asarray(rng.normal(), dtype),
+    }
+    grads = jax.tree.map(
+        lambda x: jnp.asarray(scale * rng.normal(size=(3,) + x.shape), dtype), params
+    )
+
+    def run_all(params, grads):
+        out = {}
+        for name, build in OPTIMIZERS.items():
+            tx = build()
+
+            def step(carry, g, tx=tx):
+                p, state = carry
+                u, state = tx.update(g, state, p)
+                return (gx.apply_updates(p, u), state), u
+
+            (_, state), u = jax.lax.scan(step, (params, tx.init(params)), grads)
+            out[name] = (u, state)
+        return out
+
+    results = compiled_call(run_all, params, grads)
+    bad = [
+        name
+        for name, tree in results.items()
+        for x in jax.tree.leaves(tree)
+        if jnp.issubdtype(x.dtype, jnp.floating)
+        and not np.all(np.isfinite(np.asarray(x, np.float32)))
+    ]
+    assert not bad, sorted(set(bad))

@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 
 from gradxform import tree as tree_ops
-from gradxform._src import base, validate
+from gradxform._src import base, numerics, validate
 
 
 class ScaleByAdaDeltaState(NamedTuple):
@@ -38,6 +38,7 @@ def scale_by_adadelta(
     def update(updates, state, params=None, **extra):
         del params, extra
         base.check_same_structure(updates, state.e_g, "squared-gradient average")
+        updates = jax.tree.map(numerics.upcast, updates)  # see numerics.upcast
         e_g = tree_ops.update_moment_per_elem_norm(updates, state.e_g, rho, 2)
         out = jax.tree.map(
             lambda g, eg, ex: (jnp.sqrt(ex + eps) / jnp.sqrt(eg + eps)) * g,

@@ -27,6 +27,18 @@ def _nesterov_mu_hat(mu: Any, updates: Any, b1: Any, count: jax.Array) -> Any:
     )
 
 
+def _saturate(tree: Any, like: Any, updates: Any) -> Any:
+    """Clips each leaf at the largest finite value of ``like``'s dtype where the gradient is
+    finite: a bias-corrected moment of a huge gradient overflows, and an infinite state
+    would never recover. Non-finite gradients still propagate."""
+
+    def clip(x, ref, g):
+        top = jnp.finfo(jnp.asarray(ref).dtype).max
+        return jnp.where(jnp.isfinite(g), jnp.minimum(x, top), x)
+
+    return jax.tree.map(clip, tree, like, updates)
+
+
 def _divide(mu_hat: Any, nu_hat: Any, eps: Any, eps_root: Any) -> Any:
     return jax.tree.map(
         lambda m, v: None if m is None else m / (jnp.sqrt(v + eps_root) + eps),
@@ -88,10 +100,9 @@ def scale_by_amsgrad(
     def update(updates, state, params=None, **extra):
         del params, extra
         base.check_same_structure(updates, state.nu, "second moment")
+        updates = jax.tree.map(numerics.upcast, updates)  # see numerics.upcast
         mu = tree_ops.update_moment(updates, state.mu, b1, 1)
-        nu = tree_ops.cast_like(
-            tree_ops.update_moment_per_elem_norm(updates, state.nu, b2, 2), state.nu
-        )
+        nu = tree_ops.update_moment_per_elem_norm(updates, state.nu, b2, 2)
         count = numerics.safe_increment(state.count)
         mu_hat = tree_ops.bias_correction(mu, b1, count) if bias_correction_mu else mu
 
@@ -102,11 +113,12 @@ def scale_by_amsgrad(
             nu_max = jax.tree.map(jnp.maximum, state.nu_max, nu)
             denominator = correct(nu_max)
         else:
-            nu_max = jax.tree.map(jnp.maximum, state.nu_max, correct(nu))
+            nu_max = _saturate(
+                jax.tree.map(jnp.maximum, state.nu_max, correct(nu)), state.nu_max, updates
+            )
             denominator = nu_max
-        nu_max = tree_ops.cast_like(nu_max, state.nu_max)
         out = _divide(mu_hat, denominator, eps, eps_root)
-        mu = tree_ops.cast_like(mu, state.mu)
+        mu, nu, nu_max = tree_ops.cast_like((mu, nu, nu_max), (state.mu, state.nu, state.nu_max))
         return out, ScaleByAmsgradState(count=count, mu=mu, nu=nu, nu_max=nu_max)
 
     return base.GradientTransformation(init, update)
@@ -143,6 +155,7 @@ def scale_by_adamax(
     def update(updates, state, params=None, **extra):
         del params, extra
         base.check_same_structure(updates, state.nu, "infinity moment")
+        updates = jax.tree.map(numerics.upcast, updates)  # see numerics.upcast
         count = numerics.safe_increment(state.count)
         mu = tree_ops.update_moment(updates, state.mu, b1, 1)
         nu = tree_ops.update_infinity_moment(updates, state.nu, b2, eps)
@@ -192,6 +205,7 @@ def scale_by_belief(
     def update(updates, state, params=None, **extra):
         del params, extra
         base.check_same_structure(updates, state.nu, "second central moment")
+        updates = jax.tree.map(numerics.upcast, updates)  # see numerics.upcast
         mu = tree_ops.update_moment(updates, state.mu, b1, 1)
         surprise = tree_ops.sub(updates, mu)
         nu = tree_ops.update_moment_per_elem_norm(surprise, state.nu, b2, 2)
@@ -247,13 +261,14 @@ def scale_by_yogi(
     def update(updates, state, params=None, **extra):
         del params, extra
         base.check_same_structure(updates, state.nu, "second moment")
+        updates = jax.tree.map(numerics.upcast, updates)  # see numerics.upcast
         mu = tree_ops.update_moment(updates, state.mu, b1, 1)
 
         def yogi_nu(g, v):
             g2 = numerics.abs_sq(g)
             return v - (1 - b2) * jnp.sign(v - g2) * g2
 
-        nu = jax.tree.map(yogi_nu, updates, state.nu)
+        nu = tree_ops.map_moment(yogi_nu, updates, state.nu, b2)
         count = numerics.safe_increment(state.count)
         mu_hat = tree_ops.bias_correction(mu, b1, count)
         nu_hat = tree_ops.bias_correction(nu, b2, count)
@@ -309,6 +324,7 @@ def scale_by_radam(
     def update(updates, state, params=None, **extra):
         del params, extra
         base.check_same_structure(updates, state.nu, "second moment")
+        updates = jax.tree.map(numerics.upcast, updates)  # see numerics.upcast
         mu = tree_ops.update_moment(updates, state.mu, b1, 1)
         nu = tree_ops.update_moment_per_elem_norm(updates, state.nu, b2, 2)
         count = numerics.safe_increment(state.count)

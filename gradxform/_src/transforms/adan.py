@@ -53,6 +53,7 @@ def scale_by_adan(
     def update(updates, state, params=None, **extra):
         del params, extra
         base.check_same_structure(updates, state.g, "previous gradient")
+        updates = jax.tree.map(numerics.upcast, updates)  # see numerics.upcast
         g = updates
         diff = tree_ops.where(state.count == 0, tree_ops.zeros_like(g), tree_ops.sub(g, state.g))
         m = tree_ops.update_moment(g, state.m, b1, 1)

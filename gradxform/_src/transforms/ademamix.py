@@ -61,6 +61,7 @@ def scale_by_ademamix(
     def update(updates, state, params=None, **extra):
         del params, extra
         base.check_same_structure(updates, state.nu, "second moment")
+        updates = jax.tree.map(numerics.upcast, updates)  # see numerics.upcast
         b3_t = b3(state.count_m2) if callable(b3) else b3
         alpha_t = alpha(state.count_m2) if callable(alpha) else alpha
         m1 = tree_ops.update_moment(updates, state.m1, b1, 1)
@@ -78,6 +79,11 @@ def scale_by_ademamix(
         )
 
     return base.GradientTransformation(init, update)
+
+
+def _saturated_square(g: jax.Array) -> jax.Array:
+    """``g * g``, at most the dtype's largest finite value where ``g`` is finite."""
+    return jnp.where(jnp.isfinite(g), jnp.minimum(g * g, jnp.finfo(g.dtype).max), g * g)
 
 
 class ScaleBySimplifiedAdEMAMixState(NamedTuple):
@@ -118,11 +124,17 @@ def scale_by_simplified_ademamix(
     def update(updates, state, params=None, **extra):
         del params, extra
         base.check_same_structure(updates, state.m, "momentum")
+        updates = jax.tree.map(numerics.upcast, updates)  # see numerics.upcast
         alpha_t = alpha(state.count) if callable(alpha) else alpha
-        m = tree_ops.add_scale(updates, b1, state.m)
-        # g^2 + b2 (n - g^2): the EMA written as a lerp, rounding as optax does.
-        squares = tree_ops.mul(updates, updates)
-        n = tree_ops.add_scale(squares, b2, tree_ops.sub(state.n, squares))
+        m = tree_ops.map_moment(lambda g, m_old: g + b1 * m_old, updates, state.m, b1)
+        # The EMA as optax writes it, the lerp g^2 + b2 (n - g^2) (same rounding), with
+        # g^2 saturated: an overflowing square would make it inf - inf = NaN.
+        n = tree_ops.map_moment(
+            lambda g, n_old: _saturated_square(g) + b2 * (n_old - _saturated_square(g)),
+            updates,
+            state.n,
+            b2,
+        )
         count = numerics.safe_increment(state.count)
         n_hat = tree_ops.bias_correction(n, b2, count)
         out = tree_ops.div(

@@ -54,6 +54,7 @@ def scale_by_adopt(
     def update(updates, state, params=None, **extra):
         del params, extra
         base.check_same_structure(updates, state.nu, "second moment")
+        updates = jax.tree.map(numerics.upcast, updates)  # see numerics.upcast
         started = state.count > 0
         # On the first step v is set to g^2 and m stays 0: there is no earlier v to use.
         b2_t = jnp.where(started, b2, 0)

@@ -72,6 +72,7 @@ def scale_by_factored_rms(
 
     def init(params):
         base.check_float_leaves(params, "scale_by_factored_rms")
+
         def leaf(p):
             stub = jnp.zeros((1,), p.dtype)
             dims = _factored_dims(p.shape, factored, min_dim_size_to_factor)
@@ -82,7 +83,7 @@ def scale_by_factored_rms(
             col = jnp.zeros(p.shape[:d1] + p.shape[d1 + 1 :], p.dtype)
             return row, col, stub
 
-        rows, cols, full = _unzip3(jax.tree.map(leaf, params), params)
+        rows, cols, full = _unzip(jax.tree.map(leaf, params), params, 3)
         return FactoredState(count=jnp.zeros([], jnp.int32), v_row=rows, v_col=cols, v=full)
 
     def update(updates, state, params=None, **extra):
@@ -95,23 +96,28 @@ def scale_by_factored_rms(
         def leaf(g, row, col, v, p):
             dtype = p.dtype
             stub = jnp.zeros((1,), dtype)
-            g_sq = numerics.abs_sq(g) + epsilon
+            # Computed in at least float32 (half-precision squares underflow), stored in the
+            # params' dtype; squares capped so that no average of them overflows that dtype
+            # (a finite float32 gradient of 1e30 has an infinite square).
+            g, row, col, v = map(numerics.upcast, (g, row, col, v))
+            cap = jnp.finfo(dtype).max / max(g.size, 1)
+            g_sq = _saturate(numerics.abs_sq(g) + epsilon, g, cap)
             dims = _factored_dims(p.shape, factored, min_dim_size_to_factor)
             if dims is None:
-                new_v = (beta * v + (1.0 - beta) * g_sq).astype(dtype)
-                return g * new_v**-0.5, stub, stub, new_v
+                new_v = beta * v + (1.0 - beta) * g_sq
+                return g * new_v**-0.5, stub, stub, new_v.astype(dtype)
             d1, d0 = dims
-            new_row = (beta * row + (1.0 - beta) * jnp.mean(g_sq, axis=d0)).astype(dtype)
-            new_col = (beta * col + (1.0 - beta) * jnp.mean(g_sq, axis=d1)).astype(dtype)
+            new_row = beta * row + (1.0 - beta) * jnp.mean(g_sq, axis=d0)
+            new_col = beta * col + (1.0 - beta) * jnp.mean(g_sq, axis=d1)
             # d1's position in the row accumulator, which has lost axis d0.
             row_d1 = d1 - 1 if d1 > d0 else d1
             row_factor = (new_row / jnp.mean(new_row, axis=row_d1, keepdims=True)) ** -0.5
             col_factor = new_col**-0.5
             out = g * jnp.expand_dims(row_factor, d0) * jnp.expand_dims(col_factor, d1)
-            return out, new_row, new_col, stub
+            return out, new_row.astype(dtype), new_col.astype(dtype), stub
 
         results = jax.tree.map(leaf, updates, state.v_row, state.v_col, state.v, params)
-        out, rows, cols, full = _unzip4(results, updates)
+        out, rows, cols, full = _unzip(results, updates, 4)
         return out, FactoredState(
             count=numerics.safe_increment(state.count), v_row=rows, v_col=cols, v=full
         )
@@ -120,17 +126,17 @@ def scale_by_factored_rms(
 
 
 def _unzip(tree_of_tuples: Any, like: Any, n: int) -> tuple:
+    """A tree (shaped like ``like``) of ``n``-tuples as ``n`` trees."""
     treedef = jax.tree.structure(like)
     tuples = treedef.flatten_up_to(tree_of_tuples)
     return tuple(jax.tree.unflatten(treedef, [t[i] for t in tuples]) for i in range(n))
 
-
-def _unzip3(tree_of_tuples, like):
-    return _unzip(tree_of_tuples, like, 3)
-
-
-def _unzip4(tree_of_tuples, like):
-    return _unzip(tree_of_tuples, like, 4)
+def _saturate(x: jax.Array, g: jax.Array, top: Any = None) -> jax.Array:
+    """``min(x, top)`` (default: the largest finite value of ``g``'s dtype) where ``g`` is
+    finite: squares of huge finite gradients overflow, and an infinite accumulator never
+    recovers. Non-finite gradients still propagate."""
+    top = jnp.finfo(g.dtype).max if top is None else top
+    return jnp.where(jnp.isfinite(g), jnp.minimum(x, top), x)
 
 
 class ScaleBySM3State(NamedTuple):
@@ -191,10 +197,11 @@ def scale_by_sm3(
     def update(updates, state, params=None, **extra):
         del params, extra
         base.check_same_structure(updates, state.nu, "momentum")
+        updates = jax.tree.map(numerics.upcast, updates)  # see numerics.upcast
         treedef = jax.tree.structure(updates)
         grads = treedef.flatten_up_to(updates)
         accs = treedef.flatten_up_to(state.mu)
-        nu_el = [accumulate(g, a) for g, a in zip(grads, accs)]
+        nu_el = [_saturate(accumulate(g, a), g) for g, a in zip(grads, accs)]
         scaled = [
             g * jnp.where(v > 0, jax.lax.rsqrt(v + eps), 0.0) for g, v in zip(grads, nu_el)
         ]

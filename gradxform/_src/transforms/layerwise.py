@@ -97,12 +97,18 @@ def scale_by_novograd(
         if params is None:
             raise ValueError(_NO_PARAMS.format("scale_by_novograd"))
         base.check_same_structure(updates, state.mu, "first moment")
+        updates = jax.tree.map(numerics.upcast, updates)  # see numerics.upcast
         count = numerics.safe_increment(state.count)
         first = count == 1
 
         def new_nu(g, v):
             sq = jnp.linalg.norm(g) ** 2
-            return jnp.where(first, sq, (1 - b2) * sq + b2 * v).astype(v.dtype)
+            new = jnp.where(first, sq, (1 - b2) * sq + b2 * v)
+            # ||g||^2 of a huge finite gradient overflows: saturate, so the state stays
+            # finite (non-finite gradients still propagate).
+            top = jnp.finfo(v.dtype).max
+            new = jnp.where(jnp.all(jnp.isfinite(g)), jnp.minimum(new, top), new)
+            return new.astype(v.dtype)
 
         nu = jax.tree.map(new_nu, updates, state.nu)
 

@@ -78,20 +78,25 @@ def scale_by_prodigy(
         if params is None:
             raise ValueError("scale_by_prodigy needs params: call update(updates, state, params)")
         base.check_same_structure(updates, state.exp_avg, "first moment")
-        d = state.estim_lr
+        # Computed in at least float32: in half precision d = 1e-6 times g, and its square,
+        # underflow. The moments saturate instead of overflowing (see gradxform.tree).
+        d = numerics.upcast(state.estim_lr)
+        updates = jax.tree.map(numerics.upcast, updates)
         count = numerics.safe_increment(state.count)
         lr = learning_rate(state.count) if callable(learning_rate) else learning_rate
         correction = ((1 - beta2**count) ** 0.5) / (1 - beta1**count)
         dlr = jnp.asarray(d * lr * correction, dtype=d.dtype)
         dg = jax.tree.map(lambda g: d * g, updates)
         travelled = tree_ops.vdot(updates, tree_ops.sub(state.params0, params))
-        exp_avg = jax.tree.map(lambda m, x: beta1 * m + (1 - beta1) * x, state.exp_avg, dg)
-        exp_avg_sq = jax.tree.map(
-            lambda v, x: beta2 * v + (1 - beta2) * x * x, state.exp_avg_sq, dg
+        exp_avg = tree_ops.map_moment(
+            lambda x, m: beta1 * m + (1 - beta1) * x, dg, state.exp_avg, beta1
+        )
+        exp_avg_sq = tree_ops.map_moment(
+            lambda x, v: beta2 * v + (1 - beta2) * x * x, dg, state.exp_avg_sq, beta2
         )
         weight = d if safeguard_warmup else dlr
-        grad_sum = jax.tree.map(
-            lambda s, x: beta3 * s + weight * x / estim_lr0, state.grad_sum, dg
+        grad_sum = tree_ops.map_moment(
+            lambda x, s: beta3 * s + weight * x / estim_lr0, dg, state.grad_sum, beta3
         )
         numerator = beta3 * state.numerator_weighted + (d / estim_lr0) * dlr * travelled
         denominator = tree_ops.sum(jax.tree.map(jnp.abs, grad_sum))
@@ -106,13 +111,16 @@ def scale_by_prodigy(
             exp_avg_sq,
             params,
         )
+        exp_avg, exp_avg_sq, grad_sum = tree_ops.cast_like(
+            (exp_avg, exp_avg_sq, grad_sum), (state.exp_avg, state.exp_avg_sq, state.grad_sum)
+        )
         return out, ProdigyState(
             exp_avg=exp_avg,
             exp_avg_sq=exp_avg_sq,
             grad_sum=grad_sum,
             params0=state.params0,
-            estim_lr=estim_lr.astype(d.dtype),
-            numerator_weighted=jnp.asarray(numerator, d.dtype),
+            estim_lr=estim_lr.astype(state.estim_lr.dtype),
+            numerator_weighted=jnp.asarray(numerator, state.numerator_weighted.dtype),
             count=count,
         )
 

@@ -113,6 +113,7 @@ def scale_by_sophia(
         if params is None:
             raise ValueError("scale_by_sophia needs params: call update(updates, state, params)")
         base.check_same_structure(updates, state.nu, "Hessian estimate")
+        updates = jax.tree.map(numerics.upcast, updates)  # see numerics.upcast
         grads = updates
         count = numerics.safe_increment(state.count)
         mu = tree_ops.update_moment(updates, state.mu, b1, 1)
