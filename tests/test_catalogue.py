@@ -16,6 +16,7 @@ import torch
 
 import gradxform as gx
 from paired import assert_same_trajectory, compiled_call, fast_jit
+from optimizer_cases import OPTIMIZERS
 from reference import assert_trees_close, grad_fn, loss, nested_params, run
 
 STEPS = 100
@@ -412,6 +413,11 @@ def test_rejects_out_of_range_hyperparameters(build):
 
 # --- extreme magnitudes --------------------------------------------------------------
 
+ADAPTIVE = [
+    "adabelief", "adadelta", "adafactor", "adamax", "ademamix", "adan", "adopt", "amsgrad",
+    "novograd", "prodigy", "radam", "simplified_ademamix", "sm3", "yogi",
+]  # fmt: skip
+
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
@@ -420,10 +426,9 @@ def test_rejects_out_of_range_hyperparameters(build):
     ids=["float16_small", "float32_huge"],
 )
 def test_state_and_updates_stay_finite(dtype, scale):
-    """float16 squares of 1e-3 underflow and float32 squares of 1e30 overflow: every
-    catalogue optimizer computes in at least float32 and saturates its moments, so finite
-    gradients give finite updates and state (all optimizers in one compiled program)."""
-    from optimizer_cases import OPTIMIZERS
+    """float16 squares of 1e-3 underflow and float32 squares of 1e30 overflow: the
+    catalogue's adaptive optimizers compute in at least float32 and saturate their moments,
+    so finite gradients give finite updates and state (all in one compiled program)."""
 
     rng = np.random.default_rng(0)
     params = {
@@ -437,8 +442,8 @@ def test_state_and_updates_stay_finite(dtype, scale):
 
     def run_all(params, grads):
         out = {}
-        for name, build in OPTIMIZERS.items():
-            tx = build()
+        for name in ADAPTIVE:
+            tx = OPTIMIZERS[name]()
 
             def step(carry, g, tx=tx):
                 p, state = carry
