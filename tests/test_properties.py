@@ -99,22 +99,7 @@ def _close(a, b, dtype_name):
                                    rtol=tol, atol=tol)
 
 
-# Known gaps, measured by this test: these primitives still overflow or underflow in
-# float16 / with float32 gradients of 1e30 (a float32 square of a moment, or eps = 0 in
-# float16). Non-strict, so a fix shows up as XPASS.
-KNOWN_NON_FINITE = {"adafactor", "amsgrad", "simplified_ademamix", "adan", "ademamix",
-                    "adabelief", "novograd", "sm3", "yogi", "prodigy"}
-
-
-def _cases():
-    for name in sorted(OPTIMIZERS):
-        marks = ()
-        if name in KNOWN_NON_FINITE:
-            marks = pytest.mark.xfail(reason="non-finite in float16 or at 1e30", strict=False)
-        yield pytest.param(name, marks=marks)
-
-
-@pytest.mark.parametrize("name", list(_cases()))
+@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
 # No shrinking: a failure is reported as drawn, which keeps a failing run short.
 @settings(max_examples=3, deadline=None, derandomize=True,
           phases=(Phase.explicit, Phase.generate),
