@@ -23,6 +23,7 @@ from gradxform._src.base import (
     stateless_with_tree_map,
 )
 from gradxform._src.combine import chain, divide, named_chain
+from gradxform._src.counting import WithCountState, with_count
 from gradxform._src.numerics import (
     abs_sq,
     global_norm,

@@ -8,6 +8,7 @@ import jax
 
 from gradxform._src import base
 from gradxform._src.combine import chain
+from gradxform._src.counting import with_count
 from gradxform._src.transforms.adaptive import scale_by_adam
 from gradxform._src.transforms.scaling import scale_by_learning_rate
 from gradxform._src.transforms.weight_decay import add_decayed_weights
@@ -31,10 +32,15 @@ def adam(
     ``v_hat = v / (1-b2^t)``. Defaults ``b1=0.9, b2=0.999, eps=1e-8, eps_root=0``.
     ``nesterov=True`` is NAdam (Dozat 2016). ``mu_dtype``/``nu_dtype``: storage dtypes
     of ``m``/``v`` (default the params'), e.g. float32 moments for bfloat16 params.
+    The state holds ``m``, ``v`` and one step counter, shared by both bias corrections
+    and a learning-rate schedule (``with_count``).
     """
-    return chain(
-        scale_by_adam(b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov, nu_dtype=nu_dtype),
-        scale_by_learning_rate(learning_rate),
+    return with_count(
+        chain(
+            scale_by_adam(b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov,
+                          nu_dtype=nu_dtype, shared_count=True),
+            scale_by_learning_rate(learning_rate, shared_count=True),
+        )
     )
 
 
@@ -58,8 +64,11 @@ def adamw(
     Defaults as ``adam`` and ``weight_decay=1e-4`` (optax's; torch's is 1e-2);
     ``mu_dtype``/``nu_dtype`` as in ``adam``.
     """
-    return chain(
-        scale_by_adam(b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov, nu_dtype=nu_dtype),
-        add_decayed_weights(weight_decay, mask),
-        scale_by_learning_rate(learning_rate),
+    return with_count(
+        chain(
+            scale_by_adam(b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov,
+                          nu_dtype=nu_dtype, shared_count=True),
+            add_decayed_weights(weight_decay, mask, shared_count=True),
+            scale_by_learning_rate(learning_rate, shared_count=True),
+        )
     )

@@ -14,7 +14,8 @@ import jax.numpy as jnp
 from gradxform import tree as tree_ops
 from gradxform._src import base, numerics, validate
 from gradxform._src.combine import chain, divide
-from gradxform._src.transforms.accumulation import _dtype, bias_correction, ema
+from gradxform._src.counting import shared_step, with_count
+from gradxform._src.transforms.accumulation import MovingAverageState, _dtype, ema
 
 
 class ScaleByRmsState(NamedTuple):
@@ -79,31 +80,41 @@ class NesterovEmaState(NamedTuple):
     ema: Any
 
 
-def nesterov_ema(decay: jax.typing.ArrayLike, accumulator_dtype: Any = None):
+def nesterov_ema(
+    decay: jax.typing.ArrayLike, accumulator_dtype: Any = None, *, shared_count: bool = False
+):
     """Debiased Nesterov look-ahead of an EMA (Dozat 2016, "Incorporating Nesterov
     Momentum into Adam"): ``m <- b m + (1-b) g``;
-    ``u <- b m / (1 - b^{t+1}) + (1 - b) g / (1 - b^t)``.
+    ``u <- b m / (1 - b^{t+1}) + (1 - b) g / (1 - b^t)``. ``shared_count=True``: ``t``
+    comes from an enclosing ``with_count`` and the state holds only ``m``.
     """
     validate.decay("decay", decay)
     accumulator_dtype = _dtype(accumulator_dtype)
 
     def init(params):
         base.check_float_leaves(params, "nesterov_ema")
-        return NesterovEmaState(
-            count=jnp.zeros([], jnp.int32), ema=tree_ops.zeros_like(params, accumulator_dtype)
-        )
+        m = tree_ops.zeros_like(params, accumulator_dtype)
+        if shared_count:
+            return MovingAverageState(ema=m)
+        return NesterovEmaState(count=jnp.zeros([], jnp.int32), ema=m)
 
     def update(updates, state, params=None, **extra):
-        del params, extra
+        del params
         base.check_same_structure(updates, state.ema, "moving average")
         m = tree_ops.update_moment(updates, state.ema, decay, 1)
-        count = numerics.safe_increment(state.count)
+        if shared_count:
+            count = shared_step(extra, "nesterov_ema")
+        else:
+            count = numerics.safe_increment(state.count)
         out = jax.tree.map(
             lambda m_hat, g_hat: decay * m_hat + (1 - decay) * g_hat,
             tree_ops.bias_correction(m, decay, numerics.safe_increment(count)),
             tree_ops.bias_correction(updates, decay, count),
         )
-        return out, NesterovEmaState(count=count, ema=tree_ops.cast(m, accumulator_dtype))
+        m = tree_ops.cast(m, accumulator_dtype)
+        if shared_count:
+            return out, MovingAverageState(ema=m)
+        return out, NesterovEmaState(count=count, ema=m)
 
     return base.GradientTransformation(init, update)
 
@@ -114,14 +125,17 @@ def second_moment_root(
     eps_root: jax.typing.ArrayLike,
     *,
     accumulator_dtype: Any = None,
+    shared_count: bool = False,
 ) -> base.GradientTransformation:
     """The denominator of Adam: ``v <- b2 v + (1 - b2) |g|^2``;
     ``u <- sqrt(v / (1 - b2^t) + eps_root) + eps``, computed in at least float32
     (``v`` is stored in ``accumulator_dtype``, by default the params' dtype).
+    ``shared_count=True``: ``t`` comes from an enclosing ``with_count``.
     """
     return chain(
         base.elementwise(numerics.upcast),
-        ema(b2, debias=True, accumulator_dtype=accumulator_dtype, order=2),
+        ema(b2, debias=True, accumulator_dtype=accumulator_dtype, order=2,
+            shared_count=shared_count),
         base.elementwise(lambda v: jnp.sqrt(v + eps_root) + eps),
     )
 
@@ -135,6 +149,7 @@ def scale_by_adam(
     *,
     nesterov: bool = False,
     nu_dtype: Any = None,
+    shared_count: bool = False,
 ) -> base.GradientTransformation:
     """Adam's scaling (Kingma & Ba 2015, "Adam: A Method for Stochastic Optimization").
 
@@ -145,14 +160,21 @@ def scale_by_adam(
     ``mu_dtype`` and ``nu_dtype`` are the storage dtypes of ``m`` and ``v`` (default:
     the params'); e.g. float32 moments for bfloat16 params (optax has only ``mu_dtype``).
 
-    Written as primitives: ``divide(chain(ema(b1), ...), second_moment_root(b2, ...))``.
+    Written as primitives, with one step counter for both corrections:
+    ``with_count(divide(ema(b1), second_moment_root(b2, eps, eps_root)))``; with
+    ``shared_count=True`` the step comes from an enclosing ``with_count`` instead (as in
+    ``adam``, whose schedule shares it), and the state holds only ``m`` and ``v``.
     """
     validate.decay("b1", b1)
     validate.decay("b2", b2)
     validate.non_negative("eps", eps)
     validate.non_negative("eps_root", eps_root)
     if nesterov:
-        first = nesterov_ema(b1, accumulator_dtype=mu_dtype)
+        first = nesterov_ema(b1, accumulator_dtype=mu_dtype, shared_count=True)
     else:
-        first = chain(ema(b1, debias=False, accumulator_dtype=mu_dtype), bias_correction(b1))
-    return divide(first, second_moment_root(b2, eps, eps_root, accumulator_dtype=nu_dtype))
+        first = ema(b1, debias=True, accumulator_dtype=mu_dtype, shared_count=True)
+    second = second_moment_root(
+        b2, eps, eps_root, accumulator_dtype=nu_dtype, shared_count=True
+    )
+    scaling = divide(first, second)
+    return scaling if shared_count else with_count(scaling)
