@@ -40,7 +40,7 @@ def adagrad(
         step_size = lr
     else:
         lr_fn = _common.schedule_of(lr)
-        step_size = lambda count: lr_fn(count) / (1 + count * lr_decay)  # noqa: E731
+        step_size = lambda count: lr_fn(count) / (1 + count * lr_decay)
     # trace(1.0) is the running sum s - s_0 = sum of g^2; s_0 is added back under the root.
     root_sum = chain(
         base.elementwise(numerics.abs_sq),

@@ -10,7 +10,8 @@ here ``lr`` may be a schedule ``c -> lr``, evaluated at ``c``, the number of ear
 from __future__ import annotations
 
 import numbers
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp

@@ -16,7 +16,8 @@ and ``OneCycleLR``'s ``cycle_momentum``) is not reproduced: only the learning ra
 from __future__ import annotations
 
 import math
-from typing import Callable, Iterable, NamedTuple
+from collections.abc import Callable, Iterable
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -125,7 +126,7 @@ def polynomial_lr(base_lr: float, total_iters: int = 5, power: float = 1.0) -> b
 
 def cosine_annealing_lr(
     base_lr: float,
-    T_max: int,  # noqa: N803
+    T_max: int,
     eta_min: float = 0.0,
 ) -> base.Schedule:
     """``CosineAnnealingLR`` (Loshchilov & Hutter, SGDR, arXiv:1608.03983), without restarts:
@@ -149,8 +150,8 @@ def cosine_annealing_lr(
 
 def cosine_annealing_warm_restarts(
     base_lr: float,
-    T_0: int,  # noqa: N803
-    T_mult: int = 1,  # noqa: N803
+    T_0: int,
+    T_mult: int = 1,
     eta_min: float = 0.0,
 ) -> base.Schedule:
     """``CosineAnnealingWarmRestarts`` (SGDR, Loshchilov & Hutter, arXiv:1608.03983).
@@ -172,7 +173,7 @@ def cosine_annealing_warm_restarts(
             t_cur = jnp.mod(t, T_0)
         else:
             m = float(T_mult)
-            start = lambda k: T_0 * (m**k - 1) / (m - 1)  # noqa: E731
+            start = lambda k: T_0 * (m**k - 1) / (m - 1)
             # The cycle index from a logarithm, then nudged to the exact integer boundary.
             k = jnp.floor(jnp.log(t * (m - 1) / T_0 + 1) / math.log(m))
             k = jnp.where(t < start(k), k - 1, k)
@@ -217,11 +218,11 @@ def cyclic_lr(
         validate.one_of("mode", mode, ("triangular", "triangular2", "exp_range"))
         scale_mode = "iterations" if mode == "exp_range" else "cycle"
         if mode == "triangular":
-            scale_fn = lambda x: 1.0  # noqa: E731
+            scale_fn = lambda x: 1.0
         elif mode == "triangular2":
-            scale_fn = lambda x: 1 / (2.0 ** (x - 1))  # noqa: E731
+            scale_fn = lambda x: 1 / (2.0 ** (x - 1))
         else:
-            scale_fn = lambda x: gamma**x  # noqa: E731
+            scale_fn = lambda x: gamma**x
     else:
         validate.one_of("scale_mode", scale_mode, ("cycle", "iterations"))
     up = float(step_size_up)
