@@ -10,6 +10,13 @@ def _fmt(x, spec: str, missing: str = "-") -> str:
     return missing if x is None else format(x, spec)
 
 
+def _excess(c: dict, row: dict) -> str:
+    """State bytes above the algorithm's minimum ("-" for the stateless floor step)."""
+    if c["state_bytes"] == 0:
+        return "-"
+    return str(c["state_bytes"] - row["min_state_bytes"])
+
+
 def table(result: dict) -> str:
     """A fixed-width table: per case, each contender's step time, ratio, GB/s, compile, memory."""
     probe = result["probe"]["gbps"]
@@ -19,7 +26,7 @@ def table(result: dict) -> str:
         "",
     ]
     head = (
-        f"{'workload':<13}{'optimizer':<20}{'contender':<18}{'ms/step':>9}{'ratio':>7}"
+        f"{'workload':<13}{'optimizer':<20}{'contender':<20}{'ms/step':>9}{'ratio':>7}"
         f"{'GB/s':>7}{'%probe':>7}{'compile s':>10}{'state MB':>9}{'+B':>7}{'peak/fp':>8}"
     )
     lines += [head, "-" * len(head)]
@@ -29,14 +36,14 @@ def table(result: dict) -> str:
             label = (row["workload"], row["optimizer"]) if first else ("", "")
             first = False
             if c["status"] != "ok":
-                lines.append(f"{label[0]:<13}{label[1]:<20}{name:<18}  {c['status']}")
+                lines.append(f"{label[0]:<13}{label[1]:<20}{name:<20}  {c['status']}")
                 continue
             ratio = row["ratio"].get(name)
             lines.append(
-                f"{label[0]:<13}{label[1]:<20}{name:<18}{c['step_ms']:>9.3f}"
+                f"{label[0]:<13}{label[1]:<20}{name:<20}{c['step_ms']:>9.3f}"
                 f"{_fmt(ratio, '.2f'):>7}{c['gbps']:>7.1f}{100 * c['gbps'] / probe:>6.0f}%"
                 f"{c['lower_s'] + c['compile_s']:>10.2f}{c['state_bytes'] / 1e6:>9.2f}"
-                f"{c['state_bytes'] - row['min_state_bytes']:>7d}"
+                f"{_excess(c, row):>7}"
                 f"{_fmt(c['peak_over_footprint'], '.2f'):>8}"
             )
     comp = result.get("compile")
@@ -45,15 +52,16 @@ def table(result: dict) -> str:
                   f"({comp['leaves']} leaves), trace+lower+compile, median of {comp['repeats']}:"]
         for name, c in comp["contenders"].items():
             if c.get("status", "ok") != "ok":
-                lines.append(f"  {name:<18} {c['status']}")
+                lines.append(f"  {name:<20} {c['status']}")
                 continue
             lines.append(
-                f"  {name:<18} {c['median_s']:7.2f} s  (lower {c['lower_s']:.2f} s, "
+                f"  {name:<20} {c['median_s']:7.2f} s  (lower {c['lower_s']:.2f} s, "
                 f"compile {c['compile_s']:.2f} s)  ratio {_fmt(comp['ratio'].get(name), '.2f')}"
             )
     lines += [
         "",
-        "ratio = contender / optax (same run); GB/s = minimal traffic / median step time; "
+        "ratio = contender / optax (same run); GB/s = minimal traffic / median step time "
+        "(12 B/param for the floor step); "
         "+B = state bytes above the algorithm's minimum; peak/fp = planned peak memory / "
         "(params + grads + state).",
     ]
@@ -92,7 +100,7 @@ def markdown(result: dict) -> str:
                 f"| {label} | {name} | {c['step_ms']:.2f} | {_fmt(ratio, '.2f')} "
                 f"| {c['gbps']:.1f} | {100 * c['gbps'] / probe:.0f}% "
                 f"| {c['lower_s'] + c['compile_s']:.1f} | {c['state_bytes'] / 1e6:.2f} "
-                f"| {c['state_bytes'] - row['min_state_bytes']} "
+                f"| {_excess(c, row)} "
                 f"| {_fmt(c['peak_over_footprint'], '.2f')} |"
             )
     comp = result.get("compile")

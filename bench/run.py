@@ -34,6 +34,17 @@ def contenders() -> dict:
     }
 
 
+FLOOR = "floor: p - c g"
+
+
+def floor_contender():
+    """A step with no optimizer, ``p <- p - c g``: no state, one read of ``p`` and ``g``
+    and one write of ``p`` per leaf. It measures what any tree-in, tree-out step costs
+    on this tree (dispatch, one kernel and one output buffer per leaf), the least an
+    optimizer step can take. Timed with the Adam rows and the compile section."""
+    return (lambda case: gx.scale(-1e-3), gx.apply_updates)
+
+
 def device_name() -> str:
     dev = jax.devices()[0]
     if dev.platform == "cpu":
@@ -112,7 +123,10 @@ def run_case(workload: str, case, quick: bool, repeats: int) -> dict:
         "ratio": {},
     }
     runners = {}
-    for name, (build, apply_updates) in contenders().items():
+    entries = dict(contenders())
+    if case.name == "adam":
+        entries[FLOOR] = floor_contender()
+    for name, (build, apply_updates) in entries.items():
         record, runner = _prepare(name, build, apply_updates, case, params, grads)
         row["contenders"][name] = record
         if runner is not None:
@@ -124,7 +138,8 @@ def run_case(workload: str, case, quick: bool, repeats: int) -> dict:
             rec = row["contenders"][name]
             rec["step_ms"] = 1e3 * med
             rec["step_ms_samples"] = [1e3 * s for s in secs]
-            rec["gbps"] = row["traffic_bytes"] / med / 1e9
+            traffic = 3 * memory.tree_bytes(params) if name == FLOOR else row["traffic_bytes"]
+            rec["gbps"] = traffic / med / 1e9
     ref = row["contenders"].get("optax", {})
     for name, rec in row["contenders"].items():
         if name != "optax" and rec.get("step_ms") and ref.get("step_ms"):
@@ -144,10 +159,11 @@ def run_compile(case, workload: str, quick: bool, repeats: int) -> dict:
         "ratio": {},
     }
     samples: dict[str, list] = {}
-    names = list(contenders())
+    entries = {**contenders(), FLOOR: floor_contender()}
+    names = list(entries)
     for r in range(repeats):
         for name in names if r % 2 == 0 else names[::-1]:
-            build, apply_updates = contenders()[name]
+            build, apply_updates = entries[name]
             if name in out["contenders"]:  # already failed
                 continue
             try:

@@ -36,10 +36,14 @@ def test_quick_run_writes_expected_json(tmp_path, float32):
     for row in result["results"]:
         assert row["traffic_bytes"] > 0 and row["min_state_bytes"] > 0
         assert set(row["contenders"]) >= {"gradxform", "optax"}
-        for rec in row["contenders"].values():
+        for name, rec in row["contenders"].items():
             assert rec["status"] == "ok", rec["status"]
-            for key in ("step_ms", "gbps", "compile_s", "lower_s", "state_bytes", "peak_bytes"):
+            for key in ("step_ms", "gbps", "compile_s", "lower_s", "peak_bytes"):
                 assert rec[key] > 0, key
+            # The floor step (no optimizer) is the one contender without state.
+            assert (rec["state_bytes"] == 0) == (name == run.FLOOR), name
+        if row["optimizer"] == "adam":
+            assert run.FLOOR in row["contenders"]
         assert row["ratio"]["gradxform"] > 0
     comp = result["compile"]
     assert comp["leaves"] > 1 and comp["contenders"]["optax"]["median_s"] > 0
