@@ -13,8 +13,6 @@ import jax.numpy as jnp
 
 from gradxform import tree as tree_ops
 from gradxform._src import base, validate
-from gradxform._src.combine import chain
-from gradxform._src.transforms.scaling import scale_by_learning_rate
 from gradxform.torch_optim import _common
 
 
@@ -70,11 +68,6 @@ def adadelta(
     ``eps < 0``, ``weight_decay < 0``.
     """
     _common.check_lr(lr)
-    return _common.real_pairs(
-        chain(
-            _common.maximize_sign(maximize),
-            _common.coupled_weight_decay(weight_decay),
-            adadelta_scaling(rho, eps),
-            scale_by_learning_rate(lr),
-        )
+    return _common.torch_optimizer(
+        adadelta_scaling(rho, eps), lr=lr, weight_decay=weight_decay, maximize=maximize
     )

@@ -7,7 +7,6 @@ import jax.numpy as jnp
 from gradxform._src import base, numerics, validate
 from gradxform._src.combine import chain, divide
 from gradxform._src.transforms.accumulation import trace
-from gradxform._src.transforms.scaling import scale_by_learning_rate
 from gradxform.torch_optim import _common
 
 
@@ -47,11 +46,10 @@ def adagrad(
         trace(1.0),
         base.elementwise(lambda s: jnp.sqrt(s + initial_accumulator_value) + eps),
     )
-    return _common.real_pairs(
-        chain(
-            _common.maximize_sign(maximize),
-            _common.coupled_weight_decay(weight_decay),
-            divide(base.identity(), root_sum),
-            scale_by_learning_rate(step_size),
-        )
+    return _common.torch_optimizer(
+        divide(base.identity(), root_sum),
+        lr=lr,
+        weight_decay=weight_decay,
+        maximize=maximize,
+        step_size=step_size,
     )

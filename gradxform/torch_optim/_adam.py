@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from gradxform._src import base, validate
-from gradxform._src.combine import chain
+from gradxform._src import base
 from gradxform._src.transforms.adam_variants import scale_by_amsgrad
 from gradxform._src.transforms.adaptive import scale_by_adam
-from gradxform._src.transforms.scaling import scale_by_learning_rate
 from gradxform.torch_optim import _common
 
 
@@ -48,17 +46,13 @@ def adam(
     ``[0, 1)``, ``weight_decay < 0``.
     """
     _common.check_lr(lr)
-    validate.non_negative("eps", eps)
-    b1, b2 = _common.check_betas(betas)
-    before, after = _common.weight_decay_around(weight_decay, decoupled_weight_decay)
-    return _common.real_pairs(
-        chain(
-            _common.maximize_sign(maximize),
-            before,
-            adam_direction(b1, b2, eps, amsgrad),
-            after,
-            scale_by_learning_rate(lr),
-        )
+    b1, b2 = _common.check_eps_betas(eps, betas)
+    return _common.torch_optimizer(
+        adam_direction(b1, b2, eps, amsgrad),
+        lr=lr,
+        weight_decay=weight_decay,
+        maximize=maximize,
+        decoupled=decoupled_weight_decay,
     )
 
 

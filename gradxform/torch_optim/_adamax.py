@@ -3,10 +3,8 @@ optax agree here, so it is the catalogue's ``scale_by_adamax``)."""
 
 from __future__ import annotations
 
-from gradxform._src import base, validate
-from gradxform._src.combine import chain
+from gradxform._src import base
 from gradxform._src.transforms.adam_variants import scale_by_adamax
-from gradxform._src.transforms.scaling import scale_by_learning_rate
 from gradxform.torch_optim import _common
 
 
@@ -29,13 +27,7 @@ def adamax(
     ``[0, 1)``, ``weight_decay < 0``.
     """
     _common.check_lr(lr)
-    validate.non_negative("eps", eps)
-    b1, b2 = _common.check_betas(betas)
-    return _common.real_pairs(
-        chain(
-            _common.maximize_sign(maximize),
-            _common.coupled_weight_decay(weight_decay),
-            scale_by_adamax(b1, b2, eps),
-            scale_by_learning_rate(lr),
-        )
+    b1, b2 = _common.check_eps_betas(eps, betas)
+    return _common.torch_optimizer(
+        scale_by_adamax(b1, b2, eps), lr=lr, weight_decay=weight_decay, maximize=maximize
     )

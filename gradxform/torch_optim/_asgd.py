@@ -10,7 +10,6 @@ import jax.numpy as jnp
 from gradxform import tree as tree_ops
 from gradxform._src import base, numerics, validate
 from gradxform._src.combine import chain
-from gradxform._src.transforms.scaling import scale_by_learning_rate
 from gradxform._src.transforms.weight_decay import add_decayed_weights
 from gradxform.torch_optim import _common
 
@@ -107,13 +106,12 @@ def asgd(
         return lr_then / (1 + lambd * lr_then * count) ** alpha
 
     return chain(
-        _common.real_pairs(
-            chain(
-                _common.maximize_sign(maximize),
-                _common.coupled_weight_decay(weight_decay),
-                base.identity() if _common.is_zero(lambd) else add_decayed_weights(lambd),
-                scale_by_learning_rate(eta),
-            )
+        _common.torch_optimizer(
+            base.identity() if _common.is_zero(lambd) else add_decayed_weights(lambd),
+            lr=lr,
+            weight_decay=weight_decay,
+            maximize=maximize,
+            step_size=eta,
         ),
         # Outside real_pairs: the average of complex iterates stays complex, as torch's ax.
         iterate_average(t0),

@@ -3,8 +3,9 @@ complex parameters stepped as pairs of reals.
 
 torch applies, in this order: ``g <- -g`` when ``maximize``; ``g <- g + wd * p`` (coupled
 weight decay, "L2"); the algorithm; ``p <- p - lr * direction`` with the ``lr`` the param
-group holds at that step. A scheduler sets that ``lr`` before each ``optimizer.step()``;
-here ``lr`` may be a schedule ``c -> lr``, evaluated at ``c``, the number of earlier steps.
+group holds at that step (``torch_optimizer`` puts an algorithm between these). A
+scheduler sets that ``lr`` before each ``optimizer.step()``; here ``lr`` may be a schedule
+``c -> lr``, evaluated at ``c``, the number of earlier steps.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from gradxform._src import base, validate
-from gradxform._src.transforms.scaling import scale
+from gradxform._src.combine import chain
+from gradxform._src.transforms.scaling import scale, scale_by_learning_rate
 from gradxform._src.transforms.weight_decay import add_decayed_weights
 
 
@@ -43,8 +45,10 @@ def check_lr(lr: Any) -> None:
     validate.non_negative("lr", lr)
 
 
-def check_betas(betas: Any) -> tuple[Any, Any]:
-    """torch: ``0 <= betas[i] < 1`` for both entries of a pair."""
+def check_eps_betas(eps: Any, betas: Any) -> tuple[Any, Any]:
+    """torch's Adam-family checks, in its order: ``0 <= eps``, then ``0 <= betas[i] < 1``
+    for both entries of a pair."""
+    validate.non_negative("eps", eps)
     if len(betas) != 2:
         raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}")
     validate.decay("betas[0]", betas[0])
@@ -57,31 +61,47 @@ def maximize_sign(maximize: bool) -> base.GradientTransformation:
     return scale(-1.0) if maximize else base.identity()
 
 
-def coupled_weight_decay(weight_decay: Any) -> base.GradientTransformation:
-    """``g <- g + wd * p`` (torch's ``weight_decay`` everywhere but AdamW); checks ``wd >= 0``."""
-    validate.non_negative("weight_decay", weight_decay)
-    return base.identity() if is_zero(weight_decay) else add_decayed_weights(weight_decay)
-
-
 def schedule_of(lr: Any) -> Callable[[jax.Array], Any]:
     """``lr`` as a function of the step count ``c`` (a constant becomes ``c -> lr``)."""
     return lr if callable(lr) else (lambda count: lr)
 
 
-def weight_decay_around(
-    weight_decay: Any, decoupled: bool
-) -> tuple[base.GradientTransformation, base.GradientTransformation]:
-    """The ``(before, after)`` pair that goes around an algorithm's direction.
+def torch_optimizer(
+    *direction: Any,
+    lr: Any,
+    weight_decay: Any,
+    maximize: bool,
+    decoupled: bool | None = None,
+    step_size: Any = None,
+) -> base.GradientTransformation:
+    """torch's step around an algorithm's ``direction`` (its members run in order).
 
-    Coupled (``decoupled=False``): ``g <- g + wd * p`` before it. Decoupled (AdamW, and
-    NAdam/RAdam's ``decoupled_weight_decay``): torch's ``p <- p (1 - lr wd)`` before the
-    step is ``d <- d + wd * p`` after the direction and before the lr.
+    ``g <- -g`` if ``maximize``; ``g <- g + wd * p`` (coupled weight decay, "L2");
+    ``d <- direction(g)``; with ``decoupled`` (AdamW, NAdam/RAdam's
+    ``decoupled_weight_decay``) no coupled term but ``d <- d + wd * p``, which is torch's
+    ``p <- p (1 - lr wd)`` before the step; ``u <- -s_c d`` with ``s_c = lr`` at ``c``
+    earlier steps, or ``step_size`` at ``c`` where the step is not ``lr`` itself (Adagrad's
+    and ASGD's decayed steps). Complex leaves are stepped as pairs of reals (``real_pairs``).
+
+    ``decoupled=None`` is for the optimizers without that switch. Raises ``ValueError``
+    where torch does for ``weight_decay < 0``; ``check_lr`` is the caller's, since torch
+    checks ``lr`` before the arguments that building ``direction`` checks.
     """
-    if not decoupled:
-        return coupled_weight_decay(weight_decay), base.identity()
     validate.non_negative("weight_decay", weight_decay)
-    after = base.identity() if is_zero(weight_decay) else add_decayed_weights(weight_decay)
-    return base.identity(), after
+    decay = base.identity() if is_zero(weight_decay) else add_decayed_weights(weight_decay)
+    before, after = (base.identity(), decay) if decoupled else (decay, base.identity())
+    # An optimizer with the switch keeps the slot after the direction either way, so its
+    # state's layout does not depend on the switch; one without it has no such slot.
+    tail = () if decoupled is None else (after,)
+    return real_pairs(
+        chain(
+            maximize_sign(maximize),
+            before,
+            *direction,
+            *tail,
+            scale_by_learning_rate(lr if step_size is None else step_size),
+        )
+    )
 
 
 def _as_real(tree: Any) -> Any:

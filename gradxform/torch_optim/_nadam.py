@@ -9,9 +9,8 @@ import jax.numpy as jnp
 
 from gradxform import tree as tree_ops
 from gradxform._src import base, numerics, validate
-from gradxform._src.combine import chain, divide
+from gradxform._src.combine import divide
 from gradxform._src.transforms.adaptive import second_moment_root
-from gradxform._src.transforms.scaling import scale_by_learning_rate
 from gradxform.torch_optim import _common
 
 
@@ -83,15 +82,11 @@ def nadam(
     ``[0, 1)``, ``weight_decay < 0``, ``momentum_decay < 0``.
     """
     _common.check_lr(lr)
-    validate.non_negative("eps", eps)
-    b1, b2 = _common.check_betas(betas)
-    before, after = _common.weight_decay_around(weight_decay, decoupled_weight_decay)
-    return _common.real_pairs(
-        chain(
-            _common.maximize_sign(maximize),
-            before,
-            divide(nadam_momentum(b1, momentum_decay), second_moment_root(b2, eps, 0.0)),
-            after,
-            scale_by_learning_rate(lr),
-        )
+    b1, b2 = _common.check_eps_betas(eps, betas)
+    return _common.torch_optimizer(
+        divide(nadam_momentum(b1, momentum_decay), second_moment_root(b2, eps, 0.0)),
+        lr=lr,
+        weight_decay=weight_decay,
+        maximize=maximize,
+        decoupled=decoupled_weight_decay,
     )

@@ -11,7 +11,6 @@ from gradxform import tree as tree_ops
 from gradxform._src import base, numerics, validate
 from gradxform._src.combine import chain, divide
 from gradxform._src.transforms.accumulation import bias_correction, ema
-from gradxform._src.transforms.scaling import scale_by_learning_rate
 from gradxform.torch_optim import _common
 
 
@@ -87,15 +86,11 @@ def radam(
     ``[0, 1)``, ``weight_decay < 0``.
     """
     _common.check_lr(lr)
-    validate.non_negative("eps", eps)
-    b1, b2 = _common.check_betas(betas)
-    before, after = _common.weight_decay_around(weight_decay, decoupled_weight_decay)
-    return _common.real_pairs(
-        chain(
-            _common.maximize_sign(maximize),
-            before,
-            divide(chain(ema(b1, debias=False), bias_correction(b1)), rectified_root(b2, eps)),
-            after,
-            scale_by_learning_rate(lr),
-        )
+    b1, b2 = _common.check_eps_betas(eps, betas)
+    return _common.torch_optimizer(
+        divide(chain(ema(b1, debias=False), bias_correction(b1)), rectified_root(b2, eps)),
+        lr=lr,
+        weight_decay=weight_decay,
+        maximize=maximize,
+        decoupled=decoupled_weight_decay,
     )

@@ -14,9 +14,7 @@ import jax.numpy as jnp
 
 from gradxform import tree as tree_ops
 from gradxform._src import base, validate
-from gradxform._src.combine import chain
 from gradxform._src.transforms.accumulation import trace
-from gradxform._src.transforms.scaling import scale_by_learning_rate
 from gradxform.torch_optim import _common
 
 
@@ -78,12 +76,10 @@ def rmsprop(
     """
     _common.check_lr(lr)
     validate.non_negative("momentum", momentum)
-    return _common.real_pairs(
-        chain(
-            _common.maximize_sign(maximize),
-            _common.coupled_weight_decay(weight_decay),
-            rmsprop_scaling(alpha, eps, centered),
-            base.identity() if _common.is_zero(momentum) else trace(momentum),
-            scale_by_learning_rate(lr),
-        )
+    return _common.torch_optimizer(
+        rmsprop_scaling(alpha, eps, centered),
+        base.identity() if _common.is_zero(momentum) else trace(momentum),
+        lr=lr,
+        weight_decay=weight_decay,
+        maximize=maximize,
     )

@@ -9,9 +9,7 @@ import jax.numpy as jnp
 
 from gradxform import tree as tree_ops
 from gradxform._src import base, numerics, validate
-from gradxform._src.combine import chain
 from gradxform._src.transforms.accumulation import trace
-from gradxform._src.transforms.scaling import scale_by_learning_rate
 from gradxform.torch_optim import _common
 
 
@@ -86,11 +84,4 @@ def sgd(
         buffer = trace(momentum, nesterov=nesterov)
     else:
         buffer = dampened_trace(momentum, dampening)
-    return _common.real_pairs(
-        chain(
-            _common.maximize_sign(maximize),
-            _common.coupled_weight_decay(weight_decay),
-            buffer,
-            scale_by_learning_rate(lr),
-        )
-    )
+    return _common.torch_optimizer(buffer, lr=lr, weight_decay=weight_decay, maximize=maximize)
