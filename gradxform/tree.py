@@ -64,10 +64,13 @@ def add_scale(tree_x: Any, scalar: jax.typing.ArrayLike, tree_y: Any) -> Any:
 
 
 def vdot(tree_x: Any, tree_y: Any) -> jax.Array:
-    """``sum_i <x_i, y_i>`` (complex conjugate on ``x``), at highest matmul precision."""
-    dots = jax.tree.map(
-        lambda x, y: jnp.vdot(x, y, precision=jax.lax.Precision.HIGHEST), tree_x, tree_y
-    )
+    """``sum_i <x_i, y_i> = sum_i sum(conj(x_i) * y_i)``.
+
+    An element-wise product and a sum rather than ``jnp.vdot``: no leaf is raveled (a
+    reshape of a sharded array is rejected on an ``Explicit`` mesh) and no matmul unit
+    rounds the products (full precision on every backend).
+    """
+    dots = jax.tree.map(lambda x, y: jnp.sum(jnp.conj(x) * y), tree_x, tree_y)
     return jax.tree.reduce(operator.add, dots, initializer=0)
 
 

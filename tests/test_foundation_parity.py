@@ -157,3 +157,24 @@ def test_unitwise_norm_matches_optax(shape, axis):
     np.testing.assert_allclose(
         gx.unitwise_norm(x, axis), optax.transforms._clipping.unitwise_norm(x, axis), rtol=1e-12
     )
+
+
+@pytest.mark.parametrize("dtype", [jnp.float64, jnp.complex128])
+def test_tree_vdot_matches_optax(dtype):
+    """``gx.tree.vdot`` sums ``conj(x) * y`` per leaf (no ravel); optax ravels and dots."""
+    rng = np.random.default_rng(3)
+
+    def tree():
+        def leaf(*shape):
+            x = rng.normal(size=shape)
+            if jnp.issubdtype(dtype, jnp.complexfloating):
+                x = x + 1j * rng.normal(size=shape)
+            return jnp.asarray(x, dtype)
+
+        return {"m": leaf(4, 3), "s": leaf(), "v": [leaf(5), leaf(2, 1, 3)]}
+
+    x, y = tree(), tree()
+    ours, theirs = gx.tree.vdot(x, y), optax.tree.vdot(x, y)
+    assert ours.dtype == theirs.dtype
+    np.testing.assert_allclose(ours, theirs, rtol=1e-13)
+    assert abs(complex(ours)) > 1.0

@@ -55,7 +55,7 @@ SPECS = {
 AUTO_NUMERICS = {"adam", "adafactor_factored", "clip_by_global_norm+adam", "lamb", "lars"}
 # Compiled runs compared with the reference (the rest: layouts and types only, which need
 # no compile of the step). Set GX_SHARDING_ALL_NUMERICS=1 to compile every optimizer.
-NUMERICS = AUTO_NUMERICS | {"sgd_momentum", "adafactor", "sm3", "noisy_sgd"}
+NUMERICS = AUTO_NUMERICS | {"sgd_momentum", "adafactor", "sm3", "noisy_sgd", "prodigy"}
 
 
 def make_params():
