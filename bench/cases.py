@@ -43,6 +43,10 @@ def _schedule(lib):
     return make(init_value=0.0, peak_value=1e-3, warmup_steps=100, decay_steps=10_000)
 
 
+# The contender that runs no optimizer at all (``p <- p - c g``), timed beside Adam.
+FLOOR = "floor: p - c g"
+
+
 @dataclass(frozen=True)
 class Case:
     name: str

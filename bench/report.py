@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 
+from bench.cases import FLOOR
+
 
 def _fmt(x, spec: str, missing: str = "-") -> str:
     return missing if x is None else format(x, spec)
@@ -118,4 +120,55 @@ def markdown(result: dict) -> str:
                 lines.append(
                     f"| {name} | {c['median_s']:.1f} | {_fmt(comp['ratio'].get(name), '.2f')} |"
                 )
+    return "\n".join(lines) + "\n"
+
+
+def summary_markdown(result: dict) -> str:
+    """The README's condensed table: per case, optax's time and each contender's ratio,
+    the floor step's ratio on the Adam rows, and the compile-time line."""
+    meta, probe = result["meta"], result["probe"]["gbps"]
+    lines = [
+        "| workload | optimizer | optax ms | gradxform ms | ratio | grouped ms | ratio "
+        "| gradxform GB/s (of probe) | state bytes over minimum (optax) |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+
+    def ms(c):
+        return "-" if c.get("status") != "ok" else f"{c['step_ms']:.1f}"
+
+    for row in result["results"]:
+        cs, ratio = row["contenders"], row["ratio"]
+        gx_, grp, opt = cs.get("gradxform", {}), cs.get("gradxform+grouped", {}), cs["optax"]
+        bw = "-" if gx_.get("status") != "ok" else f"{gx_['gbps']:.1f} ({100 * gx_['gbps'] / probe:.0f}%)"
+        excess = "-" if gx_.get("status") != "ok" else f"{_excess(gx_, row)} ({_excess(opt, row)})"
+        lines.append(
+            f"| {row['workload']} | {row['optimizer']} | {ms(opt)} | {ms(gx_)} "
+            f"| {_fmt(ratio.get('gradxform'), '.2f')} | {ms(grp)} "
+            f"| {_fmt(ratio.get('gradxform+grouped'), '.2f')} | {bw} | {excess} |"
+        )
+        if FLOOR in cs and cs[FLOOR].get("status") == "ok":
+            lines.append(
+                f"| {row['workload']} | *floor: `p - c g`, no optimizer* | | {ms(cs[FLOOR])} "
+                f"| {_fmt(ratio.get(FLOOR), '.2f')} | | | | |"
+            )
+    comp = result.get("compile")
+    if comp:
+        parts = [
+            f"{name} {c['median_s']:.1f} s"
+            + ("" if name == "optax" else f" ({_fmt(comp['ratio'].get(name), '.2f')})")
+            for name, c in comp["contenders"].items()
+            if c.get("status", "ok") == "ok"
+        ]
+        lines += [
+            "",
+            f"Compile time (trace + lower + compile, median of {comp['repeats']}) of "
+            f"{comp['optimizer']} on {comp['workload']} ({comp['leaves']} leaves): "
+            + ", ".join(parts) + ".",
+        ]
+    lines += [
+        "",
+        f"`{meta['command']}`, {meta['date'][:10]}, {meta['cpu']} ({meta['cpu_count']} cores), "
+        f"jax {meta['jax']}, optax {meta['optax']}, commit {meta['git_commit']}; load average "
+        f"{meta['loadavg_start'][0]:.1f} -> {meta['loadavg_end'][0]:.1f}; probe {probe:.1f} GB/s.",
+    ]
     return "\n".join(lines) + "\n"

@@ -17,6 +17,7 @@ import optax
 
 import gradxform as gx
 from bench import cases, memory, report, timing, workloads
+from bench.cases import FLOOR
 
 RESULTS_DIR = os.path.join(os.path.dirname(__file__), "results")
 
@@ -32,9 +33,6 @@ def contenders() -> dict:
         "gradxform+grouped": (lambda case: gx.grouped(case.build(gx)), gx.apply_updates),
         "optax": (lambda case: case.build(optax), optax.apply_updates),
     }
-
-
-FLOOR = "floor: p - c g"
 
 
 def floor_contender():
@@ -206,6 +204,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--no-compile", action="store_true", help="skip the compile-time section")
     parser.add_argument("--out", default=None, help="JSON path (default bench/results/<device>.json)")
     parser.add_argument("--markdown", default=None, help="also write the table as Markdown here")
+    parser.add_argument(
+        "--summary", default=None, help="also write the README's condensed table here"
+    )
     args = parser.parse_args(argv)
     only = [t for t in args.only.split(",") if t] if args.only else None
     repeats = args.repeats or (3 if args.quick else 15)
@@ -265,6 +266,9 @@ def main(argv: list[str] | None = None) -> dict:
     if args.markdown:
         with open(args.markdown, "w") as f:
             f.write(report.markdown(result))
+    if args.summary:
+        with open(args.summary, "w") as f:
+            f.write(report.summary_markdown(result))
     print(report.table(result))
     print(f"\nwrote {out_path}  ({meta['wall_s']:.0f} s)")
     return result
