@@ -105,11 +105,7 @@ InjectHyperparamsState = InjectStatefulHyperparamsState  # optax's older name fo
 # --- catalogue ---
 from gradxform._src.transforms.adadelta import ScaleByAdaDeltaState, scale_by_adadelta
 from gradxform._src.transforms.adam_variants import (
-    ScaleByAdamaxState,
-    ScaleByAmsgradState,
     ScaleByBeliefState,
-    ScaleByRadamState,
-    ScaleByYogiState,
     scale_by_adamax,
     scale_by_amsgrad,
     scale_by_belief,

@@ -46,8 +46,25 @@ def _param_bytes(params) -> int:
             ),
             2,
         ),
+        (lambda: gx.amsgrad(SCHEDULE, b2=0.9), lambda: optax.amsgrad(SCHEDULE, b2=0.9), 3),
+        (
+            lambda: gx.adamaxw(SCHEDULE, weight_decay=WD_SCHEDULE),
+            lambda: optax.adamaxw(SCHEDULE, weight_decay=WD_SCHEDULE),
+            2,
+        ),
+        (lambda: gx.yogi(SCHEDULE), lambda: optax.yogi(SCHEDULE), 2),
+        (lambda: gx.radam(SCHEDULE), lambda: optax.radam(SCHEDULE), 2),
+        (
+            lambda: gx.adabelief(SCHEDULE, nesterov=True),
+            lambda: optax.adabelief(SCHEDULE, nesterov=True),
+            2,
+        ),
     ],
-    ids=["adam+schedule", "nadam+schedule", "adamw+schedules", "lamb", "clip+adamw+schedule"],
+    ids=[
+        "adam+schedule", "nadam+schedule", "adamw+schedules", "lamb", "clip+adamw+schedule",
+        "amsgrad+schedule", "adamaxw+schedules", "yogi+schedule", "radam+schedule",
+        "adabelief+schedule",
+    ],
 )
 def test_one_counter_matches_optax_and_is_the_minimal_state(ours, theirs, moments):
     params = nested_params()

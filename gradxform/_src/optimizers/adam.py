@@ -14,6 +14,24 @@ from gradxform._src.transforms.scaling import scale_by_learning_rate
 from gradxform._src.transforms.weight_decay import add_decayed_weights
 
 
+def _descent(
+    scaling: base.GradientTransformation,
+    learning_rate: base.ScalarOrSchedule,
+    weight_decay: base.ScalarOrSchedule | None = None,
+    mask: Any | Callable[[base.Params], Any] | None = None,
+) -> base.GradientTransformation:
+    """``x <- x - lr (scaling(g) + wd x)``, without the decay term when ``weight_decay``
+    is None, under one step counter (``with_count``): ``scaling`` is built with
+    ``shared_count=True``, and schedules of ``lr`` and ``wd`` read the same step.
+    """
+    decay = [] if weight_decay is None else [
+        add_decayed_weights(weight_decay, mask, shared_count=True)
+    ]
+    return with_count(
+        chain(scaling, *decay, scale_by_learning_rate(learning_rate, shared_count=True))
+    )
+
+
 def adam(
     learning_rate: base.ScalarOrSchedule,
     b1: jax.typing.ArrayLike = 0.9,
@@ -35,12 +53,10 @@ def adam(
     The state holds ``m``, ``v`` and one step counter, shared by both bias corrections
     and a learning-rate schedule (``with_count``).
     """
-    return with_count(
-        chain(
-            scale_by_adam(b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov,
-                          nu_dtype=nu_dtype, shared_count=True),
-            scale_by_learning_rate(learning_rate, shared_count=True),
-        )
+    return _descent(
+        scale_by_adam(b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov,
+                      nu_dtype=nu_dtype, shared_count=True),
+        learning_rate,
     )
 
 
@@ -64,11 +80,10 @@ def adamw(
     Defaults as ``adam`` and ``weight_decay=1e-4`` (optax's; torch's is 1e-2);
     ``mu_dtype``/``nu_dtype`` as in ``adam``.
     """
-    return with_count(
-        chain(
-            scale_by_adam(b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov,
-                          nu_dtype=nu_dtype, shared_count=True),
-            add_decayed_weights(weight_decay, mask, shared_count=True),
-            scale_by_learning_rate(learning_rate, shared_count=True),
-        )
+    return _descent(
+        scale_by_adam(b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov,
+                      nu_dtype=nu_dtype, shared_count=True),
+        learning_rate,
+        weight_decay,
+        mask,
     )

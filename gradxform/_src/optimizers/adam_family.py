@@ -1,7 +1,8 @@
 """Adam's relatives: a different second moment, Nesterov momentum, or rectification.
 
-Each is a chain ``scale_by_<variant>`` (+ decoupled weight decay) + learning rate;
-``lr`` may be a schedule of the step.
+Each is ``scale_by_<variant>`` (+ decoupled weight decay) + learning rate under one step
+counter (``with_count``), which the bias corrections and any schedule of ``lr`` or
+``wd`` share.
 """
 
 from __future__ import annotations
@@ -11,8 +12,7 @@ from typing import Any, Callable
 import jax
 
 from gradxform._src import base
-from gradxform._src.combine import chain
-from gradxform._src.optimizers.adam import adam, adamw
+from gradxform._src.optimizers.adam import _descent, adam, adamw
 from gradxform._src.transforms.adam_variants import (
     scale_by_adamax,
     scale_by_amsgrad,
@@ -20,8 +20,6 @@ from gradxform._src.transforms.adam_variants import (
     scale_by_radam,
     scale_by_yogi,
 )
-from gradxform._src.transforms.scaling import scale_by_learning_rate
-from gradxform._src.transforms.weight_decay import add_decayed_weights
 
 MaskOrFn = Any | Callable[[base.Params], Any] | None
 
@@ -87,7 +85,7 @@ def amsgrad(
     Defaults ``b1=0.9, b2=0.999, eps=1e-8, eps_root=0``; the ``bias_correction_*``
     switches drop the corresponding ``1 - b^t`` division.
     """
-    return chain(
+    return _descent(
         scale_by_amsgrad(
             b1,
             b2,
@@ -97,8 +95,9 @@ def amsgrad(
             bias_correction_mu,
             bias_correction_nu,
             max_raw_nu=max_raw_nu,
+            shared_count=True,
         ),
-        scale_by_learning_rate(learning_rate),
+        learning_rate,
     )
 
 
@@ -113,7 +112,7 @@ def adamax(
     ``m <- b1 m + (1-b1) g``; ``v <- max(b2 v, |g| + eps)``;
     ``x <- x - lr (m / (1 - b1^t)) / v``. Defaults ``b1=0.9, b2=0.999, eps=1e-8``.
     """
-    return chain(scale_by_adamax(b1, b2, eps), scale_by_learning_rate(learning_rate))
+    return _descent(scale_by_adamax(b1, b2, eps, shared_count=True), learning_rate)
 
 
 def adamaxw(
@@ -129,10 +128,8 @@ def adamaxw(
     ``x <- x - lr ((m / (1 - b1^t)) / v + wd x)`` with ``adamax``'s ``m, v``.
     Defaults ``b1=0.9, b2=0.999, eps=1e-8, weight_decay=1e-4``.
     """
-    return chain(
-        scale_by_adamax(b1, b2, eps),
-        add_decayed_weights(weight_decay, mask),
-        scale_by_learning_rate(learning_rate),
+    return _descent(
+        scale_by_adamax(b1, b2, eps, shared_count=True), learning_rate, weight_decay, mask
     )
 
 
@@ -155,9 +152,9 @@ def radam(
     else ``x <- x - lr m_hat``. Defaults ``b1=0.9, b2=0.999, eps=1e-8, eps_root=0,
     threshold=5``.
     """
-    return chain(
-        scale_by_radam(b1, b2, eps, eps_root, threshold, nesterov=nesterov),
-        scale_by_learning_rate(learning_rate),
+    return _descent(
+        scale_by_radam(b1, b2, eps, eps_root, threshold, nesterov=nesterov, shared_count=True),
+        learning_rate,
     )
 
 
@@ -172,7 +169,7 @@ def yogi(
     ``m <- b1 m + (1-b1) g``; ``v <- v - (1-b2) sign(v - g^2) g^2`` (both from 1e-6);
     ``x <- x - lr m_hat / (sqrt(v_hat) + eps)``. Defaults ``b1=0.9, b2=0.999, eps=1e-3``.
     """
-    return chain(scale_by_yogi(b1, b2, eps), scale_by_learning_rate(learning_rate))
+    return _descent(scale_by_yogi(b1, b2, eps, shared_count=True), learning_rate)
 
 
 def adabelief(
@@ -191,7 +188,7 @@ def adabelief(
     ``x <- x - lr m_hat / (sqrt(s / (1 - b2^t)) + eps)``. Defaults ``b1=0.9, b2=0.999,
     eps=1e-16, eps_root=1e-16``; ``nesterov`` uses Dozat's look-ahead ``m_hat``.
     """
-    return chain(
-        scale_by_belief(b1, b2, eps, eps_root, nesterov=nesterov),
-        scale_by_learning_rate(learning_rate),
+    return _descent(
+        scale_by_belief(b1, b2, eps, eps_root, nesterov=nesterov, shared_count=True),
+        learning_rate,
     )

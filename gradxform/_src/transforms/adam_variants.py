@@ -4,10 +4,16 @@ All share Adam's first moment ``m <- b1 m + (1 - b1) g`` and its bias correction
 ``m_hat = m / (1 - b1^t)``; they differ in what divides it: a running maximum (AMSGrad),
 an infinity norm (AdaMax), the variance around the mean (AdaBelief), an additive
 sign-controlled update (Yogi), or a variance-rectified factor (RAdam).
+
+All but AdaBelief are written as Adam is, ``with_count(divide(m_hat, denominator))``,
+the denominator being each one's own piece; both bias corrections read one step
+counter. AdaBelief is written out: its second moment averages ``(g - m_t)^2``, so it
+needs the new first moment and cannot run as a separate branch of ``divide``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import jax
@@ -15,44 +21,64 @@ import jax.numpy as jnp
 
 from gradxform import tree as tree_ops
 from gradxform._src import base, numerics, validate
-from gradxform._src.transforms.accumulation import _dtype
+from gradxform._src.combine import chain, divide
+from gradxform._src.counting import shared_step, with_count
+from gradxform._src.transforms.accumulation import bias_correction, ema
+from gradxform._src.transforms.adaptive import nesterov_debias, nesterov_ema
 
 
-def _nesterov_mu_hat(mu: Any, updates: Any, b1: Any, count: jax.Array) -> Any:
-    """Dozat's look-ahead first moment ``b1 m / (1 - b1^{t+1}) + (1 - b1) g / (1 - b1^t)``."""
+class RunningStatisticState(NamedTuple):
+    value: Any  # in the params' dtype
+
+
+def _running(step: Callable[[Any, Any], Any], initial: Any = 0.0) -> base.GradientTransformation:
+    """``s <- step(u, s)`` from ``s_0 = initial``; ``u <- s``.
+
+    The output keeps the precision ``step`` computed ``s`` in; the state stores it in
+    the params' dtype.
+    """
+
+    def init(params):
+        return RunningStatisticState(value=tree_ops.full_like(params, initial))
+
+    def update(updates, state, params=None, **extra):
+        del params, extra
+        base.check_same_structure(updates, state.value, "running statistic")
+        new = step(updates, state.value)
+        return new, RunningStatisticState(value=tree_ops.cast_like(new, state.value))
+
+    return base.GradientTransformation(init, update)
+
+
+def _saturating_max(v: Any, v_max: Any) -> Any:
+    """``max(v_max, v)``, at most the largest finite value of ``v_max``'s dtype: the
+    debiased moment of a huge finite gradient overflows, and an infinite maximum would
+    zero every later step. NaN still propagates."""
     return jax.tree.map(
-        lambda m, g: b1 * m + (1 - b1) * g,
-        tree_ops.bias_correction(mu, b1, numerics.safe_increment(count)),
-        tree_ops.bias_correction(updates, b1, count),
+        lambda x, m: jnp.minimum(jnp.maximum(m, x), jnp.finfo(m.dtype).max), v, v_max
     )
 
 
-def _saturate(tree: Any, like: Any, updates: Any) -> Any:
-    """Clips each leaf at the largest finite value of ``like``'s dtype where the gradient is
-    finite: a bias-corrected moment of a huge gradient overflows, and an infinite state
-    would never recover. Non-finite gradients still propagate."""
-
-    def clip(x, ref, g):
-        top = jnp.finfo(jnp.asarray(ref).dtype).max
-        return jnp.where(jnp.isfinite(g), jnp.minimum(x, top), x)
-
-    return jax.tree.map(clip, tree, like, updates)
+def _root(eps: Any, eps_root: Any) -> base.GradientTransformation:
+    """``v -> sqrt(v + eps_root) + eps``."""
+    return base.elementwise(lambda v: jnp.sqrt(v + eps_root) + eps)
 
 
-def _divide(mu_hat: Any, nu_hat: Any, eps: Any, eps_root: Any) -> Any:
-    return jax.tree.map(
-        lambda m, v: None if m is None else m / (jnp.sqrt(v + eps_root) + eps),
-        mu_hat,
-        nu_hat,
-        is_leaf=lambda x: x is None,
-    )
+def _quotient(
+    who: str, first: Any, second: Any, *after: Any, shared_count: bool
+) -> base.GradientTransformation:
+    """``u <- first(g) / second(g)``, both on ``g`` in at least float32 (see
+    ``numerics.upcast``), then the stages ``after``, all reading one step ``t``: counted
+    here, or with ``shared_count`` by an enclosing ``with_count``. ``who`` names the
+    transformation when ``init`` refuses a parameter."""
+    scaling = chain(base.elementwise(numerics.upcast), divide(first, second), *after)
 
+    def init(params):
+        base.check_float_leaves(params, who)
+        return scaling.init(params)
 
-class ScaleByAmsgradState(NamedTuple):
-    count: jax.Array  # int32 scalar
-    mu: Any
-    nu: Any
-    nu_max: Any
+    named = base.GradientTransformation(init, scaling.update)
+    return named if shared_count else with_count(named)
 
 
 def scale_by_amsgrad(
@@ -65,6 +91,7 @@ def scale_by_amsgrad(
     bias_correction_nu: bool = True,
     *,
     max_raw_nu: bool = False,
+    shared_count: bool = False,
 ) -> base.GradientTransformation:
     """AMSGrad's scaling (Reddi et al. 2018, "On the Convergence of Adam and Beyond").
 
@@ -81,94 +108,45 @@ def scale_by_amsgrad(
     ``v / (1 - b2^t)`` can shrink while ``v`` grows.
 
     Defaults ``b1=0.9, b2=0.999, eps=1e-8, eps_root=0``; ``mu_dtype`` is the dtype of ``m``.
+    ``shared_count=True``: ``t`` comes from an enclosing ``with_count``.
     """
     validate.decay("b1", b1)
     validate.decay("b2", b2)
     validate.non_negative("eps", eps)
     validate.non_negative("eps_root", eps_root)
-    mu_dtype = _dtype(mu_dtype)
-
-    def init(params):
-        base.check_float_leaves(params, "scale_by_amsgrad")
-        return ScaleByAmsgradState(
-            count=jnp.zeros([], jnp.int32),
-            mu=tree_ops.zeros_like(params, dtype=mu_dtype),
-            nu=tree_ops.zeros_like(params),
-            nu_max=tree_ops.zeros_like(params),
-        )
-
-    def update(updates, state, params=None, **extra):
-        del params, extra
-        base.check_same_structure(updates, state.nu, "second moment")
-        updates = jax.tree.map(numerics.upcast, updates)  # see numerics.upcast
-        mu = tree_ops.update_moment(updates, state.mu, b1, 1)
-        nu = tree_ops.update_moment_per_elem_norm(updates, state.nu, b2, 2)
-        count = numerics.safe_increment(state.count)
-        mu_hat = tree_ops.bias_correction(mu, b1, count) if bias_correction_mu else mu
-
-        def correct(v):
-            return tree_ops.bias_correction(v, b2, count) if bias_correction_nu else v
-
-        if max_raw_nu:
-            nu_max = jax.tree.map(jnp.maximum, state.nu_max, nu)
-            denominator = correct(nu_max)
-        else:
-            nu_max = _saturate(
-                jax.tree.map(jnp.maximum, state.nu_max, correct(nu)), state.nu_max, updates
-            )
-            denominator = nu_max
-        out = _divide(mu_hat, denominator, eps, eps_root)
-        mu, nu, nu_max = tree_ops.cast_like((mu, nu, nu_max), (state.mu, state.nu, state.nu_max))
-        return out, ScaleByAmsgradState(count=count, mu=mu, nu=nu, nu_max=nu_max)
-
-    return base.GradientTransformation(init, update)
-
-
-class ScaleByAdamaxState(NamedTuple):
-    count: jax.Array  # int32 scalar
-    mu: Any
-    nu: Any
+    first = ema(b1, debias=bias_correction_mu, accumulator_dtype=mu_dtype, shared_count=True)
+    maximum = _running(_saturating_max)
+    correct = [bias_correction(b2, shared_count=True)] if bias_correction_nu else []
+    stages = [maximum, *correct] if max_raw_nu else [*correct, maximum]
+    second = chain(
+        ema(b2, debias=False, order=2, shared_count=True), *stages, _root(eps, eps_root)
+    )
+    return _quotient("scale_by_amsgrad", first, second, shared_count=shared_count)
 
 
 def scale_by_adamax(
     b1: jax.typing.ArrayLike = 0.9,
     b2: jax.typing.ArrayLike = 0.999,
     eps: jax.typing.ArrayLike = 1e-8,
+    *,
+    shared_count: bool = False,
 ) -> base.GradientTransformation:
     """AdaMax's scaling, Adam under the infinity norm (Kingma & Ba 2015, section 7.1).
 
     ``m <- b1 m + (1 - b1) g``; ``v <- max(b2 v, |g| + eps)``;
     ``u <- (m / (1 - b1^t)) / v``. Defaults ``b1=0.9, b2=0.999, eps=1e-8``.
+    ``shared_count=True``: ``t`` comes from an enclosing ``with_count``.
     """
     validate.decay("b1", b1)
     validate.decay("b2", b2)
     validate.non_negative("eps", eps)
-
-    def init(params):
-        base.check_float_leaves(params, "scale_by_adamax")
-        return ScaleByAdamaxState(
-            count=jnp.zeros([], jnp.int32),
-            mu=tree_ops.zeros_like(params),
-            nu=tree_ops.zeros_like(params),
-        )
-
-    def update(updates, state, params=None, **extra):
-        del params, extra
-        base.check_same_structure(updates, state.nu, "infinity moment")
-        updates = jax.tree.map(numerics.upcast, updates)  # see numerics.upcast
-        count = numerics.safe_increment(state.count)
-        mu = tree_ops.update_moment(updates, state.mu, b1, 1)
-        nu = tree_ops.update_infinity_moment(updates, state.nu, b2, eps)
-        mu_hat = tree_ops.bias_correction(mu, b1, count)
-        out = jax.tree.map(lambda m, v: m / v, mu_hat, nu)
-        mu, nu = tree_ops.cast_like((mu, nu), (state.mu, state.nu))
-        return out, ScaleByAdamaxState(count=count, mu=mu, nu=nu)
-
-    return base.GradientTransformation(init, update)
+    infinity_norm = _running(lambda g, v: tree_ops.update_infinity_moment(g, v, b2, eps))
+    return _quotient(
+        "scale_by_adamax", ema(b1, shared_count=True), infinity_norm, shared_count=shared_count
+    )
 
 
 class ScaleByBeliefState(NamedTuple):
-    count: jax.Array  # int32 scalar
     mu: Any
     nu: Any
 
@@ -180,6 +158,7 @@ def scale_by_belief(
     eps_root: jax.typing.ArrayLike = 1e-16,
     *,
     nesterov: bool = False,
+    shared_count: bool = False,
 ) -> base.GradientTransformation:
     """AdaBelief's scaling (Zhuang et al. 2020, "AdaBelief Optimizer: Adapting Stepsizes
     by the Belief in Observed Gradients").
@@ -188,6 +167,7 @@ def scale_by_belief(
     ``u <- m_hat / (sqrt(s / (1 - b2^t)) + eps)``, ``m_hat = m / (1 - b1^t)``, or with
     ``nesterov`` ``m_hat = b1 m / (1 - b1^{t+1}) + (1 - b1) g / (1 - b1^t)``.
     Defaults ``b1=0.9, b2=0.999, eps=1e-16, eps_root=1e-16``.
+    ``shared_count=True``: ``t`` comes from an enclosing ``with_count``.
     """
     validate.decay("b1", b1)
     validate.decay("b2", b2)
@@ -196,37 +176,28 @@ def scale_by_belief(
 
     def init(params):
         base.check_float_leaves(params, "scale_by_belief")
-        return ScaleByBeliefState(
-            count=jnp.zeros([], jnp.int32),
-            mu=tree_ops.zeros_like(params),
-            nu=tree_ops.zeros_like(params),
-        )
+        return ScaleByBeliefState(mu=tree_ops.zeros_like(params), nu=tree_ops.zeros_like(params))
 
     def update(updates, state, params=None, **extra):
-        del params, extra
+        del params
         base.check_same_structure(updates, state.nu, "second central moment")
         updates = jax.tree.map(numerics.upcast, updates)  # see numerics.upcast
         mu = tree_ops.update_moment(updates, state.mu, b1, 1)
         surprise = tree_ops.sub(updates, mu)
         nu = tree_ops.update_moment_per_elem_norm(surprise, state.nu, b2, 2)
         nu = jax.tree.map(lambda v: v + eps_root, nu)
-        count = numerics.safe_increment(state.count)
+        count = shared_step(extra, "scale_by_belief")
         if nesterov:
-            mu_hat = _nesterov_mu_hat(mu, updates, b1, count)
+            mu_hat = nesterov_debias(mu, updates, b1, count)
         else:
             mu_hat = tree_ops.bias_correction(mu, b1, count)
         nu_hat = tree_ops.bias_correction(nu, b2, count)
-        out = _divide(mu_hat, nu_hat, eps, 0.0)
+        out = jax.tree.map(lambda m, v: m / (jnp.sqrt(v) + eps), mu_hat, nu_hat)
         mu, nu = tree_ops.cast_like((mu, nu), (state.mu, state.nu))
-        return out, ScaleByBeliefState(count=count, mu=mu, nu=nu)
+        return out, ScaleByBeliefState(mu=mu, nu=nu)
 
-    return base.GradientTransformation(init, update)
-
-
-class ScaleByYogiState(NamedTuple):
-    count: jax.Array  # int32 scalar
-    mu: Any
-    nu: Any
+    scaling = base.GradientTransformation(init, update)
+    return scaling if shared_count else with_count(scaling)
 
 
 def scale_by_yogi(
@@ -235,6 +206,8 @@ def scale_by_yogi(
     eps: jax.typing.ArrayLike = 1e-3,
     eps_root: jax.typing.ArrayLike = 0.0,
     initial_accumulator_value: jax.typing.ArrayLike = 1e-6,
+    *,
+    shared_count: bool = False,
 ) -> base.GradientTransformation:
     """Yogi's scaling (Zaheer et al. 2018, "Adaptive Methods for Nonconvex Optimization").
 
@@ -243,6 +216,7 @@ def scale_by_yogi(
     ``initial_accumulator_value``; ``u <- m_hat / (sqrt(v_hat + eps_root) + eps)`` with
     ``m_hat = m / (1 - b1^t)``, ``v_hat = v / (1 - b2^t)``.
     Defaults ``b1=0.9, b2=0.999, eps=1e-3, eps_root=0, initial_accumulator_value=1e-6``.
+    ``shared_count=True``: ``t`` comes from an enclosing ``with_count``.
     """
     validate.decay("b1", b1)
     validate.decay("b2", b2)
@@ -250,39 +224,46 @@ def scale_by_yogi(
     validate.non_negative("eps_root", eps_root)
     validate.non_negative("initial_accumulator_value", initial_accumulator_value)
 
-    def init(params):
-        base.check_float_leaves(params, "scale_by_yogi")
-        return ScaleByYogiState(
-            count=jnp.zeros([], jnp.int32),
-            mu=tree_ops.full_like(params, initial_accumulator_value),
-            nu=tree_ops.full_like(params, initial_accumulator_value),
-        )
+    def yogi_step(g, v):
+        g2 = numerics.abs_sq(g)
+        return v - (1 - b2) * jnp.sign(v - g2) * g2
+
+    # ``ema`` starts at zero; Yogi's average starts at ``initial_accumulator_value``.
+    first = chain(
+        _running(lambda g, m: tree_ops.update_moment(g, m, b1, 1), initial_accumulator_value),
+        bias_correction(b1, shared_count=True),
+    )
+    second = chain(
+        _running(lambda g, v: tree_ops.map_moment(yogi_step, g, v, b2), initial_accumulator_value),
+        bias_correction(b2, shared_count=True),
+        _root(eps, eps_root),
+    )
+    return _quotient("scale_by_yogi", first, second, shared_count=shared_count)
+
+
+def _rectification(b2: Any, threshold: Any) -> base.GradientTransformation:
+    """RAdam's rectification applied to the denominator ``d``: ``d <- d / r_t`` once
+    ``rho_t >= threshold``, ``d <- 1`` (momentum SGD) before (Liu et al. 2020)."""
+    rho_inf = 2.0 / (1.0 - b2) - 1.0
 
     def update(updates, state, params=None, **extra):
-        del params, extra
-        base.check_same_structure(updates, state.nu, "second moment")
-        updates = jax.tree.map(numerics.upcast, updates)  # see numerics.upcast
-        mu = tree_ops.update_moment(updates, state.mu, b1, 1)
+        del params
+        count = shared_step(extra, "scale_by_radam")
+        b2t = b2**count
+        rho = rho_inf - 2 * count * b2t / (1 - b2t)
+        # Below the threshold r_t is the root of a negative number: computed, then dropped.
+        r = jnp.sqrt(
+            (rho - 4.0) * (rho - 2.0) * rho_inf / ((rho_inf - 4.0) * (rho_inf - 2.0) * rho)
+        )
+        # On the denominator, so that ``divide`` applies it: m_hat / (d / r_t) is
+        # r_t m_hat / d up to one rounding.
+        rectified = jax.tree.map(
+            lambda d: jnp.where(rho >= threshold, d / r.astype(d.dtype), jnp.ones_like(d)),
+            updates,
+        )
+        return rectified, state
 
-        def yogi_nu(g, v):
-            g2 = numerics.abs_sq(g)
-            return v - (1 - b2) * jnp.sign(v - g2) * g2
-
-        nu = tree_ops.map_moment(yogi_nu, updates, state.nu, b2)
-        count = numerics.safe_increment(state.count)
-        mu_hat = tree_ops.bias_correction(mu, b1, count)
-        nu_hat = tree_ops.bias_correction(nu, b2, count)
-        out = _divide(mu_hat, nu_hat, eps, eps_root)
-        mu, nu = tree_ops.cast_like((mu, nu), (state.mu, state.nu))
-        return out, ScaleByYogiState(count=count, mu=mu, nu=nu)
-
-    return base.GradientTransformation(init, update)
-
-
-class ScaleByRadamState(NamedTuple):
-    count: jax.Array  # int32 scalar
-    mu: Any
-    nu: Any
+    return base.GradientTransformation(lambda params: base.EmptyState(), update)
 
 
 def scale_by_radam(
@@ -293,6 +274,7 @@ def scale_by_radam(
     threshold: jax.typing.ArrayLike = 5.0,
     *,
     nesterov: bool = False,
+    shared_count: bool = False,
 ) -> base.GradientTransformation:
     """Rectified Adam's scaling (Liu et al. 2020, "On the Variance of the Adaptive
     Learning Rate and Beyond").
@@ -305,45 +287,15 @@ def scale_by_radam(
     ``nesterov`` uses Dozat's look-ahead ``m_hat``. Defaults ``b1=0.9, b2=0.999,
     eps=1e-8, eps_root=0, threshold=5``. (optax's form: the test is ``rho_t >= threshold``
     and ``eps`` is added to ``sqrt(v_hat)``; torch's RAdam uses ``> 5`` and ``sqrt(v)``.)
+    ``shared_count=True``: ``t`` comes from an enclosing ``with_count``.
     """
     validate.decay("b1", b1)
     validate.decay("b2", b2)
     validate.non_negative("eps", eps)
     validate.non_negative("eps_root", eps_root)
     validate.finite("threshold", threshold)
-    rho_inf = 2.0 / (1.0 - b2) - 1.0
-
-    def init(params):
-        base.check_float_leaves(params, "scale_by_radam")
-        return ScaleByRadamState(
-            count=jnp.zeros([], jnp.int32),
-            mu=tree_ops.zeros_like(params),
-            nu=tree_ops.zeros_like(params),
-        )
-
-    def update(updates, state, params=None, **extra):
-        del params, extra
-        base.check_same_structure(updates, state.nu, "second moment")
-        updates = jax.tree.map(numerics.upcast, updates)  # see numerics.upcast
-        mu = tree_ops.update_moment(updates, state.mu, b1, 1)
-        nu = tree_ops.update_moment_per_elem_norm(updates, state.nu, b2, 2)
-        count = numerics.safe_increment(state.count)
-        b2t = b2**count
-        rho = rho_inf - 2 * count * b2t / (1 - b2t)
-        if nesterov:
-            mu_hat = _nesterov_mu_hat(mu, updates, b1, count)
-        else:
-            mu_hat = tree_ops.bias_correction(mu, b1, count)
-        nu_hat = tree_ops.bias_correction(nu, b2, count)
-        # Below the threshold r_t is the root of a negative number: computed, then dropped.
-        r = jnp.sqrt(
-            (rho - 4.0) * (rho - 2.0) * rho_inf / ((rho_inf - 4.0) * (rho_inf - 2.0) * rho)
-        )
-        rectified = jax.tree.map(
-            lambda m, v: r.astype(m.dtype) * m / (jnp.sqrt(v + eps_root) + eps), mu_hat, nu_hat
-        )
-        out = jax.tree.map(lambda a, b: jnp.where(rho >= threshold, a, b), rectified, mu_hat)
-        mu, nu = tree_ops.cast_like((mu, nu), (state.mu, state.nu))
-        return out, ScaleByRadamState(count=count, mu=mu, nu=nu)
-
-    return base.GradientTransformation(init, update)
+    first = nesterov_ema(b1, shared_count=True) if nesterov else ema(b1, shared_count=True)
+    second = chain(
+        ema(b2, order=2, shared_count=True), _root(eps, eps_root), _rectification(b2, threshold)
+    )
+    return _quotient("scale_by_radam", first, second, shared_count=shared_count)

@@ -80,6 +80,16 @@ class NesterovEmaState(NamedTuple):
     ema: Any
 
 
+def nesterov_debias(m: Any, g: Any, decay: Any, count: jax.Array) -> Any:
+    """Dozat's debiased look-ahead ``b m / (1 - b^{t+1}) + (1 - b) g / (1 - b^t)`` of the
+    new average ``m`` and the gradient ``g`` (Dozat 2016)."""
+    return jax.tree.map(
+        lambda m_hat, g_hat: decay * m_hat + (1 - decay) * g_hat,
+        tree_ops.bias_correction(m, decay, numerics.safe_increment(count)),
+        tree_ops.bias_correction(g, decay, count),
+    )
+
+
 def nesterov_ema(
     decay: jax.typing.ArrayLike, accumulator_dtype: Any = None, *, shared_count: bool = False
 ):
@@ -106,12 +116,13 @@ def nesterov_ema(
             count = shared_step(extra, "nesterov_ema")
         else:
             count = numerics.safe_increment(state.count)
-        out = jax.tree.map(
-            lambda m_hat, g_hat: decay * m_hat + (1 - decay) * g_hat,
-            tree_ops.bias_correction(m, decay, numerics.safe_increment(count)),
-            tree_ops.bias_correction(updates, decay, count),
-        )
-        m = tree_ops.cast(m, accumulator_dtype)
+        out = nesterov_debias(m, updates, decay, count)
+        # Without an accumulator dtype ``m`` keeps the state's dtype, as in ``ema``, so
+        # the state's structure is stable when the updates arrive in a wider dtype.
+        if accumulator_dtype is None:
+            m = tree_ops.cast_like(m, state.ema)
+        else:
+            m = tree_ops.cast(m, accumulator_dtype)
         if shared_count:
             return out, MovingAverageState(ema=m)
         return out, NesterovEmaState(count=count, ema=m)

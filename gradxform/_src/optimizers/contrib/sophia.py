@@ -7,10 +7,8 @@ from typing import Any, Callable
 import jax
 
 from gradxform._src import base
-from gradxform._src.combine import chain
-from gradxform._src.transforms.scaling import scale_by_learning_rate
+from gradxform._src.optimizers.adam import _descent
 from gradxform._src.transforms.sophia import scale_by_sophia
-from gradxform._src.transforms.weight_decay import add_decayed_weights
 
 
 def sophia(
@@ -37,7 +35,7 @@ def sophia(
     Defaults ``b1=0.965, b2=0.99, eps=1e-8, weight_decay=1e-4, gamma=0.01,
     clip_threshold=1, update_interval=10``.
     """
-    return chain(
+    return _descent(
         scale_by_sophia(
             b1,
             b2,
@@ -49,7 +47,9 @@ def sophia(
             mu_dtype,
             verbose,
             print_win_rate_every_n_steps,
+            shared_count=True,
         ),
-        add_decayed_weights(weight_decay, weight_decay_mask),
-        scale_by_learning_rate(learning_rate),
+        learning_rate,
+        weight_decay,
+        weight_decay_mask,
     )
