@@ -38,7 +38,11 @@ def _param_bytes(params) -> int:
             lambda: optax.adamw(SCHEDULE, weight_decay=WD_SCHEDULE),
             2,
         ),
-        (lambda: gx.lamb(1e-2, weight_decay=1e-2), lambda: optax.lamb(1e-2, weight_decay=1e-2), 2),
+        (
+            lambda: gx.lamb(SCHEDULE, weight_decay=1e-2),
+            lambda: optax.lamb(SCHEDULE, weight_decay=1e-2),
+            2,
+        ),
         (
             lambda: gx.chain(gx.clip_by_global_norm(1.0), gx.adamw(SCHEDULE, weight_decay=1e-2)),
             lambda: optax.chain(
@@ -61,7 +65,7 @@ def _param_bytes(params) -> int:
         ),
     ],
     ids=[
-        "adam+schedule", "nadam+schedule", "adamw+schedules", "lamb", "clip+adamw+schedule",
+        "adam+schedule", "nadam+schedule", "adamw+schedules", "lamb+schedule", "clip+adamw+schedule",
         "amsgrad+schedule", "adamaxw+schedules", "yogi+schedule", "radam+schedule",
         "adabelief+schedule",
     ],
