@@ -2,12 +2,38 @@
 
 from __future__ import annotations
 
+from typing import Any, NamedTuple
+
 import jax.numpy as jnp
 
+from gradxform import tree as tree_ops
 from gradxform._src import base, numerics, validate
 from gradxform._src.combine import chain, divide
-from gradxform._src.transforms.accumulation import trace
 from gradxform.torch_optim import _common
+
+
+class SumOfSquaresState(NamedTuple):
+    state_sum: Any
+
+
+def sum_of_squares(initial_value: Any) -> base.GradientTransformation:
+    """``s <- s + |g|^2`` from ``s_0 = initial_value``; ``u <- s``. The sum is taken in at
+    least float32 and saturates at the state dtype's largest value for finite ``g`` (a
+    float32 gradient of 1e30 squares to inf, and an infinite sum never comes back)."""
+
+    def init(params):
+        base.check_float_leaves(params, "sum_of_squares")
+        return SumOfSquaresState(tree_ops.full_like(params, initial_value))
+
+    def update(updates, state, params=None, **extra):
+        del params, extra
+        base.check_same_structure(updates, state.state_sum, "sum of squares")
+        total = tree_ops.map_moment(
+            lambda g, s: s + numerics.abs_sq(g), updates, state.state_sum
+        )
+        return total, SumOfSquaresState(tree_ops.cast_like(total, state.state_sum))
+
+    return base.GradientTransformation(init, update)
 
 
 def adagrad(
@@ -40,11 +66,10 @@ def adagrad(
     else:
         lr_fn = _common.schedule_of(lr)
         step_size = lambda count: lr_fn(count) / (1 + count * lr_decay)
-    # trace(1.0) is the running sum s - s_0 = sum of g^2; s_0 is added back under the root.
+    # s_0 first, then each g^2 in turn: torch's summation order.
     root_sum = chain(
-        base.elementwise(numerics.abs_sq),
-        trace(1.0),
-        base.elementwise(lambda s: jnp.sqrt(s + initial_accumulator_value) + eps),
+        sum_of_squares(initial_accumulator_value),
+        base.elementwise(lambda s: jnp.sqrt(numerics.upcast(s)) + eps),
     )
     return _common.torch_optimizer(
         divide(base.identity(), root_sum),

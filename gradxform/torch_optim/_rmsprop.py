@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 
 from gradxform import tree as tree_ops
-from gradxform._src import base, validate
+from gradxform._src import base, numerics, validate
 from gradxform._src.transforms.accumulation import trace
 from gradxform.torch_optim import _common
 
@@ -21,6 +21,13 @@ from gradxform.torch_optim import _common
 class RmspropScalingState(NamedTuple):
     square_avg: Any  # E[g^2]
     grad_avg: Any  # E[g]; an empty tuple unless centered
+
+
+def _variance(v, m):
+    # v - m^2 >= 0 in exact arithmetic; rounding, or m^2 overflowing float32 for gradients
+    # near 1e30, can make it negative, where torch's root is NaN. Clamped at 0 instead.
+    v, m = numerics.upcast(v), numerics.upcast(m)
+    return jnp.maximum(v - m * m, 0)
 
 
 def rmsprop_scaling(alpha: Any, eps: Any, centered: bool) -> base.GradientTransformation:
@@ -43,10 +50,12 @@ def rmsprop_scaling(alpha: Any, eps: Any, centered: bool) -> base.GradientTransf
         square_avg = tree_ops.update_moment(updates, state.square_avg, alpha, 2)
         if centered:
             grad_avg = tree_ops.update_moment(updates, state.grad_avg, alpha, 1)
-            variance = jax.tree.map(lambda v, m: v - m * m, square_avg, grad_avg)
+            variance = jax.tree.map(_variance, square_avg, grad_avg)
         else:
             grad_avg, variance = (), square_avg
-        out = jax.tree.map(lambda g, v: g / (jnp.sqrt(v) + eps), updates, variance)
+        out = jax.tree.map(
+            lambda g, v: (g / (jnp.sqrt(v) + eps)).astype(g.dtype), updates, variance
+        )
         return out, RmspropScalingState(square_avg, grad_avg)
 
     return base.GradientTransformation(init, update)
