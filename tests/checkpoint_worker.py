@@ -1,7 +1,8 @@
 """Saves optimizer state mid-run and resumes it, possibly in another process.
 
-The test runs ``save_all`` in its own process, then ``python checkpoint_worker.py DIR`` in a
-fresh one; both continue the same trajectories, which must agree bit for bit.
+The test runs ``save_all`` in its own process, then ``python checkpoint_worker.py DIR TABLE``
+in a fresh one; both continue the same trajectories, which must agree bit for bit. ``TABLE``
+names one of ``TABLES``, the catalogue or ``gradxform.torch_optim``.
 """
 
 from __future__ import annotations
@@ -17,10 +18,12 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
 
-import gradxform as gx  # noqa: E402
-from optimizer_cases import OPTIMIZERS  # noqa: E402
-from reference import grad_fn, nested_params  # noqa: E402
+from optimizer_cases import OPTIMIZERS, TORCH_OPTIMIZERS
+from reference import grad_fn, nested_params
 
+import gradxform as gx
+
+TABLES = {"catalogue": OPTIMIZERS, "torch_optim": TORCH_OPTIMIZERS}
 FIRST_STEPS = 4
 MORE_STEPS = 4
 try:
@@ -109,10 +112,10 @@ def load(directory, name, fmt, tx):
     return from_host(jax.tree.unflatten(jax.tree.structure(like), leaves), like)
 
 
-def save_all(directory):
+def save_all(directory, table):
     """Runs FIRST_STEPS, saves, runs MORE_STEPS; returns the uninterrupted final params."""
     finals = {}
-    for name, factory in OPTIMIZERS.items():
+    for name, factory in TABLES[table].items():
         tx = factory()
         step = make_step(tx)
         params = start_params()
@@ -123,10 +126,10 @@ def save_all(directory):
     return finals
 
 
-def resume_all(directory):
+def resume_all(directory, table):
     """In a fresh process: loads every checkpoint and runs MORE_STEPS."""
     out = {}
-    for name, factory in OPTIMIZERS.items():
+    for name, factory in TABLES[table].items():
         tx = factory()
         step = make_step(tx)
         for fmt in FORMATS:
@@ -143,4 +146,4 @@ def resume_all(directory):
 
 if __name__ == "__main__":
     jax.config.update("jax_enable_x64", True)
-    resume_all(sys.argv[1])
+    resume_all(sys.argv[1], sys.argv[2])

@@ -2,13 +2,16 @@
 
 ``OPTIMIZERS[name]()`` builds a fresh ``GradientTransformation``. Reliability, sharding
 and checkpoint tests iterate over this table; it grows with the catalogue.
+``TORCH_OPTIMIZERS`` does the same for ``gradxform.torch_optim`` (property, state-structure
+and checkpoint tests); ``ALL_OPTIMIZERS`` is the two together.
 """
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import gradxform as gx
+from gradxform import torch_optim
 
 OPTIMIZERS: dict[str, Callable[[], gx.GradientTransformation]] = {
     "sgd": lambda: gx.sgd(1e-2),
@@ -52,3 +55,38 @@ OPTIMIZERS: dict[str, Callable[[], gx.GradientTransformation]] = {
     "simplified_ademamix": lambda: gx.simplified_ademamix(1e-3),
 }
 # Not listed: sophia, whose update needs the loss (``obj_fn=``) as an extra argument.
+
+# gradxform.torch_optim, each optimizer once, with options that take its other code paths:
+# dampened momentum, amsgrad, maximize, centred, lr decay, coupled (L2) and decoupled
+# weight decay. Names start with "torch_"; none is shared with OPTIMIZERS.
+TORCH_OPTIMIZERS: dict[str, Callable[[], gx.GradientTransformation]] = {
+    "torch_sgd_dampening_maximize": lambda: torch_optim.sgd(
+        1e-2, momentum=0.9, dampening=0.5, maximize=True
+    ),
+    # adam itself through adamw, which is adam(..., decoupled_weight_decay=True).
+    "torch_adamw_amsgrad_maximize": lambda: torch_optim.adamw(
+        1e-2, betas=(0.9, 0.9), weight_decay=1e-2, amsgrad=True, maximize=True
+    ),
+    "torch_nadam_decoupled": lambda: torch_optim.nadam(
+        1e-2, weight_decay=1e-2, momentum_decay=4e-2, decoupled_weight_decay=True
+    ),
+    "torch_radam_l2_maximize": lambda: torch_optim.radam(
+        1e-2, weight_decay=1e-2, maximize=True
+    ),
+    "torch_adamax_maximize": lambda: torch_optim.adamax(1e-2, maximize=True),
+    "torch_rmsprop_centered_momentum": lambda: torch_optim.rmsprop(
+        1e-3, momentum=0.9, centered=True, maximize=True
+    ),
+    "torch_adagrad_lr_decay_l2": lambda: torch_optim.adagrad(
+        1e-2, lr_decay=1e-2, weight_decay=1e-2, initial_accumulator_value=0.1
+    ),
+    "torch_adadelta_maximize": lambda: torch_optim.adadelta(1.0, rho=0.95, maximize=True),
+    "torch_rprop_maximize": lambda: torch_optim.rprop(
+        1e-2, etas=(0.3, 1.5), step_sizes=(1e-4, 1.0), maximize=True
+    ),
+    # t0=2: the iterate average starts within the first steps, not after 1e6.
+    "torch_asgd_l2": lambda: torch_optim.asgd(1e-2, t0=2.0, weight_decay=1e-2),
+}
+
+ALL_OPTIMIZERS = {**OPTIMIZERS, **TORCH_OPTIMIZERS}
+assert len(ALL_OPTIMIZERS) == len(OPTIMIZERS) + len(TORCH_OPTIMIZERS), "a name is shared"

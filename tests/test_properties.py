@@ -4,7 +4,8 @@ Random trees mix nesting (dicts, lists, tuples), 0-d and empty leaves and ``None
 in float16, bfloat16, float32 and float64; float32 gradients also come at 1e30 and 1e-30
 magnitude. For every optimizer: ``jit(update)`` equals eager ``update``; finite inputs
 give finite updates and state over several steps; zero gradients give zero updates where
-the algorithm says so.
+the algorithm says so. ``gradxform.torch_optim`` (``TORCH_OPTIMIZERS``) also gets complex64
+trees, and float32 gradients at 1e30 and at 1e-30 in every run.
 """
 
 from __future__ import annotations
@@ -17,14 +18,16 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
+from optimizer_cases import ALL_OPTIMIZERS, OPTIMIZERS, TORCH_OPTIMIZERS
 
 import gradxform as gx
-from optimizer_cases import OPTIMIZERS
 
 RUNS: collections.Counter = collections.Counter()  # (optimizer, dtype) -> cases run
 
 DTYPES = {"float16": jnp.float16, "bfloat16": jnp.bfloat16, "float32": jnp.float32,
           "float64": jnp.float64}
+# torch_optim steps complex parameters as pairs of reals, as torch does.
+TORCH_DTYPES = {**DTYPES, "complex64": jnp.complex64}
 SHAPES = [(), (0,), (1,), (3,), (2, 3), (2, 0, 2), (4, 1, 2)]
 
 # Optimizers whose update is non-zero for a zero gradient, and why.
@@ -37,6 +40,11 @@ NONZERO_AT_ZERO_GRAD = {
     "fromage": "shrinks parameters by 1/sqrt(1 + lr^2) every step",
     "noisy_sgd": "adds annealed Gaussian noise",
     "yogi": "moments start at initial_accumulator_value=1e-6, not 0",
+    "torch_adamw_amsgrad_maximize": "decoupled weight decay",
+    "torch_nadam_decoupled": "decoupled weight decay",
+    "torch_radam_l2_maximize": "weight decay (L2) added to the gradient",
+    "torch_adagrad_lr_decay_l2": "weight decay (L2) added to the gradient",
+    "torch_asgd_l2": "lambd shrinks parameters every step; weight decay (L2)",
 }
 
 
@@ -54,24 +62,32 @@ def _structure():
 
 
 @st.composite
-def problems(draw):
-    dtype_name = draw(st.sampled_from(sorted(DTYPES)))
-    magnitude = draw(st.sampled_from([1.0, 1e30, 1e-30])) if dtype_name == "float32" else 1.0
-    shape_tree = draw(_structure())
-    seed = draw(st.integers(0, 2**16))
+def problems(draw, dtypes=DTYPES):
+    dtype_name = draw(st.sampled_from(sorted(dtypes)))
+    magnitude = (draw(st.sampled_from([1.0, 1e30, 1e-30]))
+                 if dtype_name in ("float32", "complex64") else 1.0)
+    return make_problem(dtype_name, magnitude, draw(_structure()), draw(st.integers(0, 2**16)))
+
+
+def make_problem(dtype_name, magnitude, shape_tree, seed):
+    """``(dtype_name, params, grads)``: params like ``shape_tree``, three gradients."""
     rng = np.random.default_rng(seed)
-    dtype = DTYPES[dtype_name]
+    dtype = TORCH_DTYPES[dtype_name]
+
+    def normal(s):
+        x = rng.normal(size=s)
+        return x + 1j * rng.normal(size=s) if jnp.issubdtype(dtype, jnp.complexfloating) else x
 
     def build(scale):
         return jax.tree.map(
-            lambda s: jnp.asarray(scale * rng.normal(size=s), dtype),
+            lambda s: jnp.asarray(scale * normal(s), dtype),
             shape_tree,
             is_leaf=lambda x: isinstance(x, tuple) and all(isinstance(i, int) for i in x),
         )
 
-    params = {"root": build(1.0), "anchor": jnp.asarray(rng.normal(size=3), dtype)}
+    params = {"root": build(1.0), "anchor": jnp.asarray(normal(3), dtype)}
     grads = [
-        {"root": build(magnitude), "anchor": jnp.asarray(magnitude * rng.normal(size=3), dtype)}
+        {"root": build(magnitude), "anchor": jnp.asarray(magnitude * normal(3), dtype)}
         for _ in range(3)
     ]
     return dtype_name, params, grads
@@ -79,8 +95,12 @@ def problems(draw):
 
 def _all_finite(tree):
     tree = _plain(tree)
-    return all(bool(jnp.all(jnp.isfinite(jnp.asarray(x, jnp.float32))))
+    return all(bool(jnp.all(jnp.isfinite(jnp.asarray(x, _wide(x)))))
                for x in jax.tree.leaves(tree) if jnp.issubdtype(jnp.result_type(x), jnp.inexact))
+
+
+def _wide(x):
+    return jnp.complex64 if jnp.iscomplexobj(x) else jnp.float32
 
 
 def _plain(tree):
@@ -93,21 +113,45 @@ def _plain(tree):
 
 
 def _close(a, b, dtype_name):
-    tol = {"float64": 1e-12, "float32": 1e-5, "float16": 2e-3, "bfloat16": 2e-2}[dtype_name]
+    tol = {"float64": 1e-12, "float32": 1e-5, "float16": 2e-3, "bfloat16": 2e-2,
+           "complex64": 1e-5}[dtype_name]
     for x, y in zip(jax.tree.leaves(_plain(a)), jax.tree.leaves(_plain(b))):
-        np.testing.assert_allclose(np.asarray(x, np.float64), np.asarray(y, np.float64),
-                                   rtol=tol, atol=tol)
+        wide = np.complex128 if np.iscomplexobj(x) else np.float64
+        np.testing.assert_allclose(np.asarray(x, wide), np.asarray(y, wide), rtol=tol, atol=tol)
+
+
+# No shrinking: a failure is reported as drawn, which keeps a failing run short.
+property_settings = settings(
+    max_examples=3, deadline=None, derandomize=True, phases=(Phase.explicit, Phase.generate),
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 
 
 @pytest.mark.parametrize("name", sorted(OPTIMIZERS))
-# No shrinking: a failure is reported as drawn, which keeps a failing run short.
-@settings(max_examples=3, deadline=None, derandomize=True,
-          phases=(Phase.explicit, Phase.generate),
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@property_settings
 @given(problem=problems())
 def test_jit_equals_eager_and_stays_finite(name, problem):
+    _check_jit_equals_eager_and_finite(name, problem)
+
+
+@pytest.mark.parametrize("name", sorted(TORCH_OPTIMIZERS))
+@property_settings
+@given(problem=problems(TORCH_DTYPES))
+def test_torch_optim_jit_equals_eager_and_stays_finite(name, problem):
+    _check_jit_equals_eager_and_finite(name, problem)
+
+
+@pytest.mark.parametrize("magnitude", [1e30, 1e-30])
+@pytest.mark.parametrize("name", sorted(TORCH_OPTIMIZERS))
+def test_torch_optim_float32_gradients_of_extreme_magnitude(name, magnitude):
+    """The random draws reach float32 at 1e30 and 1e-30 rarely; here every run does."""
+    tree = [(2, 3), None]  # with the problem's 1-d anchor: 1-d, 2-d and None leaves, nested
+    _check_jit_equals_eager_and_finite(name, make_problem("float32", magnitude, tree, seed=1))
+
+
+def _check_jit_equals_eager_and_finite(name, problem):
     dtype_name, params, grads = problem
-    tx = OPTIMIZERS[name]()
+    tx = ALL_OPTIMIZERS[name]()
     jitted = jax.jit(tx.update)
     state_e = state_j = tx.init(params)
     p = params
@@ -123,13 +167,13 @@ def test_jit_equals_eager_and_stays_finite(name, problem):
     RUNS[(name, dtype_name)] += 1
 
 
-@pytest.mark.parametrize("name", sorted(set(OPTIMIZERS) - set(NONZERO_AT_ZERO_GRAD)))
+@pytest.mark.parametrize("name", sorted(set(ALL_OPTIMIZERS) - set(NONZERO_AT_ZERO_GRAD)))
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_zero_gradient_gives_zero_update(name, dtype):
     rng = np.random.default_rng(0)
     params = {"a": jnp.asarray(rng.normal(size=(3, 2)), DTYPES[dtype]),
               "b": jnp.asarray(rng.normal(size=()), DTYPES[dtype])}
-    tx = OPTIMIZERS[name]()
+    tx = ALL_OPTIMIZERS[name]()
     zeros = jax.tree.map(jnp.zeros_like, params)
     updates, _ = jax.jit(tx.update)(zeros, tx.init(params), params)
     for u in jax.tree.leaves(updates):
