@@ -160,16 +160,19 @@ def where(condition: jax.typing.ArrayLike, tree_x: Any, tree_y: Any) -> Any:
     return jax.tree.map(lambda x, y: jnp.where(condition, x, y), tree_x, tree_y)
 
 
-def _saturating(f: Callable, *scalars: Any) -> Callable:
+def _saturating(f: Callable, *scalars: Any, real: bool = False) -> Callable:
     """Wraps a moment update ``f(g, m)`` so it is computed in at least float32 and,
     for finite ``g``, saturates at the moment dtype's largest finite value instead of
     overflowing: a float32 gradient of 1e30 has a square of 1e60, and an infinite
     moment would never decay back. Non-finite gradients still propagate, so
-    ``apply_if_finite`` sees them.
+    ``apply_if_finite`` sees them. ``real=True``: ``f`` is real for complex ``g`` (a
+    moment of ``|g|``), so the result takes the real counterpart of the dtype.
     """
 
     def moment(g, m):
         dtype = jnp.result_type(g, m, *scalars)
+        if real and jnp.issubdtype(dtype, jnp.complexfloating):
+            dtype = jnp.finfo(dtype).dtype
         wide = jnp.promote_types(dtype, jnp.float32)
 
         def widen(x):
@@ -182,7 +185,9 @@ def _saturating(f: Callable, *scalars: Any) -> Callable:
             return x.astype(wide)
 
         new = f(widen(g), widen(m))
-        if not (jnp.issubdtype(dtype, jnp.floating) and jnp.issubdtype(m.dtype, jnp.floating)):
+        if real:  # a complex-typed state holds a real moment: its imaginary part is 0
+            new = jnp.real(new)
+        if not (jnp.issubdtype(dtype, jnp.floating) and jnp.issubdtype(m.dtype, jnp.inexact)):
             return new.astype(dtype)
         # The stored moment has m's dtype: saturate there, so storing it stays finite.
         top = jnp.finfo(m.dtype).max
@@ -192,12 +197,13 @@ def _saturating(f: Callable, *scalars: Any) -> Callable:
     return moment
 
 
-def map_moment(f: Callable, updates: Any, moments: Any, *scalars: Any) -> Any:
+def map_moment(f: Callable, updates: Any, moments: Any, *scalars: Any, real: bool = False) -> Any:
     """``m <- f(g, m)`` leaf by leaf, in at least float32 and saturating for finite ``g``
     (see ``_saturating``); ``scalars`` are the hyperparameters ``f`` closes over, which
-    take part in the result's dtype as they would in ``f(g, m)``.
+    take part in the result's dtype as they would in ``f(g, m)``. ``real=True`` for a
+    moment of ``|g|``, real for complex ``g``.
     """
-    return _map(_saturating(f, *scalars), updates, moments)
+    return _map(_saturating(f, *scalars, real=real), updates, moments)
 
 
 def update_moment(updates: Any, moments: Any, decay: Any, order: int) -> Any:
@@ -216,7 +222,7 @@ def update_moment_per_elem_norm(updates: Any, moments: Any, decay: Any, order: i
         half = order / 2
         return abs_sq(g) ** (int(half) if float(half).is_integer() else half)
 
-    step = _saturating(lambda g, m: (1 - decay) * power(g) + decay * m, decay)
+    step = _saturating(lambda g, m: (1 - decay) * power(g) + decay * m, decay, real=True)
     return _map(step, updates, moments)
 
 

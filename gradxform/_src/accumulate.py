@@ -81,6 +81,7 @@ class MultiSteps:
         return acc + grad
 
     def init(self, params: Any) -> MultiStepsState:
+        base.check_accumulator_dtype(params, self._accumulator_dtype, "MultiSteps")
         gradient_step = jnp.zeros([], jnp.int32)
         _, skip_state = self._should_skip_update_fn(
             tree_ops.zeros_like(params), gradient_step, params

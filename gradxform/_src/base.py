@@ -101,6 +101,32 @@ def check_float_leaves(params: PyTree, who: str) -> None:
             )
 
 
+def check_real_leaves(params: PyTree, who: str, hint: str = "") -> None:
+    """Raises ``ValueError`` naming the first complex leaf of ``params``, for algorithms
+    whose maths (signs, clipping, orderings) has no complex meaning."""
+    for path, leaf in jax.tree_util.tree_leaves_with_path(params):
+        if jnp.iscomplexobj(leaf):
+            raise ValueError(
+                f"{who} does not support complex parameters: parameter "
+                f"{jax.tree_util.keystr(path) or '<root>'} has dtype {jnp.result_type(leaf)}"
+                + (f"; {hint}" if hint else "")
+            )
+
+
+def check_accumulator_dtype(params: PyTree, dtype: Any, who: str) -> None:
+    """Raises ``ValueError`` when a real ``dtype`` would store a running sum of complex
+    gradients: the cast would drop the imaginary parts, silently."""
+    if dtype is None or jnp.issubdtype(dtype, jnp.complexfloating):
+        return
+    for path, leaf in jax.tree_util.tree_leaves_with_path(params):
+        if jnp.iscomplexobj(leaf):
+            raise ValueError(
+                f"{who}: accumulator dtype {jnp.dtype(dtype)} is real but parameter "
+                f"{jax.tree_util.keystr(path) or '<root>'} is {jnp.result_type(leaf)}; storing "
+                "its average would drop the imaginary part. Pass a complex dtype or None."
+            )
+
+
 def identity() -> GradientTransformation:
     """Returns the updates unchanged: ``u <- u``."""
 

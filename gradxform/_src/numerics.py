@@ -55,10 +55,15 @@ def safe_norm(x, min_norm, ord=None, axis=None, keepdims=False):  # noqa: A002
 
 
 def safe_root_mean_squares(x: jax.Array, min_rms: jax.typing.ArrayLike) -> jax.Array:
-    """``max(sqrt(mean(x^2)), min_rms)`` with a finite gradient everywhere."""
-    rms = jnp.sqrt(jnp.mean(jnp.square(x)))
-    x_safe = jnp.where(rms <= min_rms, jnp.ones_like(x), x)
-    return jnp.where(rms <= min_rms, min_rms, jnp.sqrt(jnp.mean(jnp.square(x_safe))))
+    """``max(sqrt(mean(|x|^2)), min_rms)`` with a finite gradient everywhere.
+
+    ``|x|^2`` is the squared modulus (``abs_sq``): ``x^2`` of a complex leaf is complex and
+    its root is not a scale. The mean is taken once; where the rms is small the root is
+    taken of a substitute (1), which keeps its gradient finite.
+    """
+    mean_sq = jnp.mean(abs_sq(x))
+    small = jnp.sqrt(mean_sq) <= min_rms
+    return jnp.where(small, min_rms, jnp.sqrt(jnp.where(small, 1.0, mean_sq)))
 
 
 def global_norm(updates) -> jax.Array:

@@ -36,6 +36,7 @@ def trace(
 
     def init(params):
         base.check_float_leaves(params, "trace")
+        base.check_accumulator_dtype(params, accumulator_dtype, "trace")
         return TraceState(trace=tree_ops.zeros_like(params, dtype=accumulator_dtype))
 
     def update(updates, state, params=None, **extra):
@@ -84,6 +85,8 @@ def ema(
 
     def init(params):
         base.check_float_leaves(params, "ema")
+        if order == 1:  # |g|^2 is real: a second moment may be stored in a real dtype
+            base.check_accumulator_dtype(params, accumulator_dtype, "ema")
         zeros = tree_ops.zeros_like(params, dtype=accumulator_dtype)
         if shared_count:
             return MovingAverageState(ema=zeros)

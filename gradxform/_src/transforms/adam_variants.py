@@ -226,6 +226,7 @@ def scale_by_yogi(
 
     def yogi_step(g, v):
         g2 = numerics.abs_sq(g)
+        v = jnp.real(v)  # real-valued, even in a complex-typed state: sign() needs a real
         return v - (1 - b2) * jnp.sign(v - g2) * g2
 
     # ``ema`` starts at zero; Yogi's average starts at ``initial_accumulator_value``.
@@ -234,7 +235,10 @@ def scale_by_yogi(
         bias_correction(b1, shared_count=True),
     )
     second = chain(
-        _running(lambda g, v: tree_ops.map_moment(yogi_step, g, v, b2), initial_accumulator_value),
+        _running(
+            lambda g, v: tree_ops.map_moment(yogi_step, g, v, b2, real=True),
+            initial_accumulator_value,
+        ),
         bias_correction(b2, shared_count=True),
         _root(eps, eps_root),
     )

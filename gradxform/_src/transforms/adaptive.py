@@ -103,6 +103,7 @@ def nesterov_ema(
 
     def init(params):
         base.check_float_leaves(params, "nesterov_ema")
+        base.check_accumulator_dtype(params, accumulator_dtype, "nesterov_ema")
         m = tree_ops.zeros_like(params, accumulator_dtype)
         if shared_count:
             return MovingAverageState(ema=m)

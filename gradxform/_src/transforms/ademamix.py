@@ -82,8 +82,9 @@ def scale_by_ademamix(
 
 
 def _saturated_square(g: jax.Array) -> jax.Array:
-    """``g * g``, at most the dtype's largest finite value where ``g`` is finite."""
-    return jnp.where(jnp.isfinite(g), jnp.minimum(g * g, jnp.finfo(g.dtype).max), g * g)
+    """``|g|^2``, at most the dtype's largest finite value where ``g`` is finite."""
+    sq = numerics.abs_sq(g)
+    return jnp.where(jnp.isfinite(g), jnp.minimum(sq, jnp.finfo(sq.dtype).max), sq)
 
 
 class ScaleBySimplifiedAdEMAMixState(NamedTuple):
@@ -134,6 +135,7 @@ def scale_by_simplified_ademamix(
             updates,
             state.n,
             b2,
+            real=True,
         )
         count = numerics.safe_increment(state.count)
         n_hat = tree_ops.bias_correction(n, b2, count)

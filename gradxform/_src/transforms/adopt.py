@@ -45,6 +45,8 @@ def scale_by_adopt(
 
     def init(params):
         base.check_float_leaves(params, "scale_by_adopt")
+        if use_clipping:  # clip(g / sqrt(v), -c, c) needs an ordering
+            base.check_real_leaves(params, "scale_by_adopt", "pass use_clipping=False")
         return ScaleByAdoptState(
             count=jnp.zeros([], jnp.int32),
             mu=tree_ops.zeros_like(params, dtype=mu_dtype),

@@ -173,8 +173,7 @@ def scale_by_sm3(
 
     def init(params):
         base.check_float_leaves(params, "scale_by_sm3")
-        if any(jnp.iscomplexobj(p) for p in jax.tree.leaves(params)):
-            raise ValueError("scale_by_sm3 does not support complex parameters")
+        base.check_real_leaves(params, "scale_by_sm3")
         mu = jax.tree.map(
             lambda p: [jnp.zeros(s, p.dtype) for s in _cover_shapes(p.shape)], params
         )
@@ -192,7 +191,12 @@ def scale_by_sm3(
     def covers(v):
         if v.ndim < 2:
             return [v]
-        return [jnp.max(v, axis=tuple(a for a in range(v.ndim) if a != r)) for r in range(v.ndim)]
+        # initial=0: nu >= 0, so it changes no max, and an axis of length 0 elsewhere
+        # (shape (2, 0, 2)) leaves the other covers at 0 instead of failing.
+        return [
+            jnp.max(v, axis=tuple(a for a in range(v.ndim) if a != r), initial=0.0)
+            for r in range(v.ndim)
+        ]
 
     def update(updates, state, params=None, **extra):
         del params, extra

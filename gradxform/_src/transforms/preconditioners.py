@@ -40,7 +40,7 @@ def scale_by_rss(
         del params, extra
         base.check_same_structure(updates, state.sum_of_squares, "sum of squares")
         sum_of_squares = tree_ops.map_moment(
-            lambda g, s: numerics.abs_sq(g) + s, updates, state.sum_of_squares
+            lambda g, s: numerics.abs_sq(g) + s, updates, state.sum_of_squares, real=True
         )
         # Where nothing has accumulated, the update is 0 rather than 0 / sqrt(eps).
         scaling = jax.tree.map(

@@ -92,7 +92,8 @@ def scale_by_prodigy(
             lambda x, m: beta1 * m + (1 - beta1) * x, dg, state.exp_avg, beta1
         )
         exp_avg_sq = tree_ops.map_moment(
-            lambda x, v: beta2 * v + (1 - beta2) * x * x, dg, state.exp_avg_sq, beta2
+            lambda x, v: beta2 * v + (1 - beta2) * numerics.abs_sq(x),
+            dg, state.exp_avg_sq, beta2, real=True,
         )
         weight = d if safeguard_warmup else dlr
         grad_sum = tree_ops.map_moment(

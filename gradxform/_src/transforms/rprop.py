@@ -50,6 +50,10 @@ def scale_by_rprop(
 
     def init(params):
         base.check_float_leaves(params, "scale_by_rprop")
+        base.check_real_leaves(
+            params, "scale_by_rprop",
+            "gradxform.torch_optim.rprop steps complex leaves as pairs of reals, as torch does",
+        )
         return ScaleByRpropState(
             step_sizes=tree_ops.full_like(params, learning_rate),
             prev_sign=tree_ops.zeros_like(params),
