@@ -272,6 +272,20 @@ def test_sm3_matches_numpy_reference_on_a_tree_with_scalar_leaves():
     assert_trees_close(ours, _sm3_numpy(params, STEPS, 0.1, 0.8), rtol=1e-9, atol=1e-12)
 
 
+def test_sm3_with_an_empty_axis_keeps_the_other_covers_at_zero():
+    params = {"empty": jnp.zeros((2, 0, 2)), "w": jnp.ones((2, 3))}
+    grads = {"empty": jnp.zeros((2, 0, 2)), "w": jnp.full((2, 3), 2.0)}
+    tx = gx.sm3(0.1)
+    updates, state = jax.jit(tx.update)(grads, tx.init(params), params)
+    assert updates["empty"].shape == (2, 0, 2)
+    covers = state[0].mu["empty"]  # chain(scale_by_sm3, scale_by_learning_rate)
+    assert [c.shape for c in covers] == [(2,), (0,), (2,)]
+    for cover in covers:
+        np.testing.assert_array_equal(np.asarray(cover), 0.0)
+    # The non-empty leaf, by hand: nu = g^2 = 4, u = -lr (1 - b1) g / sqrt(nu + eps).
+    np.testing.assert_allclose(updates["w"], -0.1 * 0.1 * 2.0 / np.sqrt(4.0 + 1e-8), rtol=1e-12)
+
+
 def test_optax_sm3_fails_on_scalar_leaves():
     params = nested_params()
     tx = optax.sm3(0.1)

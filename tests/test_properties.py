@@ -131,14 +131,14 @@ property_settings = settings(
 @property_settings
 @given(problem=problems())
 def test_jit_equals_eager_and_stays_finite(name, problem):
-    _check_jit_equals_eager_and_finite(name, problem)
+    check_jit_equals_eager_and_finite(name, problem)
 
 
 @pytest.mark.parametrize("name", sorted(TORCH_OPTIMIZERS))
 @property_settings
 @given(problem=problems(TORCH_DTYPES))
 def test_torch_optim_jit_equals_eager_and_stays_finite(name, problem):
-    _check_jit_equals_eager_and_finite(name, problem)
+    check_jit_equals_eager_and_finite(name, problem)
 
 
 @pytest.mark.parametrize("magnitude", [1e30, 1e-30])
@@ -146,10 +146,10 @@ def test_torch_optim_jit_equals_eager_and_stays_finite(name, problem):
 def test_torch_optim_float32_gradients_of_extreme_magnitude(name, magnitude):
     """The random draws reach float32 at 1e30 and 1e-30 rarely; here every run does."""
     tree = [(2, 3), None]  # with the problem's 1-d anchor: 1-d, 2-d and None leaves, nested
-    _check_jit_equals_eager_and_finite(name, make_problem("float32", magnitude, tree, seed=1))
+    check_jit_equals_eager_and_finite(name, make_problem("float32", magnitude, tree, seed=1))
 
 
-def _check_jit_equals_eager_and_finite(name, problem):
+def check_jit_equals_eager_and_finite(name, problem):
     dtype_name, params, grads = problem
     tx = ALL_OPTIMIZERS[name]()
     jitted = jax.jit(tx.update)
