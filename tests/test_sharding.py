@@ -49,7 +49,7 @@ def _env(device_count: int) -> dict:
         f"--xla_force_host_platform_device_count={device_count}"
         # Compile time dominates these short runs; both sides of every comparison are
         # compiled alike.
-        " --xla_backend_optimization_level=0"
+        " --xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true"
     )
     env["JAX_PLATFORMS"] = "cpu"
     env["JAX_ENABLE_X64"] = "1"
