@@ -20,6 +20,7 @@ from optimizer_cases import ALL_OPTIMIZERS, OPTIMIZERS
 from reference import grad_fn, nested_params
 
 import gradxform as gx
+from gradxform import torch_optim
 
 NAMES = sorted(OPTIMIZERS)
 
@@ -51,6 +52,30 @@ def test_state_keeps_structure_shapes_and_dtypes(name, dtype):
     (params_n, state_n), _ = jax.lax.scan(body, (params, state0), None, length=3)
     assert _signature(state_n) == _signature(state0)
     assert _signature(params_n) == _signature(params)
+
+
+# Every public optimizer that takes a learning rate, by its public name: the catalogue's
+# (``learning_rate``) and torch_optim's (``lr``). The list grows with OPTIMIZERS.
+LEARNING_RATE_ARGUMENTS = sorted(
+    [(gx, name, "learning_rate") for name in OPTIMIZERS if hasattr(gx, name)]
+    + [(gx, "sophia", "learning_rate"), (gx, "lbfgs", "learning_rate")]
+    + [(torch_optim, name, "lr") for name in ("sgd", "adam", "adamw", "adagrad", "adadelta",
+                                              "rmsprop", "rprop", "adamax", "nadam", "radam",
+                                              "asgd")],
+    key=lambda c: (c[0].__name__, c[1]),
+)
+
+
+@pytest.mark.parametrize(
+    ("module", "name", "argument"), LEARNING_RATE_ARGUMENTS,
+    ids=[f"{m.__name__.split('.')[-1]}.{n}" for m, n, _ in LEARNING_RATE_ARGUMENTS],
+)
+@pytest.mark.parametrize(("bad", "error"), [(-1.0, ValueError), (float("nan"), ValueError),
+                                            ("0.1", TypeError)], ids=["negative", "nan", "str"])
+def test_bad_learning_rate_is_refused_naming_it(module, name, argument, bad, error):
+    assert len(LEARNING_RATE_ARGUMENTS) >= 45  # the whole catalogue and torch_optim
+    with pytest.raises(error, match=argument):
+        getattr(module, name)(**{argument: bad})
 
 
 @pytest.mark.parametrize("name", NAMES)
