@@ -25,4 +25,5 @@ def noisy_sgd(
     Defaults ``eta=0.01, gamma=0.55``; ``key`` a PRNG key or int seed (default 0, with a
     warning; ``seed`` is its deprecated spelling). The same key gives optax's draws.
     """
-    return chain(add_noise(eta, gamma, key, seed=seed), scale_by_learning_rate(learning_rate))
+    step = scale_by_learning_rate(learning_rate)  # a bad learning rate fails before any warning
+    return chain(add_noise(eta, gamma, key, seed=seed), step)
