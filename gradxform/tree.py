@@ -192,7 +192,12 @@ def _saturating(f: Callable, *scalars: Any, real: bool = False) -> Callable:
         # The stored moment has m's dtype: saturate there, so storing it stays finite.
         top = jnp.finfo(m.dtype).max
         clipped = jnp.clip(new, -top, top)
-        return jnp.where(jnp.isfinite(g), clipped, new).astype(dtype)
+        # "g is finite" as (g - g) == 0 for moments of |g| and isfinite(g) otherwise: one
+        # predicate shared by Adam's two moment updates is computed once, and under XLA
+        # CPU's multi-output fusion written out as a gradient-sized array between the loops
+        # (16M-parameter Adam: 22.1 ms against 18.8 ms); two expressions fuse into each loop.
+        finite = ((g - g) == 0) if real else jnp.isfinite(g)
+        return jnp.where(finite, clipped, new).astype(dtype)
 
     return moment
 

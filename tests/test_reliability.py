@@ -153,3 +153,20 @@ def test_checkpoint_resume_in_fresh_process_is_bit_identical(tmp_path, table):
             assert len(resumed) == len(expected)
             for r, e in zip(resumed, expected):
                 assert r.dtype == e.dtype and np.array_equal(r, e), (name, fmt)
+
+
+@pytest.mark.parametrize("name", ["adam", "yogi", "adagrad", "rmsprop"])
+def test_moments_saturate_for_finite_gradients_and_propagate_non_finite_ones(name):
+    """A finite float32 gradient of 1e30 saturates the second moment at float32's largest
+    value; an infinite or NaN gradient leaves its moments non-finite, so it is not hidden."""
+    g = jnp.array([1e30, jnp.inf, jnp.nan, 1.0], jnp.float32)
+    params = jnp.zeros(4, jnp.float32)
+    tx = OPTIMIZERS[name]()
+    _, state = jax.jit(tx.update)(g, tx.init(params), params)
+    stats = [np.asarray(x) for x in jax.tree.leaves(state) if np.shape(x) == (4,)]
+    assert stats, "no per-element statistics in the state"
+    top = np.finfo(np.float32).max
+    assert any(s[0] == top for s in stats), "the squared 1e30 did not saturate"
+    for s in stats:
+        assert np.isfinite(s[0]) and np.isfinite(s[3])
+        assert not np.isfinite(s[1]) and np.isnan(s[2])
