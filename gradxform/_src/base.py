@@ -82,6 +82,19 @@ def check_same_structure(updates: PyTree, reference: PyTree, what: str) -> None:
         )
 
 
+def _first_leaf(params: PyTree, predicate: Callable) -> tuple[str, Any] | None:
+    """``(path, dtype)`` of the first leaf whose dtype satisfies ``predicate``, or None."""
+    for path, leaf in jax.tree_util.tree_leaves_with_path(params):
+        dtype = jnp.result_type(leaf)
+        if predicate(dtype):
+            return jax.tree_util.keystr(path) or "<root>", dtype
+    return None
+
+
+def _is_complex(dtype) -> bool:
+    return jnp.issubdtype(dtype, jnp.complexfloating)
+
+
 def check_float_leaves(params: PyTree, who: str) -> None:
     """Raises ``TypeError`` naming the first integer or boolean leaf of ``params``.
 
@@ -90,41 +103,42 @@ def check_float_leaves(params: PyTree, who: str) -> None:
     ``init``. Keep such leaves out with ``masked`` or ``multi_transform`` (their inner
     transformations never see masked-out leaves), or give them ``set_to_zero()``.
     """
-    for path, leaf in jax.tree_util.tree_leaves_with_path(params):
-        dtype = jnp.result_type(leaf)
-        if not jnp.issubdtype(dtype, jnp.inexact):
-            raise TypeError(
-                f"{who}: parameter {jax.tree_util.keystr(path) or '<root>'} has dtype {dtype}; "
-                "only floating and complex leaves can be optimized. Keep integer and boolean "
-                "leaves out with gx.masked(...) or gx.multi_transform({..., 'frozen': "
-                "gx.set_to_zero()}, labels)."
-            )
+    found = _first_leaf(params, lambda dtype: not jnp.issubdtype(dtype, jnp.inexact))
+    if found:
+        name, dtype = found
+        raise TypeError(
+            f"{who}: parameter {name} has dtype {dtype}; "
+            "only floating and complex leaves can be optimized. Keep integer and boolean "
+            "leaves out with gx.masked(...) or gx.multi_transform({..., 'frozen': "
+            "gx.set_to_zero()}, labels)."
+        )
 
 
 def check_real_leaves(params: PyTree, who: str, hint: str = "") -> None:
     """Raises ``ValueError`` naming the first complex leaf of ``params``, for algorithms
     whose maths (signs, clipping, orderings) has no complex meaning."""
-    for path, leaf in jax.tree_util.tree_leaves_with_path(params):
-        if jnp.iscomplexobj(leaf):
-            raise ValueError(
-                f"{who} does not support complex parameters: parameter "
-                f"{jax.tree_util.keystr(path) or '<root>'} has dtype {jnp.result_type(leaf)}"
-                + (f"; {hint}" if hint else "")
-            )
+    found = _first_leaf(params, _is_complex)
+    if found:
+        name, dtype = found
+        raise ValueError(
+            f"{who} does not support complex parameters: parameter {name} has dtype {dtype}"
+            + (f"; {hint}" if hint else "")
+        )
 
 
 def check_accumulator_dtype(params: PyTree, dtype: Any, who: str) -> None:
     """Raises ``ValueError`` when a real ``dtype`` would store a running sum of complex
     gradients: the cast would drop the imaginary parts, silently."""
-    if dtype is None or jnp.issubdtype(dtype, jnp.complexfloating):
+    if dtype is None or _is_complex(dtype):
         return
-    for path, leaf in jax.tree_util.tree_leaves_with_path(params):
-        if jnp.iscomplexobj(leaf):
-            raise ValueError(
-                f"{who}: accumulator dtype {jnp.dtype(dtype)} is real but parameter "
-                f"{jax.tree_util.keystr(path) or '<root>'} is {jnp.result_type(leaf)}; storing "
-                "its average would drop the imaginary part. Pass a complex dtype or None."
-            )
+    found = _first_leaf(params, _is_complex)
+    if found:
+        name, leaf_dtype = found
+        raise ValueError(
+            f"{who}: accumulator dtype {jnp.dtype(dtype)} is real but parameter {name} is "
+            f"{leaf_dtype}; storing its average would drop the imaginary part. Pass a "
+            "complex dtype or None."
+        )
 
 
 def identity() -> GradientTransformation:
