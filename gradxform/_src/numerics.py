@@ -66,6 +66,15 @@ def safe_root_mean_squares(x: jax.Array, min_rms: jax.typing.ArrayLike) -> jax.A
     return jnp.where(small, min_rms, jnp.sqrt(jnp.where(small, 1.0, mean_sq)))
 
 
+def clamped_variance(second: jax.Array, first: jax.Array) -> jax.Array:
+    """``max(E[|g|^2] - |E[g]|^2, 0)`` in at least float32, from the second and first moments.
+
+    A variance, ``>= 0`` in exact arithmetic; rounding, or ``|E[g]|^2`` overflowing float32
+    for gradients near 1e30, can make the difference negative, and its root would be NaN.
+    """
+    return jnp.maximum(upcast(second) - abs_sq(upcast(first)), 0)
+
+
 def global_norm(updates) -> jax.Array:
     """``sqrt(sum_i ||u_i||^2)`` over every leaf of the tree."""
     leaves = jax.tree.leaves(updates)

@@ -23,13 +23,6 @@ class RmspropScalingState(NamedTuple):
     grad_avg: Any  # E[g]; an empty tuple unless centered
 
 
-def _variance(v, m):
-    # v - m^2 >= 0 in exact arithmetic; rounding, or m^2 overflowing float32 for gradients
-    # near 1e30, can make it negative, where torch's root is NaN. Clamped at 0 instead.
-    v, m = numerics.upcast(v), numerics.upcast(m)
-    return jnp.maximum(v - m * m, 0)
-
-
 def rmsprop_scaling(alpha: Any, eps: Any, centered: bool) -> base.GradientTransformation:
     """``v <- alpha v + (1 - alpha) g^2``; ``u <- g / (sqrt(v) + eps)``, or with ``centered``
     ``m <- alpha m + (1 - alpha) g`` and ``u <- g / (sqrt(v - m^2) + eps)`` (``v_0 = m_0 = 0``).
@@ -50,7 +43,8 @@ def rmsprop_scaling(alpha: Any, eps: Any, centered: bool) -> base.GradientTransf
         square_avg = tree_ops.update_moment(updates, state.square_avg, alpha, 2)
         if centered:
             grad_avg = tree_ops.update_moment(updates, state.grad_avg, alpha, 1)
-            variance = jax.tree.map(_variance, square_avg, grad_avg)
+            # Clamped at 0 where torch's root of a negative rounding residue is NaN.
+            variance = jax.tree.map(numerics.clamped_variance, square_avg, grad_avg)
         else:
             grad_avg, variance = (), square_avg
         out = jax.tree.map(

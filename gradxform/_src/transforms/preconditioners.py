@@ -106,19 +106,13 @@ def scale_by_stddev(
             nu_hat = tree_ops.bias_correction(nu, decay, count)
         else:
             mu_hat, nu_hat = mu, nu
-        def variance(m, n):
-            # v - m^2 is a variance, >= 0 in exact arithmetic; rounding (or m^2
-            # overflowing) can make it negative, and its root would be NaN.
-            m, n = numerics.upcast(m), numerics.upcast(n)
-            return jnp.maximum(n - numerics.abs_sq(m), 0)
-
         if eps_in_sqrt:
             scaling = jax.tree.map(
-                lambda m, n: jax.lax.rsqrt(variance(m, n) + eps), mu_hat, nu_hat
+                lambda m, n: jax.lax.rsqrt(numerics.clamped_variance(n, m) + eps), mu_hat, nu_hat
             )
         else:
             scaling = jax.tree.map(
-                lambda m, n: 1 / (jnp.sqrt(variance(m, n)) + eps), mu_hat, nu_hat
+                lambda m, n: 1 / (jnp.sqrt(numerics.clamped_variance(n, m)) + eps), mu_hat, nu_hat
             )
         updates = jax.tree.map(lambda c, g: (c * g).astype(g.dtype), scaling, updates)
         mu = tree_ops.cast_like(mu, state.mu)
