@@ -224,6 +224,7 @@ from gradxform._src.second_order.projected import projected
 
 # --- performance ---
 from gradxform._src.grouping import GroupedState, grouped
+from gradxform._src.packing import Packed, pack
 from gradxform._src.train_step import TrainState, TrainStep, train_step
 
 __version__ = "0.1.0"

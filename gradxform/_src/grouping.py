@@ -32,11 +32,11 @@ import functools
 from typing import Any, NamedTuple
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from jax.extend import core as jex_core
 
 from gradxform._src import base, leaf_analysis
+from gradxform._src.packing import Packed, _Layout, _layout, _stack, _unstack, check_size
 
 _KEY = "gradxform.grouped/"
 
@@ -53,50 +53,12 @@ class GroupedState(NamedTuple):
     inner: tuple
 
 
-class _Layout(NamedTuple):
-    groups: tuple  # tuple of tuples of leaf indices
-    avals: tuple  # one ShapeDtypeStruct per leaf
-
-
-def _layout(leaves: list, max_stack_size: int, group_size: int) -> _Layout:
-    buckets: dict = {}
-    for i, x in enumerate(leaves):
-        shape, dtype = tuple(np.shape(x)), np.dtype(jnp.result_type(x))
-        key = (shape, dtype) if int(np.prod(shape)) <= max_stack_size else ("alone", i)
-        buckets.setdefault(key, []).append(i)
-    groups = tuple(
-        tuple(idx[k : k + group_size]) for idx in buckets.values() for k in range(0, len(idx), group_size)
-    )
-    avals = tuple(jax.ShapeDtypeStruct(np.shape(x), jnp.result_type(x)) for x in leaves)
-    return _Layout(groups, avals)
-
-
 def _stack_dict(stacks) -> dict:
     return {f"{_KEY}{g:06d}": s for g, s in enumerate(stacks)}
 
 
 def _stack_dict_of(stacks, gs) -> dict:
     return {f"{_KEY}{g:06d}": stacks[g] for g in gs}
-
-
-def _stack(leaves: list, layout: _Layout) -> list:
-    # A leaf alone is passed as it is: no stack axis, so no copy and no reshape that
-    # could stand between a donated buffer and its in-place update.
-    return [
-        jnp.stack([leaves[i] for i in idx]) if len(idx) > 1 else leaves[idx[0]]
-        for idx in layout.groups
-    ]
-
-
-def _unstack(stacks: list, layout: _Layout) -> list:
-    out: list = [None] * len(layout.avals)
-    for g, idx in enumerate(layout.groups):
-        if len(idx) == 1:
-            out[idx[0]] = stacks[g]
-            continue
-        for row, i in enumerate(idx):
-            out[i] = stacks[g][row]
-    return out
 
 
 # --- classification -------------------------------------------------------------
@@ -286,6 +248,13 @@ def grouped(
     summation order. With several transformations each is classified on its own, so
     ``grouped(clip_by_global_norm(1.0), lamb(1e-3))`` keeps LAMB's trust ratios per leaf.
 
+    Params (and updates) may also arrive already stacked, as a ``Packed`` value (``pack``):
+    the stacks are then used as they are, in the ``Packed`` value's own grouping, and the
+    updates come back as a ``Packed`` value of that grouping, ready for
+    ``apply_updates(packed_params, updates)``; nothing is stacked or unstacked but the
+    updates when they arrive as a tree. Initialise and update with the same grouping
+    (``pack``'s defaults are these).
+
     ``group_size`` bounds a stack: on CPU, stacks of up to 16 leaves fuse into the
     kernels that consume them and all stacks of one shape compile to one kernel; a
     larger stack is a separate copy whose compile time grows with its size. The state is a
@@ -296,51 +265,86 @@ def grouped(
     if not transformations:
         raise ValueError("grouped needs at least one transformation")
     members = tuple(base.as_transformation(t) for t in transformations)
-    for name, value in (("group_size", group_size), ("max_stack_size", max_stack_size)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+    check_size("group_size", group_size)
+    check_size("max_stack_size", max_stack_size)
 
     @functools.lru_cache(maxsize=64)
     def plan(reps_key: tuple) -> tuple:
         reps = [jax.ShapeDtypeStruct(s, d) for s, d in reps_key]
         return tuple(_classify(m, reps, {}) for m in members)
 
-    def layout_and_modes(leaves: list) -> tuple[_Layout, tuple]:
-        layout = _layout(leaves, max_stack_size, group_size)
+    def modes_of(layout: _Layout) -> tuple:
         reps = _representatives(layout)
-        return layout, plan(tuple((a.shape, a.dtype) for a in reps))
+        return plan(tuple((a.shape, a.dtype) for a in reps))
 
     def init(params):
-        leaves = jax.tree.leaves(params)
-        layout, modes = layout_and_modes(leaves)
-        stacks = _stack(leaves, layout)
+        if isinstance(params, Packed):
+            layout, stacks = params._layout(), list(params.stacks)
+            tree = None
+        else:
+            leaves = jax.tree.leaves(params)
+            layout = _layout(leaves, max_stack_size, group_size)
+            stacks, tree = _stack(leaves, layout), params
         states = []
-        for member, mode in zip(members, modes):
+        for member, mode in zip(members, modes_of(layout)):
             if mode == STACKED:
                 states.append(member.init(_stack_dict(stacks)))
             elif mode == VMAPPED:
                 states.append(_vmapped_init(member, stacks, layout))
             else:
-                states.append(member.init(params))
+                if tree is None:
+                    tree = params.unpack()
+                states.append(member.init(tree))
         return GroupedState(inner=tuple(states))
+
+    def arrange(updates, params):
+        """``(layout, treedef, update stacks, param stacks or None, packed output)``."""
+        packed = params if isinstance(params, Packed) else None
+        if isinstance(updates, Packed):
+            if packed is not None and (
+                packed.treedef != updates.treedef or packed.groups != updates.groups
+            ):
+                raise ValueError("grouped: packed updates and params must share one grouping")
+            packed = packed or updates
+            stacks = list(updates.stacks)
+        elif packed is not None:
+            leaves, treedef = jax.tree.flatten(updates)
+            if treedef != packed.treedef:
+                raise ValueError(
+                    "grouped: the updates' tree structure differs from the packed params': "
+                    f"{treedef} vs {packed.treedef}"
+                )
+            stacks = _stack(leaves, packed._layout())
+        if packed is not None:
+            layout = packed._layout()
+            if isinstance(params, Packed):
+                p_stacks = list(params.stacks)
+            else:
+                p_stacks = None if params is None else _stack(
+                    packed.treedef.flatten_up_to(params), layout
+                )
+            return layout, packed.treedef, stacks, p_stacks, packed
+        leaves, treedef = jax.tree.flatten(updates)
+        layout = _layout(leaves, max_stack_size, group_size)
+        p_stacks = None if params is None else _stack(treedef.flatten_up_to(params), layout)
+        return layout, treedef, _stack(leaves, layout), p_stacks, None
 
     def update(updates, state, params=None, **extra):
         if not isinstance(state, GroupedState) or len(state.inner) != len(members):
             raise ValueError(
                 f"grouped expects the GroupedState made by its init, got {type(state).__name__}"
             )
-        leaves, treedef = jax.tree.flatten(updates)
-        p_leaves = None if params is None else treedef.flatten_up_to(params)
-        layout, modes = layout_and_modes(leaves)
         # Stacks nobody reads (params, for most members) are dropped by XLA.
-        p_stacks = None if p_leaves is None else _stack(p_leaves, layout)
-        stacks, leaves_now = _stack(leaves, layout), None
-        new_states = []
-        for member, mode, data in zip(members, modes, state.inner):
+        layout, treedef, stacks, p_stacks, packed = arrange(updates, params)
+        tree_params = params.unpack() if isinstance(params, Packed) else params
+        leaves_now, new_states = None, []
+        for member, mode, data in zip(members, modes_of(layout), state.inner):
             if mode == LEAVES:
                 if leaves_now is None:
                     leaves_now = _unstack(stacks, layout)
-                out, data = member.update(treedef.unflatten(leaves_now), data, params, **extra)
+                out, data = member.update(
+                    treedef.unflatten(leaves_now), data, tree_params, **extra
+                )
                 leaves_now, stacks = treedef.flatten_up_to(out), None
             else:
                 if stacks is None:
@@ -355,6 +359,10 @@ def grouped(
                     stacks, data = _vmapped_update(member, data, stacks, p_stacks, layout, extra)
                 leaves_now = None
             new_states.append(data)
+        if packed is not None:
+            if stacks is None:
+                stacks = _stack(leaves_now, layout)
+            return Packed(stacks, treedef, layout.groups), GroupedState(tuple(new_states))
         if leaves_now is None:
             leaves_now = _unstack(stacks, layout)
         return treedef.unflatten(leaves_now), GroupedState(tuple(new_states))

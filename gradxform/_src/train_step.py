@@ -33,12 +33,13 @@ import numpy as np
 
 from gradxform._src import base
 from gradxform._src.grouping import grouped
+from gradxform._src.packing import pack as pack_tree
 
 
 class TrainState(NamedTuple):
-    """``params``: what the model sees; ``opt_state``: the optimizer's state;
-    ``master``: the full-precision copy the optimizer updates (``None`` without
-    ``master_dtype``)."""
+    """``params``: what the model sees (a ``Packed`` value with ``pack=True``: its
+    ``unpack()`` is the tree); ``opt_state``: the optimizer's state; ``master``: the
+    full-precision copy the optimizer updates (``None`` without ``master_dtype``)."""
 
     params: Any
     opt_state: Any
@@ -80,6 +81,7 @@ class TrainStep:
         has_aux: bool,
         master_dtype: Any,
         group: bool,
+        pack: bool,
         donate: bool,
     ):
         if isinstance(optimizer, base.GradientTransformation) or (
@@ -102,7 +104,8 @@ class TrainStep:
         self._loss_fn = loss_fn
         self._has_aux = has_aux
         self._master_dtype = None if master_dtype is None else jnp.dtype(master_dtype)
-        self._group = group
+        self._group = group or pack
+        self._pack = pack
         self._compiled = jax.jit(self._step, donate_argnums=(0,) if donate else ())
 
     @property
@@ -120,15 +123,26 @@ class TrainStep:
 
     def init(self, params) -> TrainState:
         """The state to start from: params, optimizer state and (optionally) master copy."""
+        if self._pack:
+            params = pack_tree(params)
         master = None
         if self._master_dtype is not None:
-            master = jax.tree.map(lambda p: jnp.asarray(p, self._master_dtype), params)
+            # A copy even where the dtypes agree: params and master are donated together,
+            # and one buffer cannot be donated twice.
+            master = jax.tree.map(lambda p: jnp.array(p, self._master_dtype, copy=True), params)
         opt_state = self.transformation().init(params if master is None else master)
         return TrainState(params=params, opt_state=opt_state, master=master)
 
     def _step(self, state: TrainState, dynamic: dict, *batch):
         tx = self.transformation(**dynamic)
-        grad_fn = jax.value_and_grad(self._loss_fn, has_aux=self._has_aux)
+        loss_fn = self._loss_fn
+        if self._pack:
+            # Differentiating through unpack gives the gradient as a Packed value: the
+            # optimizer reads and writes stacks, never one buffer per leaf.
+            def loss_fn(packed, *batch):
+                return self._loss_fn(packed.unpack(), *batch)
+
+        grad_fn = jax.value_and_grad(loss_fn, has_aux=self._has_aux)
         value, grads = grad_fn(state.params, *batch)
         loss = value[0] if self._has_aux else value
         if state.master is None:
@@ -163,6 +177,7 @@ def train_step(
     has_aux: bool = False,
     master_dtype: Any = None,
     group: bool = False,
+    pack: bool = False,
     donate: bool = True,
     **hyperparams: Any,
 ) -> TrainStep:
@@ -178,7 +193,10 @@ def train_step(
     ``hyperparams``: float ones (``learning_rate=1e-3``, ``b1=0.9``) become traced
     arguments that each call may override (``step(state, batch, learning_rate=3e-4)``)
     without recompiling; the others (bools, ints, schedules) are fixed. ``group=True``
-    wraps the optimizer in ``grouped``. With ``has_aux`` the loss function returns
+    wraps the optimizer in ``grouped``; ``pack=True`` also holds the params as a
+    ``Packed`` value (``state.params.unpack()`` is the tree; ``loss_fn`` still receives
+    the tree), so that with many small leaves a step passes a few stacks instead of one
+    buffer per leaf. With ``has_aux`` the loss function returns
     ``(loss, aux)`` and the step ``(state, loss, aux)``. ``step.init(params)`` builds the
     first state.
     """
@@ -189,4 +207,4 @@ def train_step(
             inspect.signature(optimizer).bind_partial(**hyperparams)
         except TypeError as e:
             raise TypeError(f"train_step: {e}") from None
-    return TrainStep(loss_fn, optimizer, hyperparams, has_aux, master_dtype, group, donate)
+    return TrainStep(loss_fn, optimizer, hyperparams, has_aux, master_dtype, group, pack, donate)
