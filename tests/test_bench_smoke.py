@@ -48,3 +48,11 @@ def test_quick_run_writes_expected_json(tmp_path, float32):
     comp = result["compile"]
     assert comp["leaves"] > 1 and comp["contenders"]["optax"]["median_s"] > 0
     assert comp["ratio"]["gradxform"] > 0
+
+
+def test_quick_train_step_comparison_runs(float32):
+    from bench import train_step
+
+    medians = train_step.main(["--quick", "--repeats", "1"])
+    assert set(medians) == {"optax", "gradxform", "gradxform group", "gradxform pack"}
+    assert all(s > 0 for s in medians.values())
