@@ -36,7 +36,15 @@ import numpy as np
 from jax.extend import core as jex_core
 
 from gradxform._src import base, leaf_analysis
-from gradxform._src.packing import Packed, _Layout, _layout, _stack, _unstack, check_size
+from gradxform._src.packing import (
+    Packed,
+    _Layout,
+    _layout,
+    _stack,
+    _unstack,
+    check_size,
+    layout_of,
+)
 
 _KEY = "gradxform.grouped/"
 
@@ -279,7 +287,7 @@ def grouped(
 
     def init(params):
         if isinstance(params, Packed):
-            layout, stacks = params._layout(), list(params.stacks)
+            layout, stacks = layout_of(params), list(params.stacks)
             tree = None
         else:
             leaves = jax.tree.leaves(params)
@@ -305,7 +313,7 @@ def grouped(
                 packed.treedef != updates.treedef or packed.groups != updates.groups
             ):
                 raise ValueError("grouped: packed updates and params must share one grouping")
-            packed = packed or updates
+            packed = updates if packed is None else packed
             stacks = list(updates.stacks)
         elif packed is not None:
             leaves, treedef = jax.tree.flatten(updates)
@@ -314,9 +322,9 @@ def grouped(
                     "grouped: the updates' tree structure differs from the packed params': "
                     f"{treedef} vs {packed.treedef}"
                 )
-            stacks = _stack(leaves, packed._layout())
+            stacks = _stack(leaves, layout_of(packed))
         if packed is not None:
-            layout = packed._layout()
+            layout = layout_of(packed)
             if isinstance(params, Packed):
                 p_stacks = list(params.stacks)
             else:

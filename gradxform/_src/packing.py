@@ -32,7 +32,9 @@ def _layout(leaves: list, max_stack_size: int, group_size: int) -> _Layout:
         key = (shape, dtype) if int(np.prod(shape)) <= max_stack_size else ("alone", i)
         buckets.setdefault(key, []).append(i)
     groups = tuple(
-        tuple(idx[k : k + group_size]) for idx in buckets.values() for k in range(0, len(idx), group_size)
+        tuple(idx[k : k + group_size])
+        for idx in buckets.values()
+        for k in range(0, len(idx), group_size)
     )
     avals = tuple(jax.ShapeDtypeStruct(np.shape(x), jnp.result_type(x)) for x in leaves)
     return _Layout(groups, avals)
@@ -89,21 +91,24 @@ class Packed:
     def tree_unflatten(cls, aux, children):
         return cls(children, *aux)
 
-    def _layout(self) -> _Layout:
-        avals: list = [None] * self.treedef.num_leaves
-        for s, idx in zip(self.stacks, self.groups):
-            shape = np.shape(s)[1:] if len(idx) > 1 else np.shape(s)
-            for i in idx:
-                avals[i] = jax.ShapeDtypeStruct(shape, jnp.result_type(s))
-        return _Layout(self.groups, tuple(avals))
-
     def unpack(self):
         """The tree, leaf ``i`` being row ``r`` of the stack holding it (a slice)."""
-        return jax.tree.unflatten(self.treedef, _unstack(list(self.stacks), self._layout()))
+        return jax.tree.unflatten(self.treedef, _unstack(list(self.stacks), layout_of(self)))
 
     def __repr__(self) -> str:
         shapes = ", ".join(str(tuple(np.shape(s))) for s in self.stacks)
         return f"Packed({self.treedef.num_leaves} leaves in {len(self.stacks)} stacks: {shapes})"
+
+
+def layout_of(packed: Packed) -> _Layout:
+    """The grouping of ``packed`` with each leaf's shape and dtype, read off its stacks
+    (so a ``Packed`` value mapped to another dtype reports the new one)."""
+    avals: list = [None] * packed.treedef.num_leaves
+    for s, idx in zip(packed.stacks, packed.groups):
+        shape = np.shape(s)[1:] if len(idx) > 1 else np.shape(s)
+        for i in idx:
+            avals[i] = jax.ShapeDtypeStruct(shape, jnp.result_type(s))
+    return _Layout(packed.groups, tuple(avals))
 
 
 def pack(tree: Any, group_size: int = 16, max_stack_size: int = 1 << 15) -> Packed:
