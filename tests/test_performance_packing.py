@@ -14,7 +14,7 @@ import pytest
 
 import gradxform as gx
 from paired import compiled_call
-from reference import assert_trees_close, grad_fn, loss, nested_params
+from reference import assert_trees_close, grad_fn, loss, nested_params, run
 from test_performance_grouping import CASES, many_leaves
 
 SMALL = dict(group_size=2, max_stack_size=16)
@@ -44,16 +44,7 @@ def packed_run(tx, params, steps: int, packed_updates: bool = False):
 
 
 def optax_run(tx, params, steps: int):
-    def run(params):
-        def step(carry, _):
-            p, s = carry
-            u, s = tx.update(grad_fn(p), s, p)
-            p = optax.apply_updates(p, u)
-            return (p, s), p
-
-        return jax.lax.scan(step, (params, tx.init(params)), None, length=steps)[1]
-
-    return compiled_call(run, params)
+    return compiled_call(lambda p: run(tx, p, steps), params)
 
 
 def test_pack_round_trip_is_exact():

@@ -307,35 +307,29 @@ def grouped(
 
     def arrange(updates, params):
         """``(layout, treedef, update stacks, param stacks or None, packed output)``."""
-        packed = params if isinstance(params, Packed) else None
-        if isinstance(updates, Packed):
-            if packed is not None and (
-                packed.treedef != updates.treedef or packed.groups != updates.groups
-            ):
-                raise ValueError("grouped: packed updates and params must share one grouping")
-            packed = updates if packed is None else packed
-            stacks = list(updates.stacks)
-        elif packed is not None:
+        packed = next((x for x in (params, updates) if isinstance(x, Packed)), None)
+        if packed is None:
             leaves, treedef = jax.tree.flatten(updates)
+            layout = _layout(leaves, max_stack_size, group_size)
+            p_stacks = None if params is None else _stack(treedef.flatten_up_to(params), layout)
+            return layout, treedef, _stack(leaves, layout), p_stacks, None
+        layout = layout_of(packed)
+
+        def stacks_of(tree) -> list:
+            if isinstance(tree, Packed):
+                if (tree.treedef, tree.groups) != (packed.treedef, packed.groups):
+                    raise ValueError("grouped: packed updates and params must share one grouping")
+                return list(tree.stacks)
+            leaves, treedef = jax.tree.flatten(tree)
             if treedef != packed.treedef:
                 raise ValueError(
-                    "grouped: the updates' tree structure differs from the packed params': "
-                    f"{treedef} vs {packed.treedef}"
+                    f"grouped: the tree structure {treedef} differs from the packed value's "
+                    f"{packed.treedef}"
                 )
-            stacks = _stack(leaves, layout_of(packed))
-        if packed is not None:
-            layout = layout_of(packed)
-            if isinstance(params, Packed):
-                p_stacks = list(params.stacks)
-            else:
-                p_stacks = None if params is None else _stack(
-                    packed.treedef.flatten_up_to(params), layout
-                )
-            return layout, packed.treedef, stacks, p_stacks, packed
-        leaves, treedef = jax.tree.flatten(updates)
-        layout = _layout(leaves, max_stack_size, group_size)
-        p_stacks = None if params is None else _stack(treedef.flatten_up_to(params), layout)
-        return layout, treedef, _stack(leaves, layout), p_stacks, None
+            return _stack(leaves, layout)
+
+        p_stacks = None if params is None else stacks_of(params)
+        return layout, packed.treedef, stacks_of(updates), p_stacks, packed
 
     def update(updates, state, params=None, **extra):
         if not isinstance(state, GroupedState) or len(state.inner) != len(members):
@@ -344,12 +338,15 @@ def grouped(
             )
         # Stacks nobody reads (params, for most members) are dropped by XLA.
         layout, treedef, stacks, p_stacks, packed = arrange(updates, params)
-        tree_params = params.unpack() if isinstance(params, Packed) else params
+        # Unpacked only for a member that runs on the tree: 1000 traced slices otherwise.
+        tree_params = None if isinstance(params, Packed) else params
         leaves_now, new_states = None, []
         for member, mode, data in zip(members, modes_of(layout), state.inner):
             if mode == LEAVES:
                 if leaves_now is None:
                     leaves_now = _unstack(stacks, layout)
+                if tree_params is None and params is not None:
+                    tree_params = params.unpack()
                 out, data = member.update(
                     treedef.unflatten(leaves_now), data, tree_params, **extra
                 )
