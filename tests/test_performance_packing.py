@@ -124,6 +124,29 @@ def test_mismatched_packings_are_refused():
         tx.update(other, state, packed)
 
 
+def test_masks_around_grouped_refuse_packed_params():
+    # A mask or label tree cannot be laid over stacks: the refusal says to move it inside.
+    params = {"a": jnp.ones(3), "b": jnp.ones(3)}
+    packed, grads = gx.pack(params), jax.tree.map(jnp.ones_like, params)
+    mask, labels = {"a": True, "b": False}, {"a": "x", "b": "y"}
+    outside = [
+        gx.masked(gx.grouped(gx.adam(0.1)), mask),
+        gx.multi_transform({"x": gx.grouped(gx.adam(0.1)), "y": gx.sgd(0.1)}, labels),
+    ]
+    for tx in outside:
+        with pytest.raises(TypeError, match="inside gx.grouped"):
+            tx.init(packed)
+    after = gx.chain(gx.grouped(gx.adam(0.1)), gx.masked(gx.scale(2.0), mask))
+    with pytest.raises(TypeError, match="masked got packed"):
+        after.update(grads, after.init(params), packed)
+    # Inside grouped the mask sees the tree: Adam on "a" only, as optax masks it.
+    inside = gx.grouped(gx.masked(gx.adam(0.1), mask))
+    updates, _ = inside.update(grads, inside.init(packed), packed)
+    ref = optax.masked(optax.adam(0.1), mask)
+    expected, _ = ref.update(grads, ref.init(params), params)
+    assert_trees_close(updates.unpack(), expected, rtol=1e-6, atol=1e-7)
+
+
 def test_gradient_with_respect_to_packed_params_is_packed():
     params = nested_params()
     packed = gx.pack(params, **SMALL)

@@ -7,6 +7,7 @@ from typing import Any, Callable, Hashable, Mapping, NamedTuple
 import jax
 
 from gradxform._src import base
+from gradxform._src.packing import Packed
 
 
 class MaskedNode(NamedTuple):
@@ -20,6 +21,17 @@ class MaskedState(NamedTuple):
 def _is_callable_mask(mask: Any) -> bool:
     flags = jax.tree.leaves(jax.tree.map(callable, mask))
     return bool(flags) and all(flags)
+
+
+def _refuse_packed(who: str, what: str, *trees: Any) -> None:
+    # A mask or label tree is shaped like the params' tree; a Packed value holds stacks.
+    # Mapping one over the other fails deep inside JAX, so say where the mask belongs.
+    if any(isinstance(t, Packed) for t in trees):
+        raise TypeError(
+            f"{who} got packed params or updates (gx.pack): its {what} are shaped like the "
+            f"params' tree, not their stacks. Put it inside gx.grouped(...), which runs such "
+            f"a member on the unpacked tree, e.g. gx.grouped(gx.masked(tx, mask))"
+        )
 
 
 def _apply_mask(tree: Any, mask_tree: Any) -> Any:
@@ -44,9 +56,11 @@ def masked(
         return mask(tree) if _is_callable_mask(mask) else mask
 
     def init(params):
+        _refuse_packed("masked", "masks", params)
         return MaskedState(inner_state=inner.init(_apply_mask(params, mask_of(params))))
 
     def update(updates, state, params=None, **extra):
+        _refuse_packed("masked", "masks", updates, params)
         mask_tree = mask_of(updates)
         if mask_compatible_extra_args:
             structure = jax.tree.structure(updates)
@@ -99,6 +113,7 @@ def multi_transform(
         return {k: jax.tree.map(lambda lab, k=k: lab == k, labels) for k in transforms}
 
     def init(params):
+        _refuse_packed("multi_transform", "labels", params)
         masks = masks_of(params)
         return MultiTransformState(
             {
@@ -110,6 +125,7 @@ def multi_transform(
         )
 
     def update(updates, state, params=None, **extra):
+        _refuse_packed("multi_transform", "labels", updates, params)
         masks = masks_of(updates)
         new_states = {}
         for k, t in transforms.items():
