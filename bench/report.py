@@ -19,6 +19,11 @@ def _excess(c: dict, row: dict) -> str:
     return str(c["state_bytes"] - row["min_state_bytes"])
 
 
+def _fresh_mb(c: dict) -> float | None:
+    fresh = c.get("fresh_bytes_per_step")
+    return None if fresh is None else fresh / 1e6
+
+
 def table(result: dict) -> str:
     """A fixed-width table: per case, each contender's step time, ratio, GB/s, compile, memory."""
     probe = result["probe"]["gbps"]
@@ -30,6 +35,7 @@ def table(result: dict) -> str:
     head = (
         f"{'workload':<13}{'optimizer':<20}{'contender':<20}{'ms/step':>9}{'ratio':>7}"
         f"{'GB/s':>7}{'%probe':>7}{'compile s':>10}{'state MB':>9}{'+B':>7}{'peak/fp':>8}"
+        f"{'fresh MB':>9}"
     )
     lines += [head, "-" * len(head)]
     for row in result["results"]:
@@ -47,6 +53,7 @@ def table(result: dict) -> str:
                 f"{c['lower_s'] + c['compile_s']:>10.2f}{c['state_bytes'] / 1e6:>9.2f}"
                 f"{_excess(c, row):>7}"
                 f"{_fmt(c['peak_over_footprint'], '.2f'):>8}"
+                f"{_fmt(_fresh_mb(c), '.1f'):>9}"
             )
     comp = result.get("compile")
     if comp:
@@ -65,7 +72,8 @@ def table(result: dict) -> str:
         "ratio = contender / optax (same run); GB/s = minimal traffic / median step time "
         "(12 B/param for the floor step); "
         "+B = state bytes above the algorithm's minimum; peak/fp = planned peak memory / "
-        "(params + grads + state).",
+        "(params + grads + state); fresh MB = memory touched for the first time per step "
+        "(page faults: the step's temporaries, allocated afresh each call).",
     ]
     return "\n".join(lines)
 
@@ -88,14 +96,14 @@ def markdown(result: dict) -> str:
         f"bandwidth probe {probe:.1f} GB/s.",
         "",
         "| workload | optimizer | contender | ms/step | ratio | GB/s | % probe | compile s "
-        "| state MB | state bytes over minimum | peak / footprint |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| state MB | state bytes over minimum | peak / footprint | fresh MB / step |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in result["results"]:
         for name, c in row["contenders"].items():
             label = f"{row['workload']} ({row['leaves']} leaves) | {row['optimizer']}"
             if c["status"] != "ok":
-                lines.append(f"| {label} | {name} | {c['status']} | | | | | | | |")
+                lines.append(f"| {label} | {name} | {c['status']} | | | | | | | | |")
                 continue
             ratio = row["ratio"].get(name)
             lines.append(
@@ -103,7 +111,8 @@ def markdown(result: dict) -> str:
                 f"| {c['gbps']:.1f} | {100 * c['gbps'] / probe:.0f}% "
                 f"| {c['lower_s'] + c['compile_s']:.1f} | {c['state_bytes'] / 1e6:.2f} "
                 f"| {_excess(c, row)} "
-                f"| {_fmt(c['peak_over_footprint'], '.2f')} |"
+                f"| {_fmt(c['peak_over_footprint'], '.2f')} "
+                f"| {_fmt(_fresh_mb(c), '.1f')} |"
             )
     comp = result.get("compile")
     if comp:

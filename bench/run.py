@@ -142,11 +142,13 @@ def run_case(workload: str, case, quick: bool, repeats: int) -> dict:
         if runner is not None:
             runners[name] = runner
     if runners:
-        samples = timing.time_alternating(runners, repeats)
+        fresh: dict[str, float] = {}
+        samples = timing.time_alternating(runners, repeats, fresh_bytes=fresh)
         for name, secs in samples.items():
             med = statistics.median(secs)
             rec = row["contenders"][name]
             rec["step_ms"] = 1e3 * med
+            rec["fresh_bytes_per_step"] = fresh.get(name)
             rec["step_ms_samples"] = [1e3 * s for s in secs]
             traffic = 3 * memory.tree_bytes(params) if name == FLOOR else row["traffic_bytes"]
             rec["gbps"] = traffic / med / 1e9

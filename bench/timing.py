@@ -9,6 +9,11 @@ from __future__ import annotations
 
 import statistics
 import time
+
+try:
+    import resource
+except ImportError:  # not on Windows
+    resource = None
 from typing import Callable
 
 import jax
@@ -45,35 +50,54 @@ def time_alternating(
     warmup: int = 3,
     min_seconds: float = 0.03,
     max_inner: int = 50,
+    fresh_bytes: dict[str, float] | None = None,
 ) -> dict[str, list[float]]:
     """Seconds per step of each runner, one sample per round.
 
     ``runners[name] = (compiled_step, (params, state), grads)``; the step's output is fed
     back as its next input (params and state are donated). Each sample is the mean of
     ``inner`` consecutive steps, ``inner`` chosen once so a sample lasts ``min_seconds``.
+
+    ``fresh_bytes``, if given, is filled with each runner's bytes of memory touched for
+    the first time per timed step (minor page faults times the page size, where the OS
+    reports them): the temporaries the step allocates afresh each call, which on CPU
+    cost their page faults as well as their traffic.
     """
     carries = {name: carry for name, (_, carry, _) in runners.items()}
+    faults = {name: [0, 0] for name in runners}  # [faults, steps] over the timed rounds
 
-    def run(name: str, n: int) -> float:
+    def minor_faults() -> int:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_minflt if resource else 0
+
+    def run(name: str, n: int, timed: bool = True) -> float:
         fn, _, grads = runners[name]
         carry = carries[name]
+        f0 = minor_faults()
         t0 = time.perf_counter()
         for _ in range(n):
             carry = fn(*carry, grads)
         jax.block_until_ready(carry)
+        seconds = (time.perf_counter() - t0) / n
+        if timed:
+            faults[name][0] += minor_faults() - f0
+            faults[name][1] += n
         carries[name] = carry
-        return (time.perf_counter() - t0) / n
+        return seconds
 
     slowest = 0.0
     for name in runners:
         for _ in range(warmup):
-            slowest = max(slowest, run(name, 1))
+            slowest = max(slowest, run(name, 1, timed=False))
     inner = max(1, min(max_inner, int(min_seconds / max(slowest, 1e-9))))
     samples: dict[str, list[float]] = {name: [] for name in runners}
     names = list(runners)
     for r in range(repeats):
         for name in names if r % 2 == 0 else names[::-1]:
             samples[name].append(run(name, inner))
+    if fresh_bytes is not None and resource is not None:
+        page = resource.getpagesize()
+        for name, (count, steps) in faults.items():
+            fresh_bytes[name] = count * page / max(steps, 1)
     return samples
 
 

@@ -4,6 +4,7 @@ Only the shape of the result is checked: timings are never asserted.
 """
 
 import json
+import sys
 
 import jax
 import pytest
@@ -40,6 +41,9 @@ def test_quick_run_writes_expected_json(tmp_path, float32):
             assert rec["status"] == "ok", rec["status"]
             for key in ("step_ms", "gbps", "compile_s", "lower_s", "peak_bytes"):
                 assert rec[key] > 0, key
+            # Page faults are counted where the OS reports them (not on Windows).
+            fresh = rec["fresh_bytes_per_step"]
+            assert fresh is None if sys.platform == "win32" else fresh >= 0, fresh
             # The floor step (no optimizer) is the one contender without state.
             assert (rec["state_bytes"] == 0) == (name == run.FLOOR), name
         if row["optimizer"] == "adam":
