@@ -141,6 +141,7 @@ def test_bias_correction_finite_at_ten_million_steps_in_low_precision(name, dtyp
     np.testing.assert_allclose(u, expected, rtol=2e-2)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("table", sorted(checkpoint_worker.TABLES))
 def test_checkpoint_resume_in_fresh_process_is_bit_identical(tmp_path, table):
     finals = checkpoint_worker.save_all(str(tmp_path), table)
