@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import statistics
 import time
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
 
 try:
     import resource
 except ImportError:  # not on Windows
     resource = None
-from typing import Callable
-
-import jax
-import jax.numpy as jnp
 
 
 def make_step(tx, apply_updates: Callable) -> Callable:
