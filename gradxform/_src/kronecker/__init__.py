@@ -1,0 +1,1 @@
+"""Kronecker-factored preconditioners (Shampoo, SOAP, PSGD-Kron) and their primitives."""
