@@ -8,6 +8,9 @@ import pytest
 
 jax.config.update("jax_enable_x64", True)
 
+# optax's own tests, run on gradxform by tests/optax_conformance/run.py, not by pytest.
+collect_ignore = ["optax_conformance"]
+
 # (optimizer, dtype) -> property-test cases run, gathered from every xdist worker.
 _PROPERTY_RUNS: collections.Counter = collections.Counter()
 
