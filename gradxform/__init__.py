@@ -229,3 +229,4 @@ from gradxform._src.train_step import TrainState, TrainStep, train_step
 
 __version__ = "0.1.0"
 from gradxform import sharding  # noqa: E402
+from gradxform import projections, torch_optim  # noqa: E402
