@@ -135,7 +135,7 @@ def plateau_panels(n):
 
     return [
         ("reduce_on_plateau (optax.contrib's)",
-         trace(gx.reduce_on_plateau(0.5, patience=n // 10))),
+         trace(gx.contrib.reduce_on_plateau(0.5, patience=n // 10))),
         ("torch_optim.reduce_lr_on_plateau",
          trace(to.reduce_lr_on_plateau(1.0, factor=0.5, patience=n // 10, cooldown=n // 20))),
     ], np.asarray(metric)

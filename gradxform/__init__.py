@@ -1,8 +1,9 @@
 """gradxform: optimizers built from composable gradient transformations.
 
 Every public name lives here, at ``gradxform.<name>``; the namespaces ``gradxform.tree``,
-``gradxform.schedules``, ``gradxform.projections``, ``gradxform.torch_optim`` and
-``gradxform.sharding`` group the rest. Modules under ``gradxform._src`` are private.
+``gradxform.schedules``, ``gradxform.projections``, ``gradxform.torch_optim``,
+``gradxform.contrib`` and ``gradxform.sharding`` group the rest. Modules under
+``gradxform._src`` are private.
 """
 
 from gradxform import tree
@@ -150,41 +151,9 @@ from gradxform._src.optimizers.optimistic import optimistic_adam_v2, optimistic_
 from gradxform._src.optimizers.rms import adadelta, rmsprop
 from gradxform._src.optimizers.rprop import rprop
 from gradxform._src.optimizers.sign import lion, sign_sgd, signum
-from gradxform._src.transforms.ademamix import (
-    ScaleByAdemamixState,
-    ScaleBySimplifiedAdEMAMixState,
-    scale_by_ademamix,
-    scale_by_simplified_ademamix,
-)
-from gradxform._src.transforms.adopt import ScaleByAdoptState, scale_by_adopt
-from gradxform._src.transforms.orthogonalize import (
-    MuonDimensionNumbers,
-    MuonState,
-    orthogonalize_via_newton_schulz,
-    scale_by_muon,
-    scale_by_shape,
-)
-from gradxform._src.transforms.prodigy import ProdigyState, scale_by_prodigy
-from gradxform._src.transforms.schedule_free import (
-    ScheduleFreeState,
-    schedule_free,
-    schedule_free_eval_params,
-)
-from gradxform._src.transforms.sophia import (
-    HutchinsonState,
-    SophiaState,
-    hutchinson_estimator_diag_hessian,
-    scale_by_sophia,
-)
-from gradxform._src.optimizers.contrib.ademamix import ademamix, simplified_ademamix
-from gradxform._src.optimizers.contrib.adopt import adopt
-from gradxform._src.optimizers.contrib.muon import muon
-from gradxform._src.optimizers.contrib.prodigy import prodigy
-from gradxform._src.optimizers.contrib.schedule_free import schedule_free_adamw, schedule_free_sgd
-from gradxform._src.optimizers.contrib.sophia import sophia
+from gradxform import contrib  # optax.contrib's optimizers live only there
 
 # --- schedules ---
-from gradxform._src.plateau import ReduceLROnPlateauState, reduce_on_plateau
 from gradxform import schedules
 from gradxform.schedules import (
     constant_schedule,

@@ -46,13 +46,13 @@ OPTIMIZERS: dict[str, Callable[[], gx.GradientTransformation]] = {
     "optimistic_gradient_descent": lambda: gx.optimistic_gradient_descent(1e-2),
     "optimistic_adam_v2": lambda: gx.optimistic_adam_v2(1e-2),
     "noisy_sgd": lambda: gx.noisy_sgd(1e-2, key=0),
-    "muon": lambda: gx.muon(1e-2),
-    "schedule_free_sgd": lambda: gx.schedule_free_sgd(1e-2),
-    "schedule_free_adamw": lambda: gx.schedule_free_adamw(1e-2),
-    "prodigy": lambda: gx.prodigy(),
-    "adopt": lambda: gx.adopt(1e-2),
-    "ademamix": lambda: gx.ademamix(1e-2),
-    "simplified_ademamix": lambda: gx.simplified_ademamix(1e-3),
+    "muon": lambda: gx.contrib.muon(1e-2),
+    "schedule_free_sgd": lambda: gx.contrib.schedule_free_sgd(1e-2),
+    "schedule_free_adamw": lambda: gx.contrib.schedule_free_adamw(1e-2),
+    "prodigy": lambda: gx.contrib.prodigy(),
+    "adopt": lambda: gx.contrib.adopt(1e-2),
+    "ademamix": lambda: gx.contrib.ademamix(1e-2),
+    "simplified_ademamix": lambda: gx.contrib.simplified_ademamix(1e-3),
 }
 # Not listed: sophia, whose update needs the loss (``obj_fn=``) as an extra argument.
 

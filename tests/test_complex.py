@@ -103,7 +103,7 @@ def test_real_only_optimizers_refuse_complex_leaves_by_path(name):
     with pytest.raises(ValueError, match=r"complex.*\['z'\]\['w'\]"):
         OPTIMIZERS[name]().init(params)
     if REAL_ONLY[name] == "use_clipping=False":
-        gx.adopt(1e-2, use_clipping=False).init(params)
+        gx.contrib.adopt(1e-2, use_clipping=False).init(params)
 
 
 @pytest.mark.parametrize("name", sorted(set(OPTIMIZERS) - set(REAL_ONLY)))

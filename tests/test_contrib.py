@@ -11,6 +11,7 @@ import optax.contrib as oc
 import pytest
 
 import gradxform as gx
+from gradxform import contrib as gxc
 from reference import assert_trees_close, grad_fn, loss, nested_params
 from paired import assert_same_trajectory, compiled_call
 from test_catalogue import assert_same_trajectory_with_extra, max_gap
@@ -37,9 +38,9 @@ def dims_3d(module):
 WARMUP = gx.schedules.warmup_constant_schedule(0.0, 0.1, 10)
 
 CASES = {
-    "muon": (lambda: gx.muon(0.02), lambda: oc.muon(0.02)),
+    "muon": (lambda: gxc.muon(0.02), lambda: oc.muon(0.02)),
     "muon_options": (
-        lambda: gx.muon(
+        lambda: gxc.muon(
             0.02, "dion", beta=0.9, weight_decay=0.1, nesterov=False, adaptive=True,
             adam_b1=0.8, adam_weight_decay=0.01, adam_learning_rate=0.01, consistent_rms=0.2,
         ),
@@ -49,36 +50,36 @@ CASES = {
         ),
     ),  # fmt: skip
     "muon_spectral": (
-        lambda: gx.muon(0.02, preconditioning="spectral"),
+        lambda: gxc.muon(0.02, preconditioning="spectral"),
         lambda: oc.muon(0.02, preconditioning="spectral"),
     ),
     "muon_aol": (
-        lambda: gx.muon(0.02, preconditioning="aol"), lambda: oc.muon(0.02, preconditioning="aol")
+        lambda: gxc.muon(0.02, preconditioning="aol"), lambda: oc.muon(0.02, preconditioning="aol")
     ),
     "muon_schatten": (
-        lambda: gx.muon(0.02, preconditioning="schatten"),
+        lambda: gxc.muon(0.02, preconditioning="schatten"),
         lambda: oc.muon(0.02, preconditioning="schatten"),
     ),
     "muon_dimension_numbers": (
-        lambda: gx.muon(0.02, muon_weight_dimension_numbers=dims_3d(gx)),
+        lambda: gxc.muon(0.02, muon_weight_dimension_numbers=dims_3d(gxc)),
         lambda: oc.muon(0.02, muon_weight_dimension_numbers=dims_3d(oc)),
     ),
-    "schedule_free_sgd": (lambda: gx.schedule_free_sgd(0.1), lambda: oc.schedule_free_sgd(0.1)),
+    "schedule_free_sgd": (lambda: gxc.schedule_free_sgd(0.1), lambda: oc.schedule_free_sgd(0.1)),
     "schedule_free_sgd_warmup_weight_decay": (
-        lambda: gx.schedule_free_sgd(0.1, warmup_steps=10, b1=0.8, weight_decay=0.1),
+        lambda: gxc.schedule_free_sgd(0.1, warmup_steps=10, b1=0.8, weight_decay=0.1),
         lambda: oc.schedule_free(
             optax.chain(optax.add_decayed_weights(0.1), optax.sgd(WARMUP)), WARMUP, b1=0.8
         ),
     ),
     "schedule_free_adamw": (
-        lambda: gx.schedule_free_adamw(0.05), lambda: oc.schedule_free_adamw(0.05)
+        lambda: gxc.schedule_free_adamw(0.05), lambda: oc.schedule_free_adamw(0.05)
     ),
     "schedule_free_adamw_options": (
-        lambda: gx.schedule_free_adamw(0.05, None, 0.8, 0.99, 1e-6, 0.1, 1.0),
+        lambda: gxc.schedule_free_adamw(0.05, None, 0.8, 0.99, 1e-6, 0.1, 1.0),
         lambda: oc.schedule_free_adamw(0.05, None, 0.8, 0.99, 1e-6, 0.1, 1.0),
     ),
     "schedule_free_adamw_warmup": (
-        lambda: gx.schedule_free_adamw(0.1, warmup_steps=10),
+        lambda: gxc.schedule_free_adamw(0.1, warmup_steps=10),
         lambda: oc.schedule_free(
             optax.chain(
                 optax.scale_by_rms(0.999, 1e-8, eps_in_sqrt=False, bias_correction=True),
@@ -88,23 +89,23 @@ CASES = {
             WARMUP,
         ),
     ),
-    "prodigy": (lambda: gx.prodigy(), lambda: oc.prodigy()),
+    "prodigy": (lambda: gxc.prodigy(), lambda: oc.prodigy()),
     "prodigy_options": (
-        lambda: gx.prodigy(0.5, (0.8, 0.99), 0.9, 1e-6, 1e-5, 2.0, 0.1, True),
+        lambda: gxc.prodigy(0.5, (0.8, 0.99), 0.9, 1e-6, 1e-5, 2.0, 0.1, True),
         lambda: oc.prodigy(0.5, (0.8, 0.99), 0.9, 1e-6, 1e-5, 2.0, 0.1, True),
     ),
     "prodigy_schedule": (
-        lambda: gx.prodigy(lambda c: 1.0 / (1.0 + 0.01 * c)),
+        lambda: gxc.prodigy(lambda c: 1.0 / (1.0 + 0.01 * c)),
         lambda: oc.prodigy(lambda c: 1.0 / (1.0 + 0.01 * c)),
     ),
-    "adopt": (lambda: gx.adopt(0.05), lambda: oc.adopt(0.05)),
+    "adopt": (lambda: gxc.adopt(0.05), lambda: oc.adopt(0.05)),
     "adopt_options": (
-        lambda: gx.adopt(0.05, b2=0.99, nesterov=True, use_clipping=False),
+        lambda: gxc.adopt(0.05, b2=0.99, nesterov=True, use_clipping=False),
         lambda: oc.adopt(0.05, b2=0.99, nesterov=True, use_clipping=False),
     ),
-    "ademamix": (lambda: gx.ademamix(0.02), lambda: oc.ademamix(0.02)),
+    "ademamix": (lambda: gxc.ademamix(0.02), lambda: oc.ademamix(0.02)),
     "ademamix_schedules_weight_decay": (
-        lambda: gx.ademamix(
+        lambda: gxc.ademamix(
             0.02, b3=lambda c: 0.9 + 0.0009 * c, alpha=lambda c: 0.05 * c, weight_decay=0.1
         ),
         lambda: oc.ademamix(
@@ -112,14 +113,14 @@ CASES = {
         ),
     ),
     "simplified_ademamix": (
-        lambda: gx.simplified_ademamix(0.005, alpha=2.0, weight_decay=0.1),
+        lambda: gxc.simplified_ademamix(0.005, alpha=2.0, weight_decay=0.1),
         lambda: oc.simplified_ademamix(0.005, alpha=2.0, weight_decay=0.1),
     ),
     "sophia": (
-        lambda: gx.sophia(0.02, update_interval=3), lambda: oc.sophia(0.02, update_interval=3)
+        lambda: gxc.sophia(0.02, update_interval=3), lambda: oc.sophia(0.02, update_interval=3)
     ),
     "sophia_options": (
-        lambda: gx.sophia(0.02, 0.9, 0.95, gamma=0.1, clip_threshold=0.5, update_interval=1),
+        lambda: gxc.sophia(0.02, 0.9, 0.95, gamma=0.1, clip_threshold=0.5, update_interval=1),
         lambda: oc.sophia(0.02, 0.9, 0.95, gamma=0.1, clip_threshold=0.5, update_interval=1),
     ),
 }
@@ -156,14 +157,14 @@ def test_schedule_free_eval_params_matches_optax():
 
     (p_ours, x_ours), (p_theirs, x_theirs) = compiled_call(
         lambda: (
-            final(gx.schedule_free_adamw(0.05), gx.schedule_free_eval_params),
+            final(gxc.schedule_free_adamw(0.05), gxc.schedule_free_eval_params),
             final(oc.schedule_free_adamw(0.05), oc.schedule_free_eval_params),
         )
     )
     assert_trees_close(x_ours, x_theirs)
     assert max_gap(x_ours, p_ours) > 1e-4  # the average is not the iterate
     with pytest.raises(ValueError):
-        gx.schedule_free_eval_params(gx.adam(0.1).init(params), params)
+        gxc.schedule_free_eval_params(gx.adam(0.1).init(params), params)
 
 
 def test_prodigy_keeps_its_estimate_through_zero_gradients():
@@ -176,7 +177,7 @@ def test_prodigy_keeps_its_estimate_through_zero_gradients():
         return u, tx.update(grad_fn(params), s, params)[0]
 
     (ours_0, ours_1), (theirs_0, _) = compiled_call(
-        lambda: (two_steps(gx.prodigy()), two_steps(oc.prodigy()))
+        lambda: (two_steps(gxc.prodigy()), two_steps(oc.prodigy()))
     )
     assert all(np.all(np.asarray(u) == 0.0) for u in jax.tree.leaves(ours_0))
     assert all(np.all(np.isfinite(np.asarray(u))) for u in jax.tree.leaves(ours_1))
@@ -189,7 +190,7 @@ def test_scale_by_muon_without_dimension_numbers_takes_every_leaf_as_a_matrix():
     rng = np.random.default_rng(1)
     params = {"a": jnp.asarray(rng.normal(size=(3, 4))), "b": jnp.asarray(rng.normal(size=(5, 2)))}
     dims = {"a": oc.MuonDimensionNumbers(), "b": oc.MuonDimensionNumbers()}
-    ours = gx.chain(gx.scale_by_muon(), gx.scale(-0.02))
+    ours = gx.chain(gxc.scale_by_muon(), gx.scale(-0.02))
     theirs = optax.chain(oc.scale_by_muon(weight_dimension_numbers=dims), optax.scale(-0.02))
     assert_same_trajectory(ours, theirs, params=params)
 
@@ -200,7 +201,7 @@ def test_orthogonalize_keeps_singular_vectors_and_flattens_singular_values():
     coeffs = jnp.asarray((3.4445, -4.7750, 2.0315))
     for shape in [(4, 7), (7, 4)]:
         x = np.random.default_rng(2).normal(size=shape)
-        o = np.asarray(gx.orthogonalize_via_newton_schulz(jnp.asarray(x), coeffs))
+        o = np.asarray(gxc.orthogonalize_via_newton_schulz(jnp.asarray(x), coeffs))
         u, _, vt = np.linalg.svd(x, full_matrices=False)
         core = u.T @ o @ vt.T
         np.testing.assert_allclose(core - np.diag(np.diag(core)), 0.0, atol=1e-10)
@@ -209,11 +210,11 @@ def test_orthogonalize_keeps_singular_vectors_and_flattens_singular_values():
 
 # name -> (builder with float32 moments, accessor of the float32 moment tree)
 MU_DTYPE_CASES = {
-    "adopt": (lambda: gx.adopt(1e-2, mu_dtype=jnp.float32), lambda s: s[0].mu),
-    "ademamix": (lambda: gx.ademamix(1e-2, mu_dtype=jnp.float32), lambda s: s[0].m2),
-    "muon": (lambda: gx.muon(1e-2, mu_dtype=jnp.float32), None),
+    "adopt": (lambda: gxc.adopt(1e-2, mu_dtype=jnp.float32), lambda s: s[0].mu),
+    "ademamix": (lambda: gxc.ademamix(1e-2, mu_dtype=jnp.float32), lambda s: s[0].m2),
+    "muon": (lambda: gxc.muon(1e-2, mu_dtype=jnp.float32), None),
     "schedule_free_adamw": (
-        lambda: gx.schedule_free_adamw(1e-2, state_dtype=jnp.float32), lambda s: s.z
+        lambda: gxc.schedule_free_adamw(1e-2, state_dtype=jnp.float32), lambda s: s.z
     ),
 }
 
@@ -244,17 +245,17 @@ def test_bf16_params_with_f32_moments(name):
 @pytest.mark.parametrize(
     "build",
     [
-        lambda: gx.muon(0.1, beta=1.0),
-        lambda: gx.muon(0.1, ns_coeffs="fast"),
-        lambda: gx.muon(0.1, preconditioning="qr"),
-        lambda: gx.muon(0.1, adam_b2=1.0),
-        lambda: gx.schedule_free_sgd(0.1, warmup_steps=0),
-        lambda: gx.prodigy(betas=(0.9, 1.0)),
-        lambda: gx.prodigy(estim_lr0=0.0),
-        lambda: gx.adopt(0.1, b2=1.0),
-        lambda: gx.ademamix(0.1, b3=1.5),
-        lambda: gx.schedule_free_sgd(0.1, b1=0.0),
-        lambda: gx.sophia(0.1, gamma=0.0),
+        lambda: gxc.muon(0.1, beta=1.0),
+        lambda: gxc.muon(0.1, ns_coeffs="fast"),
+        lambda: gxc.muon(0.1, preconditioning="qr"),
+        lambda: gxc.muon(0.1, adam_b2=1.0),
+        lambda: gxc.schedule_free_sgd(0.1, warmup_steps=0),
+        lambda: gxc.prodigy(betas=(0.9, 1.0)),
+        lambda: gxc.prodigy(estim_lr0=0.0),
+        lambda: gxc.adopt(0.1, b2=1.0),
+        lambda: gxc.ademamix(0.1, b3=1.5),
+        lambda: gxc.schedule_free_sgd(0.1, b1=0.0),
+        lambda: gxc.sophia(0.1, gamma=0.0),
     ],
 )
 def test_rejects_out_of_range_hyperparameters(build):

@@ -74,7 +74,7 @@ def test_api_reference_documents_every_public_name(site):
     # Docstrings were rendered, not just headings: the Adam entry carries its equation.
     optimizers = (site / "api" / "optimizers" / "index.html").read_text()
     assert "Kingma" in optimizers and "m_hat" in optimizers
-    for namespace in ("tree", "projections", "torch_optim", "sharding"):
+    for namespace in ("tree", "projections", "torch_optim", "contrib", "sharding"):
         module = getattr(gradxform, namespace, None)
         if module is None:
             continue

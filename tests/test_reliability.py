@@ -61,8 +61,9 @@ def test_state_keeps_structure_shapes_and_dtypes(name, dtype):
 # Every public optimizer that takes a learning rate, by its public name: the catalogue's
 # (``learning_rate``) and torch_optim's (``lr``). The list grows with OPTIMIZERS.
 LEARNING_RATE_ARGUMENTS = sorted(
-    [(gx, name, "learning_rate") for name in OPTIMIZERS if hasattr(gx, name)]
-    + [(gx, "sophia", "learning_rate"), (gx, "lbfgs", "learning_rate")]
+    [(module, name, "learning_rate") for name in OPTIMIZERS for module in (gx, gx.contrib)
+     if hasattr(module, name)]
+    + [(gx.contrib, "sophia", "learning_rate"), (gx, "lbfgs", "learning_rate")]
     + [(torch_optim, name, "lr") for name in ("sgd", "adam", "adamw", "adagrad", "adadelta",
                                               "rmsprop", "rprop", "adamax", "nadam", "radam",
                                               "asgd")],

@@ -199,10 +199,10 @@ BAD_ARGUMENTS = [
     (lambda: gx.factor_schedule(1.0, 0.5, min_value=-1.0), "min_value"),
     (lambda: gx.multi_factor_schedule(1.0, [10, 5], 0.5), "milestones"),
     (lambda: gx.multi_factor_schedule(1.0, [-1], 0.5), "milestones"),
-    (lambda: gx.reduce_on_plateau(factor=1.0), "factor"),
-    (lambda: gx.reduce_on_plateau(rtol=0.0, atol=0.0), "rtol"),
-    (lambda: gx.reduce_on_plateau(rtol=1.5), "rtol"),
-    (lambda: gx.reduce_on_plateau(accumulation_size=0), "accumulation_size"),
+    (lambda: gx.contrib.reduce_on_plateau(factor=1.0), "factor"),
+    (lambda: gx.contrib.reduce_on_plateau(rtol=0.0, atol=0.0), "rtol"),
+    (lambda: gx.contrib.reduce_on_plateau(rtol=1.5), "rtol"),
+    (lambda: gx.contrib.reduce_on_plateau(accumulation_size=0), "accumulation_size"),
 ]
 
 
@@ -249,7 +249,7 @@ def test_reduce_on_plateau_matches_optax(name):
     kwargs = PLATEAU_CASES[name]
     params = {"a": jnp.zeros(3), "b": (jnp.zeros((2, 2)),)}
     values = jnp.asarray(METRIC)
-    ours = _plateau_trajectory(gx.reduce_on_plateau(**kwargs), params, values)
+    ours = _plateau_trajectory(gx.contrib.reduce_on_plateau(**kwargs), params, values)
     theirs = _plateau_trajectory(optax.contrib.reduce_on_plateau(**kwargs), params, values)
     our_updates, our_state = ours
     their_updates, their_state = theirs
@@ -264,7 +264,7 @@ def test_reduce_on_plateau_matches_optax(name):
 
 def test_reduce_on_plateau_state_dtypes_follow_params():
     params = {"low": jnp.zeros(2, jnp.float32), "high": jnp.zeros(2, jnp.float64)}
-    ours = gx.reduce_on_plateau().init(params)
+    ours = gx.contrib.reduce_on_plateau().init(params)
     theirs = optax.contrib.reduce_on_plateau().init(params)
     for field in theirs._fields:
         assert getattr(ours, field).dtype == getattr(theirs, field).dtype, field

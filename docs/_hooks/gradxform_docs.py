@@ -3,7 +3,8 @@
 * The API reference is generated at build time from the package itself: every public name
   at ``gradxform.<name>`` is grouped by the module that defines it and rendered by
   mkdocstrings from its docstring, and so is every public member of the namespaces
-  ``gradxform.tree``, ``.schedules``, ``.projections``, ``.torch_optim`` and ``.sharding``.
+  ``gradxform.tree``, ``.schedules``, ``.projections``, ``.torch_optim``, ``.contrib`` and
+  ``.sharding``.
   A name added to the package appears in the reference without editing the docs.
 * Nav entries whose page has not been written yet are left out of the nav (with a log
   line), so the site builds with ``--strict`` while the guides are being written.
@@ -69,6 +70,9 @@ NAMESPACES = [
     ("torch_optim", "gradxform.torch_optim",
      "PyTorch's `torch.optim` optimizers and learning-rate schedulers, with torch's argument "
      "names, defaults and numerics."),
+    ("contrib", "gradxform.contrib",
+     "Frontier optimizers, as `optax.contrib` has them: the same names, signatures, defaults "
+     "and state layout."),
     ("sharding", "gradxform.sharding",
      "Optimizer state under `jax.sharding`: layouts for `jit` and ZeRO-1 partitioning."),
 ]

@@ -1,0 +1,76 @@
+"""Frontier optimizers, as ``optax.contrib`` has them: ``gradxform.contrib.<name>``.
+
+Every name of optax 0.2.8's ``optax.contrib`` lives here with optax's signature, defaults
+and state layout (the same named tuples and field names, so ``jax.tree_util`` key paths
+match), and only here: a name that optax keeps in ``contrib`` is not at ``gradxform``'s top
+level either. ``dpsgd`` and ``differentially_private_aggregate`` are here too (optax's
+top-level aliases of them are deprecated). Each optimizer is a short ``chain`` of the
+primitives beside it.
+"""
+
+from gradxform._src.optimizers.contrib.ademamix import ademamix, simplified_ademamix
+from gradxform._src.optimizers.contrib.adopt import adopt
+from gradxform._src.optimizers.contrib.muon import muon
+from gradxform._src.optimizers.contrib.prodigy import prodigy
+from gradxform._src.optimizers.contrib.schedule_free import schedule_free_adamw, schedule_free_sgd
+from gradxform._src.optimizers.contrib.sophia import sophia
+from gradxform._src.plateau import ReduceLROnPlateauState, reduce_on_plateau
+from gradxform._src.transforms.ademamix import (
+    ScaleByAdemamixState,
+    ScaleBySimplifiedAdEMAMixState,
+    scale_by_ademamix,
+    scale_by_simplified_ademamix,
+)
+from gradxform._src.transforms.adopt import ScaleByAdoptState, scale_by_adopt
+from gradxform._src.transforms.orthogonalize import (
+    MuonDimensionNumbers,
+    MuonState,
+    orthogonalize_via_newton_schulz,
+    scale_by_muon,
+    scale_by_shape,
+)
+from gradxform._src.transforms.prodigy import ProdigyState, scale_by_prodigy
+from gradxform._src.transforms.schedule_free import (
+    ScheduleFreeState,
+    schedule_free,
+    schedule_free_eval_params,
+)
+from gradxform._src.transforms.sophia import (
+    HutchinsonState,
+    SophiaState,
+    hutchinson_estimator_diag_hessian,
+    scale_by_sophia,
+)
+
+__all__ = [
+    "HutchinsonState",
+    "MuonDimensionNumbers",
+    "MuonState",
+    "ProdigyState",
+    "ReduceLROnPlateauState",
+    "ScaleByAdemamixState",
+    "ScaleByAdoptState",
+    "ScaleBySimplifiedAdEMAMixState",
+    "ScheduleFreeState",
+    "SophiaState",
+    "ademamix",
+    "adopt",
+    "hutchinson_estimator_diag_hessian",
+    "muon",
+    "orthogonalize_via_newton_schulz",
+    "prodigy",
+    "reduce_on_plateau",
+    "scale_by_ademamix",
+    "scale_by_adopt",
+    "scale_by_muon",
+    "scale_by_prodigy",
+    "scale_by_shape",
+    "scale_by_simplified_ademamix",
+    "scale_by_sophia",
+    "schedule_free",
+    "schedule_free_adamw",
+    "schedule_free_eval_params",
+    "schedule_free_sgd",
+    "simplified_ademamix",
+    "sophia",
+]
