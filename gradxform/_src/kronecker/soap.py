@@ -1,0 +1,262 @@
+"""SOAP: Adam in the eigenbasis of Shampoo's Kronecker factors."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from gradxform._src import base, numerics, validate
+from gradxform._src.combine import chain
+from gradxform._src.kronecker.eigenbasis import eigenbasis, project, qr_power_step
+
+
+class ScaleBySoapState(NamedTuple):
+    count: jax.Array  # int32 scalar: earlier updates
+    mu: Any  # first moment, original basis, param dtype
+    nu: Any  # second moment, eigenbasis, param dtype
+    factors: Any  # per leaf, a tuple with one (d, d) factor or None per axis
+    bases: Any  # per leaf, the factors' eigenbases (same layout)
+
+
+class SoapStepState(NamedTuple):
+    count: jax.Array  # int32 scalar
+
+
+def _factored_axes(shape, max_precond_dim: int, precondition_1d: bool) -> tuple[bool, ...]:
+    if len(shape) == 1 and not precondition_1d:
+        return (False,)
+    return tuple(d <= max_precond_dim for d in shape)
+
+
+def _stat_dtype(dtype) -> Any:
+    return jnp.promote_types(dtype, jnp.float32)
+
+
+def _gram(g: jax.Array, axis: int) -> jax.Array:
+    """``G_(i) G_(i)^T``: the product of ``g`` with itself over every axis but ``axis``."""
+    others = [a for a in range(g.ndim) if a != axis]
+    return jnp.tensordot(g, g, axes=(others, others))
+
+
+def scale_by_soap(
+    b1: float = 0.95,
+    b2: float = 0.95,
+    shampoo_beta: float | None = None,
+    eps: float = 1e-8,
+    precondition_frequency: int = 10,
+    max_precond_dim: int = 10000,
+    precondition_1d: bool = False,
+    correct_bias: bool = True,
+    normalize_grads: bool = False,
+) -> base.GradientTransformation:
+    """SOAP's direction (Vyas et al. 2024, "SOAP: Improving and Stabilizing Shampoo using
+    Adam", arXiv:2409.11321), before the learning rate.
+
+    Per leaf ``G`` with factors ``L_i`` (``sb = shampoo_beta or b2``, ``t`` = earlier calls):
+
+    - first call (``t = 0``): ``L_i = (1 - sb) G_(i) G_(i)^T``, ``Q_i = eigenbasis(L_i)``;
+      the output is zero (no gradient is used in the basis it built).
+    - later calls: ``m <- m + (1 - b1)(G - m)``;
+      ``v <- v + (1 - b2)(project(G)^2 - v)`` (in the eigenbasis);
+      ``u = project_back(project(m) / (sqrt(v) + eps))``; ``u <- u / (rms(u) + eps)`` if
+      ``normalize_grads``; output ``u sqrt(1 - b2^t) / (1 - b1^t)`` (``u`` without
+      ``correct_bias``). Then ``L_i <- L_i + (1 - sb)(G_(i) G_(i)^T - L_i)`` and, when
+      ``t % precondition_frequency == 0``, ``Q_i, idx = qr_power_step(L_i, Q_i)`` with
+      ``v`` permuted by ``idx`` along axis ``i``, axis by axis.
+
+    ``G_(i) G_(i)^T`` contracts every axis but ``i``. Axis ``i`` has a factor when
+    ``d_i <= max_precond_dim``, and a vector's only axis only with ``precondition_1d``;
+    other axes (and scalars) are left in their own basis.
+
+    Args:
+        b1: first-moment decay, in ``[0, 1)``. Default 0.95.
+        b2: second-moment decay, in ``[0, 1)``. Default 0.95.
+        shampoo_beta: factor decay in ``[0, 1)``; ``None`` (default) uses ``b2``.
+        eps: added to ``sqrt(v)`` (and to the rms with ``normalize_grads``), ``>= 0``.
+            Default 1e-8.
+        precondition_frequency: calls between eigenbasis refreshes, ``>= 1``. Default 10.
+        max_precond_dim: largest axis given a factor, ``>= 1``. Default 10000.
+        precondition_1d: give vectors a factor too. Default False.
+        correct_bias: Adam's bias correction. Default True.
+        normalize_grads: divide the direction by its rms. Default False.
+
+    Returns:
+        A ``GradientTransformation``; its state holds ``m``, ``v`` (params' dtype) and
+        ``L_i``, ``Q_i`` (params' dtype, at least float32).
+    """
+    validate.decay("b1", b1)
+    validate.decay("b2", b2)
+    if shampoo_beta is not None:
+        validate.decay("shampoo_beta", shampoo_beta)
+    validate.non_negative("eps", eps)
+    validate.positive_int("precondition_frequency", precondition_frequency)
+    validate.positive_int("max_precond_dim", max_precond_dim)
+    sb = b2 if shampoo_beta is None else shampoo_beta
+
+    def init(params):
+        base.check_float_leaves(params, "scale_by_soap")
+
+        def leaf_factors(p):
+            axes = _factored_axes(p.shape, max_precond_dim, precondition_1d)
+            dtype = _stat_dtype(p.dtype)
+            return tuple(jnp.zeros((d, d), dtype) if f else None for d, f in zip(p.shape, axes))
+
+        factors = jax.tree.map(leaf_factors, params)
+        return ScaleBySoapState(
+            count=jnp.zeros([], jnp.int32),
+            mu=jax.tree.map(jnp.zeros_like, params),
+            nu=jax.tree.map(jnp.zeros_like, params),
+            factors=factors,
+            bases=factors,
+        )
+
+    def new_factors(g, factors):
+        g = g.astype(_stat_dtype(g.dtype))
+        return tuple(
+            None if f is None else f + (1.0 - sb) * (_gram(g, i) - f)
+            for i, f in enumerate(factors)
+        )
+
+    def first(g, m, v, factors, bases):
+        del bases
+        factors = new_factors(g, factors)
+        bases = tuple(None if f is None else eigenbasis(f) for f in factors)
+        return jnp.zeros_like(g), m, v, factors, bases
+
+    def later(count, g, m, v, factors, bases):
+        g_stat = g.astype(_stat_dtype(g.dtype))
+        m_stat, v_stat = m.astype(g_stat.dtype), v.astype(g_stat.dtype)
+        m_stat = m_stat + (1.0 - b1) * (g_stat - m_stat)
+        v_stat = v_stat + (1.0 - b2) * (jnp.square(project(g_stat, bases)) - v_stat)
+        u = project(project(m_stat, bases) / (jnp.sqrt(v_stat) + eps), bases, back=True)
+        if normalize_grads:
+            u = u / (jnp.sqrt(jnp.mean(jnp.square(u))) + eps)
+        if correct_bias:
+            t = count.astype(u.dtype)
+            u = u * (jnp.sqrt(1.0 - b2**t) / (1.0 - b1**t))
+        factors = new_factors(g, factors)
+
+        def refresh(v_stat, bases):
+            new_bases = []
+            for axis, (f, q) in enumerate(zip(factors, bases)):
+                if f is None:
+                    new_bases.append(None)
+                    continue
+                q, order = qr_power_step(f, q)
+                v_stat = jnp.take(v_stat, order, axis=axis)
+                new_bases.append(q)
+            return v_stat, tuple(new_bases)
+
+        v_stat, bases = jax.lax.cond(
+            count % precondition_frequency == 0,
+            refresh,
+            lambda v_stat, bases: (v_stat, bases),
+            v_stat,
+            bases,
+        )
+        return u.astype(g.dtype), m_stat.astype(m.dtype), v_stat.astype(v.dtype), factors, bases
+
+    def update(updates, state, params=None, **extra):
+        del params, extra
+        base.check_same_structure(updates, state.mu, "first moment")
+        treedef = jax.tree.structure(updates)
+        leaves = [
+            treedef.flatten_up_to(x)
+            for x in (updates, state.mu, state.nu, state.factors, state.bases)
+        ]
+
+        def run(branch):
+            def fn(operands):
+                out = [branch(*args) for args in zip(*operands)]
+                return tuple(treedef.unflatten(col) for col in zip(*out))
+            return fn
+
+        count = state.count
+        out, mu, nu, factors, bases = jax.lax.cond(
+            count == 0,
+            run(first),
+            run(lambda *args: later(count, *args)),
+            leaves,
+        )
+        state = ScaleBySoapState(numerics.safe_increment(count), mu, nu, factors, bases)
+        return out, state
+
+    return base.GradientTransformation(init, update)
+
+
+def _step_then_decay(learning_rate: base.ScalarOrSchedule, weight_decay: float):
+    """``p <- (p - lr d)(1 - lr wd)`` from the second call on: ``-(1 - lr wd) lr d - lr wd p``."""
+
+    def init(params):
+        del params
+        return SoapStepState(count=jnp.zeros([], jnp.int32))
+
+    def update(updates, state, params=None, **extra):
+        del extra
+        if weight_decay != 0 and params is None:
+            raise ValueError("soap: params are required when weight_decay != 0")
+        lr = learning_rate(state.count) if callable(learning_rate) else learning_rate
+        # The first call only builds the eigenbasis: no step and no decay (quirk O2).
+        decay = jnp.where(state.count > 0, lr * weight_decay, 0.0)
+
+        def leaf(d, p):
+            out = -(1.0 - decay) * lr * d
+            if weight_decay != 0:
+                out = out - decay * p
+            return out.astype(d.dtype)
+
+        params = updates if params is None else params
+        out = jax.tree.map(leaf, updates, params)
+        return out, SoapStepState(count=numerics.safe_increment(state.count))
+
+    return base.GradientTransformation(init, update)
+
+
+def soap(
+    learning_rate: base.ScalarOrSchedule = 3e-3,
+    b1: float = 0.95,
+    b2: float = 0.95,
+    shampoo_beta: float | None = None,
+    eps: float = 1e-8,
+    weight_decay: float = 0.01,
+    precondition_frequency: int = 10,
+    max_precond_dim: int = 10000,
+    precondition_1d: bool = False,
+    correct_bias: bool = True,
+    normalize_grads: bool = False,
+) -> base.GradientTransformation:
+    """SOAP (Vyas et al. 2024, "SOAP: Improving and Stabilizing Shampoo using Adam",
+    arXiv:2409.11321), as pytorch-optimizer 4.1.0's ``SOAP``.
+
+    ``d`` = ``scale_by_soap``'s direction (zero on the first call), ``lr`` =
+    ``learning_rate(count)``: ``p <- (p - lr d)(1 - lr weight_decay)``, i.e. the update is
+    ``-(1 - lr wd) lr d - lr wd p``; the first call leaves ``p`` unchanged (no decay).
+
+    Args:
+        learning_rate: step size ``>= 0`` or a schedule ``count -> lr``. Default 3e-3.
+        b1: first-moment decay, in ``[0, 1)``. Default 0.95.
+        b2: second-moment decay, in ``[0, 1)``. Default 0.95.
+        shampoo_beta: factor decay in ``[0, 1)``; ``None`` (default) uses ``b2``.
+        eps: Adam's denominator term, ``>= 0``. Default 1e-8.
+        weight_decay: decoupled, multiplicative decay ``>= 0``. Default 0.01.
+        precondition_frequency: calls between eigenbasis refreshes, ``>= 1``. Default 10.
+        max_precond_dim: largest axis given a factor, ``>= 1``. Default 10000.
+        precondition_1d: give vectors a factor too. Default False.
+        correct_bias: Adam's bias correction. Default True.
+        normalize_grads: divide the direction by its rms (plus ``eps``). Default False.
+
+    Returns:
+        A ``GradientTransformation`` whose ``update`` needs ``params`` when
+        ``weight_decay != 0``.
+    """
+    validate.non_negative("learning_rate", learning_rate)
+    validate.non_negative("weight_decay", weight_decay)
+    return chain(
+        scale_by_soap(
+            b1, b2, shampoo_beta, eps, precondition_frequency, max_precond_dim,
+            precondition_1d, correct_bias, normalize_grads,
+        ),
+        _step_then_decay(learning_rate, weight_decay),
+    )
