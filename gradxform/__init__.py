@@ -191,6 +191,10 @@ from gradxform._src.second_order.newton import ScaleByNewtonState, newton, scale
 from gradxform._src.second_order.polyak import polyak_sgd, scale_by_polyak
 from gradxform._src.second_order.projected import projected
 
+# --- Kronecker-factored: SOAP, PSGD-Kron ---
+from gradxform._src.kronecker.eigenbasis import eigenbasis, project, qr_power_step
+from gradxform._src.kronecker.soap import ScaleBySoapState, scale_by_soap, soap
+
 # --- performance ---
 from gradxform._src.grouping import GroupedState, grouped
 from gradxform._src.packing import Packed, pack
