@@ -195,6 +195,22 @@ from gradxform._src.second_order.projected import projected
 from gradxform._src.kronecker.eigenbasis import eigenbasis, project, qr_power_step
 from gradxform._src.kronecker.soap import ScaleBySoapState, scale_by_soap, soap
 
+# --- Kronecker-factored: Shampoo and the shared primitives ---
+from gradxform._src.kronecker.blocking import BlockLayout, block_layout, merge_small_dims
+from gradxform._src.kronecker.grafting import GraftState, graft, graft_norm, graft_step
+from gradxform._src.kronecker.refresh import is_refresh_step, refresh_every
+from gradxform._src.kronecker.roots import (
+    coupled_newton_inverse_root,
+    largest_eigenvalue,
+    matrix_inverse_pth_root,
+    matrix_inverse_pth_root_eigh,
+    power_iteration,
+    robust_matrix_inverse_pth_root,
+)
+from gradxform._src.kronecker.shampoo import ShampooState, shampoo
+from gradxform._src.kronecker.statistics import accumulate as accumulate_statistic
+from gradxform._src.kronecker.statistics import axis_gram, block_grams
+
 # --- performance ---
 from gradxform._src.grouping import GroupedState, grouped
 from gradxform._src.packing import Packed, pack
