@@ -24,7 +24,6 @@ from gradxform._src.base import (
     stateless_with_tree_map,
 )
 from gradxform._src.combine import chain, divide, named_chain
-from gradxform._src.counting import WithCountState, with_count
 from gradxform._src.numerics import (
     abs_sq,
     global_norm,
@@ -34,15 +33,31 @@ from gradxform._src.numerics import (
     safe_root_mean_squares,
 )
 from gradxform._src.partition import MaskedNode, masked, multi_transform, partition
-from gradxform._src.transforms.accumulation import bias_correction, ema, trace
+from gradxform._src.transforms.accumulation import (
+    BiasCorrectionState,
+    EmaState,
+    TraceState,
+    bias_correction,
+    ema,
+    trace,
+)
 from gradxform._src.transforms.adaptive import (
+    NesterovEmaState,
+    ScaleByAdamState,
+    ScaleByRmsState,
+    ScaleByRmsWithCountState,
     nesterov_ema,
     scale_by_adam,
     scale_by_rms,
     second_moment_root,
 )
-from gradxform._src.transforms.scaling import scale, scale_by_learning_rate, scale_by_schedule
-from gradxform._src.transforms.weight_decay import add_decayed_weights
+from gradxform._src.transforms.scaling import (
+    ScaleByScheduleState,
+    scale,
+    scale_by_learning_rate,
+    scale_by_schedule,
+)
+from gradxform._src.transforms.weight_decay import WeightDecaySchedule, add_decayed_weights
 from gradxform._src.optimizers.adam import adam, adamw
 from gradxform._src.optimizers.sgd import ema_momentum, momentum, sgd
 
@@ -106,6 +121,7 @@ InjectHyperparamsState = InjectStatefulHyperparamsState  # optax's older name fo
 # --- catalogue ---
 from gradxform._src.transforms.adadelta import ScaleByAdaDeltaState, scale_by_adadelta
 from gradxform._src.transforms.adam_variants import (
+    ScaleByAmsgradState,
     ScaleByBeliefState,
     scale_by_adamax,
     scale_by_amsgrad,

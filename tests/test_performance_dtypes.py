@@ -64,8 +64,8 @@ def test_adam_float32_moments_for_bfloat16_params():
         p, state = step(p, state, g)
     assert {x.dtype for x in jax.tree.leaves(p)} == {jnp.dtype(BF16)}
     ref_p, ref_m, ref_v = numpy_adam(params, bf16_grads, 20)
-    mu = state.inner[0].numerator.ema
-    nu = state.inner[0].denominator[1].ema
+    mu = state[0].mu
+    nu = state[0].nu
     for k in ref_p:
         np.testing.assert_allclose(mu[k], ref_m[k], rtol=1e-5, atol=1e-7)
         np.testing.assert_allclose(nu[k], ref_v[k], rtol=1e-5, atol=1e-9)

@@ -8,7 +8,6 @@ import jax
 
 from gradxform._src import base
 from gradxform._src.combine import chain
-from gradxform._src.counting import with_count
 from gradxform._src.transforms.adaptive import scale_by_adam
 from gradxform._src.transforms.scaling import scale_by_learning_rate
 from gradxform._src.transforms.weight_decay import add_decayed_weights
@@ -20,16 +19,13 @@ def _descent(
     weight_decay: base.ScalarOrSchedule | None = None,
     mask: Any | Callable[[base.Params], Any] | None = None,
 ) -> base.GradientTransformation:
-    """``x <- x - lr (scaling(g) + wd x)``, without the decay term when ``weight_decay``
-    is None, under one step counter (``with_count``): ``scaling`` is built with
-    ``shared_count=True``, and schedules of ``lr`` and ``wd`` read the same step.
+    """``chain(scaling, [add_decayed_weights(wd, mask)], scale_by_learning_rate(lr))``:
+    ``x <- x - lr (scaling(g) + wd x)``, without the decay term when ``weight_decay`` is
+    None. Each stateful member counts its own steps, so the state nests as optax's,
+    e.g. ``(ScaleByAdamState(count, mu, nu), EmptyState(), ScaleByScheduleState(count))``.
     """
-    decay = [] if weight_decay is None else [
-        add_decayed_weights(weight_decay, mask, shared_count=True)
-    ]
-    return with_count(
-        chain(scaling, *decay, scale_by_learning_rate(learning_rate, shared_count=True))
-    )
+    decay = [] if weight_decay is None else [add_decayed_weights(weight_decay, mask)]
+    return chain(scaling, *decay, scale_by_learning_rate(learning_rate))
 
 
 def adam(
@@ -50,12 +46,12 @@ def adam(
     ``v_hat = v / (1-b2^t)``. Defaults ``b1=0.9, b2=0.999, eps=1e-8, eps_root=0``.
     ``nesterov=True`` is NAdam (Dozat 2016). ``mu_dtype``/``nu_dtype``: storage dtypes
     of ``m``/``v`` (default the params'), e.g. float32 moments for bfloat16 params.
-    The state holds ``m``, ``v`` and one step counter, shared by both bias corrections
-    and a learning-rate schedule (``with_count``).
+    The state is optax's, ``(ScaleByAdamState(count, mu, nu), EmptyState())``, with
+    ``ScaleByScheduleState(count)`` in place of ``EmptyState()`` for a scheduled ``lr``.
     """
     return _descent(
         scale_by_adam(b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov,
-                      nu_dtype=nu_dtype, shared_count=True),
+                      nu_dtype=nu_dtype),
         learning_rate,
     )
 
@@ -82,7 +78,7 @@ def adamw(
     """
     return _descent(
         scale_by_adam(b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov,
-                      nu_dtype=nu_dtype, shared_count=True),
+                      nu_dtype=nu_dtype),
         learning_rate,
         weight_decay,
         mask,

@@ -1,8 +1,7 @@
 """Adam's relatives: a different second moment, Nesterov momentum, or rectification.
 
-Each is ``scale_by_<variant>`` (+ decoupled weight decay) + learning rate under one step
-counter (``with_count``), which the bias corrections and any schedule of ``lr`` or
-``wd`` share.
+Each is ``chain(scale_by_<variant>, [add_decayed_weights], scale_by_learning_rate)``,
+as in optax, whose state layout it has.
 """
 
 from __future__ import annotations
@@ -95,7 +94,6 @@ def amsgrad(
             bias_correction_mu,
             bias_correction_nu,
             max_raw_nu=max_raw_nu,
-            shared_count=True,
         ),
         learning_rate,
     )
@@ -112,7 +110,7 @@ def adamax(
     ``m <- b1 m + (1-b1) g``; ``v <- max(b2 v, |g| + eps)``;
     ``x <- x - lr (m / (1 - b1^t)) / v``. Defaults ``b1=0.9, b2=0.999, eps=1e-8``.
     """
-    return _descent(scale_by_adamax(b1, b2, eps, shared_count=True), learning_rate)
+    return _descent(scale_by_adamax(b1, b2, eps), learning_rate)
 
 
 def adamaxw(
@@ -129,7 +127,7 @@ def adamaxw(
     Defaults ``b1=0.9, b2=0.999, eps=1e-8, weight_decay=1e-4``.
     """
     return _descent(
-        scale_by_adamax(b1, b2, eps, shared_count=True), learning_rate, weight_decay, mask
+        scale_by_adamax(b1, b2, eps), learning_rate, weight_decay, mask
     )
 
 
@@ -153,7 +151,7 @@ def radam(
     threshold=5``.
     """
     return _descent(
-        scale_by_radam(b1, b2, eps, eps_root, threshold, nesterov=nesterov, shared_count=True),
+        scale_by_radam(b1, b2, eps, eps_root, threshold, nesterov=nesterov),
         learning_rate,
     )
 
@@ -169,7 +167,7 @@ def yogi(
     ``m <- b1 m + (1-b1) g``; ``v <- v - (1-b2) sign(v - g^2) g^2`` (both from 1e-6);
     ``x <- x - lr m_hat / (sqrt(v_hat) + eps)``. Defaults ``b1=0.9, b2=0.999, eps=1e-3``.
     """
-    return _descent(scale_by_yogi(b1, b2, eps, shared_count=True), learning_rate)
+    return _descent(scale_by_yogi(b1, b2, eps), learning_rate)
 
 
 def adabelief(
@@ -189,6 +187,6 @@ def adabelief(
     eps=1e-16, eps_root=1e-16``; ``nesterov`` uses Dozat's look-ahead ``m_hat``.
     """
     return _descent(
-        scale_by_belief(b1, b2, eps, eps_root, nesterov=nesterov, shared_count=True),
+        scale_by_belief(b1, b2, eps, eps_root, nesterov=nesterov),
         learning_rate,
     )

@@ -11,7 +11,6 @@ import jax
 
 from gradxform._src import base, validate
 from gradxform._src.combine import chain
-from gradxform._src.counting import with_count
 from gradxform._src.partition import masked
 from gradxform._src.transforms.accumulation import trace
 from gradxform._src.transforms.adaptive import scale_by_adam
@@ -37,16 +36,13 @@ def lamb(
 
     Per leaf: ``r = m_hat / (sqrt(v_hat + eps_root) + eps) + wd x`` (Adam's direction
     plus decoupled decay); ``x <- x - lr (||x|| / ||r||) r`` (ratio 1 where either norm
-    is 0). Defaults ``b1=0.9, b2=0.999, eps=1e-6, eps_root=0, weight_decay=0``. One step
-    counter serves the bias corrections and any schedule (``with_count``).
+    is 0). Defaults ``b1=0.9, b2=0.999, eps=1e-6, eps_root=0, weight_decay=0``.
     """
-    return with_count(
-        chain(
-            scale_by_adam(b1, b2, eps, eps_root, shared_count=True),
-            add_decayed_weights(weight_decay, mask, shared_count=True),
-            scale_by_trust_ratio(),
-            scale_by_learning_rate(learning_rate, shared_count=True),
-        )
+    return chain(
+        scale_by_adam(b1, b2, eps, eps_root),
+        add_decayed_weights(weight_decay, mask),
+        scale_by_trust_ratio(),
+        scale_by_learning_rate(learning_rate),
     )
 
 

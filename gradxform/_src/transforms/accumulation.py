@@ -9,7 +9,6 @@ import jax.numpy as jnp
 
 from gradxform import tree as tree_ops
 from gradxform._src import base, numerics, validate
-from gradxform._src.counting import shared_step
 
 
 def _dtype(dtype: Any) -> Any:
@@ -51,13 +50,7 @@ def trace(
 
 
 class EmaState(NamedTuple):
-    count: jax.Array  # int32 scalar
-    ema: Any
-
-
-class MovingAverageState(NamedTuple):
-    """``ema``'s state when the step number comes from ``with_count``."""
-
+    count: jax.Array  # int32 scalar: the number of updates made so far
     ema: Any
 
 
@@ -67,16 +60,23 @@ def ema(
     accumulator_dtype: Any = None,
     *,
     order: int = 1,
-    shared_count: bool = False,
 ) -> base.GradientTransformation:
     """Exponential moving average, the "EMA form" of momentum.
 
     ``m <- decay * m + (1 - decay) * g``; ``u <- m``, or with ``debias``:
-    ``u <- m / (1 - decay**t)`` (Kingma & Ba 2015, "Adam", section 3).
-    ``order=2`` averages ``|g|^2`` instead (Adam's second moment); the square is taken
-    inside the saturating moment update, so a float32 gradient of 1e30 cannot make
-    the average infinite. ``shared_count=True``: ``t`` comes from an enclosing
-    ``with_count`` and the state (``MovingAverageState``) holds no counter.
+    ``u <- m / (1 - decay**t)``, ``t`` the 1-based step (Kingma & Ba 2015, "Adam",
+    section 3). The state ``EmaState(count, ema)`` is optax's.
+
+    Args:
+      decay: The averaging factor ``decay``, in ``[0, 1)``.
+      debias: Divide by ``1 - decay**t`` (default True).
+      accumulator_dtype: Storage dtype of ``m`` (default None: the params').
+      order: 1 averages ``g`` (default); 2 averages ``|g|^2`` (Adam's second moment),
+        the square taken inside the saturating moment update, so a float32 gradient
+        of 1e30 cannot make the average infinite.
+
+    Returns:
+      The ``GradientTransformation``.
     """
     if order not in (1, 2):
         raise ValueError(f"order must be 1 or 2, got {order!r}")
@@ -88,21 +88,16 @@ def ema(
         if order == 1:  # |g|^2 is real: a second moment may be stored in a real dtype
             base.check_accumulator_dtype(params, accumulator_dtype, "ema")
         zeros = tree_ops.zeros_like(params, dtype=accumulator_dtype)
-        if shared_count:
-            return MovingAverageState(ema=zeros)
         return EmaState(count=jnp.zeros([], jnp.int32), ema=zeros)
 
     def update(updates, state, params=None, **extra):
-        del params
+        del params, extra
         base.check_same_structure(updates, state.ema, "moving average")
         if order == 1:
             new_ema = tree_ops.update_moment(updates, state.ema, decay, 1)
         else:
             new_ema = tree_ops.update_moment_per_elem_norm(updates, state.ema, decay, 2)
-        if shared_count:
-            count = shared_step(extra, "ema") if debias else None
-        else:
-            count = numerics.safe_increment(state.count)
+        count = numerics.safe_increment(state.count)
         updates = tree_ops.bias_correction(new_ema, decay, count) if debias else new_ema
         # Without an accumulator dtype the state keeps its own dtype, so its structure is
         # stable even when the updates arrive in a wider dtype.
@@ -111,39 +106,35 @@ def ema(
             if accumulator_dtype is None
             else tree_ops.cast(new_ema, accumulator_dtype)
         )
-        if shared_count:
-            return updates, MovingAverageState(ema=stored)
         return updates, EmaState(count=count, ema=stored)
 
     return base.GradientTransformation(init, update)
 
 
 class BiasCorrectionState(NamedTuple):
-    count: jax.Array  # int32 scalar
+    count: jax.Array  # int32 scalar: the number of updates made so far
 
 
-def bias_correction(
-    decay: jax.typing.ArrayLike, *, shared_count: bool = False
-) -> base.GradientTransformation:
-    """``u <- u / (1 - decay**t)``, ``t`` the 1-based step.
+def bias_correction(decay: jax.typing.ArrayLike) -> base.GradientTransformation:
+    """``u <- u / (1 - decay**t)``, ``t`` the 1-based step, counted in its own state.
 
     Undoes the pull towards zero of an average started at zero, so that
     ``chain(ema(b1, debias=False), bias_correction(b1))`` equals ``ema(b1)``.
-    ``shared_count=True``: ``t`` comes from an enclosing ``with_count``, no state.
+
+    Args:
+      decay: The decay of the average being corrected, in ``[0, 1)``.
+
+    Returns:
+      The ``GradientTransformation``; its state is ``BiasCorrectionState(count)``.
     """
     validate.decay("decay", decay)
 
     def init(params):
         base.check_float_leaves(params, "bias_correction")
-        if shared_count:
-            return base.EmptyState()
         return BiasCorrectionState(count=jnp.zeros([], jnp.int32))
 
     def update(updates, state, params=None, **extra):
-        del params
-        if shared_count:
-            count = shared_step(extra, "bias_correction")
-            return tree_ops.bias_correction(updates, decay, count), state
+        del params, extra
         count = numerics.safe_increment(state.count)
         return tree_ops.bias_correction(updates, decay, count), BiasCorrectionState(count)
 

@@ -5,15 +5,13 @@ All share Adam's first moment ``m <- b1 m + (1 - b1) g`` and its bias correction
 an infinity norm (AdaMax), the variance around the mean (AdaBelief), an additive
 sign-controlled update (Yogi), or a variance-rectified factor (RAdam).
 
-All but AdaBelief are written as Adam is, ``with_count(divide(m_hat, denominator))``,
-the denominator being each one's own piece; both bias corrections read one step
-counter. AdaBelief is written out: its second moment averages ``(g - m_t)^2``, so it
-needs the new first moment and cannot run as a separate branch of ``divide``.
+Each owns one named state with its step counter, as optax's does
+(``ScaleByAdamState(count, mu, nu)`` for AdaMax, Yogi and RAdam), and is written from
+the tree helpers (``update_moment``, ``bias_correction``, ...) that Adam uses.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import jax
@@ -21,64 +19,56 @@ import jax.numpy as jnp
 
 from gradxform import tree as tree_ops
 from gradxform._src import base, numerics, validate
-from gradxform._src.combine import chain, divide
-from gradxform._src.counting import shared_step, with_count
-from gradxform._src.transforms.accumulation import bias_correction, ema
-from gradxform._src.transforms.adaptive import nesterov_debias, nesterov_ema
+from gradxform._src.transforms.accumulation import _dtype
+from gradxform._src.transforms.adaptive import (
+    ScaleByAdamState,
+    adam_moments,
+    debiased_first_moment,
+    quotient_like,
+)
 
 
-class RunningStatisticState(NamedTuple):
-    value: Any  # in the params' dtype
+def _validate_adam(b1: Any, b2: Any, eps: Any, eps_root: Any = 0.0) -> None:
+    validate.decay("b1", b1)
+    validate.decay("b2", b2)
+    validate.non_negative("eps", eps)
+    validate.non_negative("eps_root", eps_root)
 
 
-def _running(step: Callable[[Any, Any], Any], initial: Any = 0.0) -> base.GradientTransformation:
-    """``s <- step(u, s)`` from ``s_0 = initial``; ``u <- s``.
-
-    The output keeps the precision ``step`` computed ``s`` in; the state stores it in
-    the params' dtype.
-    """
-
-    def init(params):
-        return RunningStatisticState(value=tree_ops.full_like(params, initial))
-
-    def update(updates, state, params=None, **extra):
-        del params, extra
-        base.check_same_structure(updates, state.value, "running statistic")
-        new = step(updates, state.value)
-        return new, RunningStatisticState(value=tree_ops.cast_like(new, state.value))
-
-    return base.GradientTransformation(init, update)
+def _initial_state(who: str, params: Any, mu_dtype: Any = None, fill: Any = 0.0):
+    """``ScaleByAdamState`` with both moments at ``fill``; ``who`` names the refusal of
+    a non-float parameter."""
+    base.check_float_leaves(params, who)
+    base.check_accumulator_dtype(params, mu_dtype, who)
+    return ScaleByAdamState(
+        count=jnp.zeros([], jnp.int32),
+        mu=tree_ops.full_like(params, fill, dtype=mu_dtype),
+        nu=tree_ops.full_like(params, fill),
+    )
 
 
 def _saturating_max(v: Any, v_max: Any) -> Any:
     """``max(v_max, v)``, at most the largest finite value of ``v_max``'s dtype: the
     debiased moment of a huge finite gradient overflows, and an infinite maximum would
-    zero every later step. NaN still propagates."""
-    return jax.tree.map(
-        lambda x, m: jnp.minimum(jnp.maximum(m, x), jnp.finfo(m.dtype).max), v, v_max
-    )
+    zero every later step. NaN still propagates. ``v_max`` may be complex-typed (the
+    params' dtype) and holds a real value."""
+
+    def leaf(x, m):
+        m = jnp.real(m)
+        return jnp.minimum(jnp.maximum(m, x), jnp.finfo(m.dtype).max)
+
+    return jax.tree.map(leaf, v, v_max)
 
 
-def _root(eps: Any, eps_root: Any) -> base.GradientTransformation:
-    """``v -> sqrt(v + eps_root) + eps``."""
-    return base.elementwise(lambda v: jnp.sqrt(v + eps_root) + eps)
+def _adam_quotient(eps: Any, eps_root: Any):
+    return lambda m, v: m / (jnp.sqrt(v + eps_root) + eps)
 
 
-def _quotient(
-    who: str, first: Any, second: Any, *after: Any, shared_count: bool
-) -> base.GradientTransformation:
-    """``u <- first(g) / second(g)``, both on ``g`` in at least float32 (see
-    ``numerics.upcast``), then the stages ``after``, all reading one step ``t``: counted
-    here, or with ``shared_count`` by an enclosing ``with_count``. ``who`` names the
-    transformation when ``init`` refuses a parameter."""
-    scaling = chain(base.elementwise(numerics.upcast), divide(first, second), *after)
-
-    def init(params):
-        base.check_float_leaves(params, who)
-        return scaling.init(params)
-
-    named = base.GradientTransformation(init, scaling.update)
-    return named if shared_count else with_count(named)
+class ScaleByAmsgradState(NamedTuple):
+    count: jax.Array  # int32 scalar: the number of updates made so far
+    mu: Any
+    nu: Any
+    nu_max: Any
 
 
 def scale_by_amsgrad(
@@ -91,7 +81,6 @@ def scale_by_amsgrad(
     bias_correction_nu: bool = True,
     *,
     max_raw_nu: bool = False,
-    shared_count: bool = False,
 ) -> base.GradientTransformation:
     """AMSGrad's scaling (Reddi et al. 2018, "On the Convergence of Adam and Beyond").
 
@@ -107,46 +96,88 @@ def scale_by_amsgrad(
     ``u <- m_hat / (sqrt(v_max / (1 - b2^t) + eps_root) + eps)``. The two differ because
     ``v / (1 - b2^t)`` can shrink while ``v`` grows.
 
-    Defaults ``b1=0.9, b2=0.999, eps=1e-8, eps_root=0``; ``mu_dtype`` is the dtype of ``m``.
-    ``shared_count=True``: ``t`` comes from an enclosing ``with_count``.
+    Args:
+      b1: Decay of the first moment, in ``[0, 1)`` (default 0.9).
+      b2: Decay of the second moment, in ``[0, 1)`` (default 0.999).
+      eps: Added to ``sqrt(v_max)``, ``>= 0`` (default 1e-8).
+      eps_root: Added inside the root, ``>= 0`` (default 0).
+      mu_dtype: Storage dtype of ``m`` (default None: the params').
+      bias_correction_mu: Divide ``m`` by ``1 - b1^t`` (default True).
+      bias_correction_nu: Divide the second moment by ``1 - b2^t`` (default True).
+      max_raw_nu: Take the maximum before the correction, as torch (default False).
+
+    Returns:
+      The ``GradientTransformation``; its state is optax's
+      ``ScaleByAmsgradState(count, mu, nu, nu_max)``.
     """
-    validate.decay("b1", b1)
-    validate.decay("b2", b2)
-    validate.non_negative("eps", eps)
-    validate.non_negative("eps_root", eps_root)
-    first = ema(b1, debias=bias_correction_mu, accumulator_dtype=mu_dtype, shared_count=True)
-    maximum = _running(_saturating_max)
-    correct = [bias_correction(b2, shared_count=True)] if bias_correction_nu else []
-    stages = [maximum, *correct] if max_raw_nu else [*correct, maximum]
-    second = chain(
-        ema(b2, debias=False, order=2, shared_count=True), *stages, _root(eps, eps_root)
-    )
-    return _quotient("scale_by_amsgrad", first, second, shared_count=shared_count)
+    _validate_adam(b1, b2, eps, eps_root)
+    mu_dtype = _dtype(mu_dtype)
+
+    def init(params):
+        state = _initial_state("scale_by_amsgrad", params, mu_dtype)
+        return ScaleByAmsgradState(state.count, state.mu, state.nu, tree_ops.zeros_like(params))
+
+    def correct(tree, decay, count, on):
+        return tree_ops.bias_correction(tree, decay, count) if on else tree
+
+    def update(updates, state, params=None, **extra):
+        del params, extra
+        base.check_same_structure(updates, state.mu, "first moment")
+        wide, mu, nu = adam_moments(updates, state.mu, state.nu, b1, b2)
+        count = numerics.safe_increment(state.count)
+        mu_hat = correct(mu, b1, count, bias_correction_mu)
+        if max_raw_nu:
+            nu_max = _saturating_max(nu, state.nu_max)
+            denominator = correct(nu_max, b2, count, bias_correction_nu)
+        else:
+            nu_max = _saturating_max(correct(nu, b2, count, bias_correction_nu), state.nu_max)
+            denominator = nu_max
+        out = quotient_like(updates, state.mu, _adam_quotient(eps, eps_root), mu_hat, denominator)
+        stored = tree_ops.cast_like((mu, nu, nu_max), (state.mu, state.nu, state.nu_max))
+        return out, ScaleByAmsgradState(count, *stored)
+
+    return base.GradientTransformation(init, update)
 
 
 def scale_by_adamax(
     b1: jax.typing.ArrayLike = 0.9,
     b2: jax.typing.ArrayLike = 0.999,
     eps: jax.typing.ArrayLike = 1e-8,
-    *,
-    shared_count: bool = False,
 ) -> base.GradientTransformation:
     """AdaMax's scaling, Adam under the infinity norm (Kingma & Ba 2015, section 7.1).
 
     ``m <- b1 m + (1 - b1) g``; ``v <- max(b2 v, |g| + eps)``;
-    ``u <- (m / (1 - b1^t)) / v``. Defaults ``b1=0.9, b2=0.999, eps=1e-8``.
-    ``shared_count=True``: ``t`` comes from an enclosing ``with_count``.
+    ``u <- (m / (1 - b1^t)) / v``.
+
+    Args:
+      b1: Decay of the first moment, in ``[0, 1)`` (default 0.9).
+      b2: Decay of the infinity norm, in ``[0, 1)`` (default 0.999).
+      eps: Added to ``|g|``, ``>= 0`` (default 1e-8).
+
+    Returns:
+      The ``GradientTransformation``; its state is optax's ``ScaleByAdamState``.
     """
-    validate.decay("b1", b1)
-    validate.decay("b2", b2)
-    validate.non_negative("eps", eps)
-    infinity_norm = _running(lambda g, v: tree_ops.update_infinity_moment(g, v, b2, eps))
-    return _quotient(
-        "scale_by_adamax", ema(b1, shared_count=True), infinity_norm, shared_count=shared_count
+    _validate_adam(b1, b2, eps)
+
+    def update(updates, state, params=None, **extra):
+        del params, extra
+        base.check_same_structure(updates, state.mu, "first moment")
+        wide = jax.tree.map(numerics.upcast, updates)
+        mu = tree_ops.update_moment(wide, state.mu, b1, 1)
+        nu = tree_ops.update_infinity_moment(wide, state.nu, b2, eps)
+        count = numerics.safe_increment(state.count)
+        mu_hat = tree_ops.bias_correction(mu, b1, count)
+        out = quotient_like(updates, state.mu, lambda m, v: m / v, mu_hat, nu)
+        mu, nu = tree_ops.cast_like((mu, nu), (state.mu, state.nu))
+        return out, ScaleByAdamState(count=count, mu=mu, nu=nu)
+
+    return base.GradientTransformation(
+        lambda params: _initial_state("scale_by_adamax", params), update
     )
 
 
 class ScaleByBeliefState(NamedTuple):
+    count: jax.Array  # int32 scalar: the number of updates made so far
     mu: Any
     nu: Any
 
@@ -158,7 +189,6 @@ def scale_by_belief(
     eps_root: jax.typing.ArrayLike = 1e-16,
     *,
     nesterov: bool = False,
-    shared_count: bool = False,
 ) -> base.GradientTransformation:
     """AdaBelief's scaling (Zhuang et al. 2020, "AdaBelief Optimizer: Adapting Stepsizes
     by the Belief in Observed Gradients").
@@ -166,38 +196,40 @@ def scale_by_belief(
     ``m <- b1 m + (1 - b1) g``; ``s <- b2 s + (1 - b2) (g - m)^2 + eps_root``;
     ``u <- m_hat / (sqrt(s / (1 - b2^t)) + eps)``, ``m_hat = m / (1 - b1^t)``, or with
     ``nesterov`` ``m_hat = b1 m / (1 - b1^{t+1}) + (1 - b1) g / (1 - b1^t)``.
-    Defaults ``b1=0.9, b2=0.999, eps=1e-16, eps_root=1e-16``.
-    ``shared_count=True``: ``t`` comes from an enclosing ``with_count``.
+
+    Args:
+      b1: Decay of the first moment, in ``[0, 1)`` (default 0.9).
+      b2: Decay of the second central moment, in ``[0, 1)`` (default 0.999).
+      eps: Added to ``sqrt(s_hat)``, ``>= 0`` (default 1e-16).
+      eps_root: Added to ``s`` each step, ``>= 0`` (default 1e-16).
+      nesterov: Use Dozat's look-ahead first moment (default False).
+
+    Returns:
+      The ``GradientTransformation``; its state is optax's
+      ``ScaleByBeliefState(count, mu, nu)``.
     """
-    validate.decay("b1", b1)
-    validate.decay("b2", b2)
-    validate.non_negative("eps", eps)
-    validate.non_negative("eps_root", eps_root)
+    _validate_adam(b1, b2, eps, eps_root)
 
     def init(params):
-        base.check_float_leaves(params, "scale_by_belief")
-        return ScaleByBeliefState(mu=tree_ops.zeros_like(params), nu=tree_ops.zeros_like(params))
+        state = _initial_state("scale_by_belief", params)
+        return ScaleByBeliefState(state.count, state.mu, state.nu)
 
     def update(updates, state, params=None, **extra):
-        del params
+        del params, extra
         base.check_same_structure(updates, state.nu, "second central moment")
-        updates = jax.tree.map(numerics.upcast, updates)  # see numerics.upcast
-        mu = tree_ops.update_moment(updates, state.mu, b1, 1)
-        surprise = tree_ops.sub(updates, mu)
+        wide = jax.tree.map(numerics.upcast, updates)  # see numerics.upcast
+        mu = tree_ops.update_moment(wide, state.mu, b1, 1)
+        surprise = tree_ops.sub(wide, mu)
         nu = tree_ops.update_moment_per_elem_norm(surprise, state.nu, b2, 2)
         nu = jax.tree.map(lambda v: v + eps_root, nu)
-        count = shared_step(extra, "scale_by_belief")
-        if nesterov:
-            mu_hat = nesterov_debias(mu, updates, b1, count)
-        else:
-            mu_hat = tree_ops.bias_correction(mu, b1, count)
+        count = numerics.safe_increment(state.count)
+        mu_hat = debiased_first_moment(mu, wide, b1, count, nesterov)
         nu_hat = tree_ops.bias_correction(nu, b2, count)
-        out = jax.tree.map(lambda m, v: m / (jnp.sqrt(v) + eps), mu_hat, nu_hat)
+        out = quotient_like(updates, state.mu, lambda m, v: m / (jnp.sqrt(v) + eps), mu_hat, nu_hat)
         mu, nu = tree_ops.cast_like((mu, nu), (state.mu, state.nu))
-        return out, ScaleByBeliefState(mu=mu, nu=nu)
+        return out, ScaleByBeliefState(count=count, mu=mu, nu=nu)
 
-    scaling = base.GradientTransformation(init, update)
-    return scaling if shared_count else with_count(scaling)
+    return base.GradientTransformation(init, update)
 
 
 def scale_by_yogi(
@@ -206,8 +238,6 @@ def scale_by_yogi(
     eps: jax.typing.ArrayLike = 1e-3,
     eps_root: jax.typing.ArrayLike = 0.0,
     initial_accumulator_value: jax.typing.ArrayLike = 1e-6,
-    *,
-    shared_count: bool = False,
 ) -> base.GradientTransformation:
     """Yogi's scaling (Zaheer et al. 2018, "Adaptive Methods for Nonconvex Optimization").
 
@@ -215,13 +245,18 @@ def scale_by_yogi(
     update, so ``v`` cannot grow as fast as Adam's); both start at
     ``initial_accumulator_value``; ``u <- m_hat / (sqrt(v_hat + eps_root) + eps)`` with
     ``m_hat = m / (1 - b1^t)``, ``v_hat = v / (1 - b2^t)``.
-    Defaults ``b1=0.9, b2=0.999, eps=1e-3, eps_root=0, initial_accumulator_value=1e-6``.
-    ``shared_count=True``: ``t`` comes from an enclosing ``with_count``.
+
+    Args:
+      b1: Decay of the first moment, in ``[0, 1)`` (default 0.9).
+      b2: Rate of the second moment's update, in ``[0, 1)`` (default 0.999).
+      eps: Added to ``sqrt(v_hat)``, ``>= 0`` (default 1e-3).
+      eps_root: Added inside the root, ``>= 0`` (default 0).
+      initial_accumulator_value: Start of both moments, ``>= 0`` (default 1e-6).
+
+    Returns:
+      The ``GradientTransformation``; its state is optax's ``ScaleByAdamState``.
     """
-    validate.decay("b1", b1)
-    validate.decay("b2", b2)
-    validate.non_negative("eps", eps)
-    validate.non_negative("eps_root", eps_root)
+    _validate_adam(b1, b2, eps, eps_root)
     validate.non_negative("initial_accumulator_value", initial_accumulator_value)
 
     def yogi_step(g, v):
@@ -229,45 +264,23 @@ def scale_by_yogi(
         v = jnp.real(v)  # real-valued, even in a complex-typed state: sign() needs a real
         return v - (1 - b2) * jnp.sign(v - g2) * g2
 
-    # ``ema`` starts at zero; Yogi's average starts at ``initial_accumulator_value``.
-    first = chain(
-        _running(lambda g, m: tree_ops.update_moment(g, m, b1, 1), initial_accumulator_value),
-        bias_correction(b1, shared_count=True),
-    )
-    second = chain(
-        _running(
-            lambda g, v: tree_ops.map_moment(yogi_step, g, v, b2, real=True),
-            initial_accumulator_value,
-        ),
-        bias_correction(b2, shared_count=True),
-        _root(eps, eps_root),
-    )
-    return _quotient("scale_by_yogi", first, second, shared_count=shared_count)
-
-
-def _rectification(b2: Any, threshold: Any) -> base.GradientTransformation:
-    """RAdam's rectification applied to the denominator ``d``: ``d <- d / r_t`` once
-    ``rho_t >= threshold``, ``d <- 1`` (momentum SGD) before (Liu et al. 2020)."""
-    rho_inf = 2.0 / (1.0 - b2) - 1.0
+    def init(params):
+        return _initial_state("scale_by_yogi", params, fill=initial_accumulator_value)
 
     def update(updates, state, params=None, **extra):
-        del params
-        count = shared_step(extra, "scale_by_radam")
-        b2t = b2**count
-        rho = rho_inf - 2 * count * b2t / (1 - b2t)
-        # Below the threshold r_t is the root of a negative number: computed, then dropped.
-        r = jnp.sqrt(
-            (rho - 4.0) * (rho - 2.0) * rho_inf / ((rho_inf - 4.0) * (rho_inf - 2.0) * rho)
-        )
-        # On the denominator, so that ``divide`` applies it: m_hat / (d / r_t) is
-        # r_t m_hat / d up to one rounding.
-        rectified = jax.tree.map(
-            lambda d: jnp.where(rho >= threshold, d / r.astype(d.dtype), jnp.ones_like(d)),
-            updates,
-        )
-        return rectified, state
+        del params, extra
+        base.check_same_structure(updates, state.mu, "first moment")
+        wide = jax.tree.map(numerics.upcast, updates)
+        mu = tree_ops.update_moment(wide, state.mu, b1, 1)
+        nu = tree_ops.map_moment(yogi_step, wide, state.nu, b2, real=True)
+        count = numerics.safe_increment(state.count)
+        mu_hat = tree_ops.bias_correction(mu, b1, count)
+        nu_hat = tree_ops.bias_correction(nu, b2, count)
+        out = quotient_like(updates, state.mu, _adam_quotient(eps, eps_root), mu_hat, nu_hat)
+        mu, nu = tree_ops.cast_like((mu, nu), (state.mu, state.nu))
+        return out, ScaleByAdamState(count=count, mu=mu, nu=nu)
 
-    return base.GradientTransformation(lambda params: base.EmptyState(), update)
+    return base.GradientTransformation(init, update)
 
 
 def scale_by_radam(
@@ -278,7 +291,6 @@ def scale_by_radam(
     threshold: jax.typing.ArrayLike = 5.0,
     *,
     nesterov: bool = False,
-    shared_count: bool = False,
 ) -> base.GradientTransformation:
     """Rectified Adam's scaling (Liu et al. 2020, "On the Variance of the Adaptive
     Learning Rate and Beyond").
@@ -288,18 +300,46 @@ def scale_by_radam(
     variance of ``v_hat`` is not yet trusted and ``u <- m_hat`` (momentum SGD); after,
     ``u <- r_t m_hat / (sqrt(v_hat + eps_root) + eps)`` with
     ``r_t = sqrt((rho_t - 4)(rho_t - 2) rho_inf / ((rho_inf - 4)(rho_inf - 2) rho_t))``.
-    ``nesterov`` uses Dozat's look-ahead ``m_hat``. Defaults ``b1=0.9, b2=0.999,
-    eps=1e-8, eps_root=0, threshold=5``. (optax's form: the test is ``rho_t >= threshold``
-    and ``eps`` is added to ``sqrt(v_hat)``; torch's RAdam uses ``> 5`` and ``sqrt(v)``.)
-    ``shared_count=True``: ``t`` comes from an enclosing ``with_count``.
+    (optax's form: the test is ``rho_t >= threshold`` and ``eps`` is added to
+    ``sqrt(v_hat)``; torch's RAdam uses ``> 5`` and ``sqrt(v)``.)
+
+    Args:
+      b1: Decay of the first moment, in ``[0, 1)`` (default 0.9).
+      b2: Decay of the second moment, in ``[0, 1)`` (default 0.999).
+      eps: Added to ``sqrt(v_hat)``, ``>= 0`` (default 1e-8).
+      eps_root: Added inside the root, ``>= 0`` (default 0).
+      threshold: The ``rho_t`` from which the step is rectified, finite (default 5).
+      nesterov: Use Dozat's look-ahead first moment (default False).
+
+    Returns:
+      The ``GradientTransformation``; its state is optax's ``ScaleByAdamState``.
     """
-    validate.decay("b1", b1)
-    validate.decay("b2", b2)
-    validate.non_negative("eps", eps)
-    validate.non_negative("eps_root", eps_root)
+    _validate_adam(b1, b2, eps, eps_root)
     validate.finite("threshold", threshold)
-    first = nesterov_ema(b1, shared_count=True) if nesterov else ema(b1, shared_count=True)
-    second = chain(
-        ema(b2, order=2, shared_count=True), _root(eps, eps_root), _rectification(b2, threshold)
+    rho_inf = 2.0 / (1.0 - b2) - 1.0
+
+    def update(updates, state, params=None, **extra):
+        del params, extra
+        base.check_same_structure(updates, state.mu, "first moment")
+        wide, mu, nu = adam_moments(updates, state.mu, state.nu, b1, b2)
+        count = numerics.safe_increment(state.count)
+        b2t = b2**count
+        rho = rho_inf - 2 * count * b2t / (1 - b2t)
+        # Below the threshold r_t is the root of a negative number: computed, then dropped.
+        r = jnp.sqrt(
+            (rho - 4.0) * (rho - 2.0) * rho_inf / ((rho_inf - 4.0) * (rho_inf - 2.0) * rho)
+        )
+        mu_hat = debiased_first_moment(mu, wide, b1, count, nesterov)
+        nu_hat = tree_ops.bias_correction(nu, b2, count)
+
+        def rectified(m, v):
+            step = r.astype(m.dtype) * m / (jnp.sqrt(v + eps_root) + eps)
+            return jnp.where(rho >= threshold, step, m)
+
+        out = quotient_like(updates, state.mu, rectified, mu_hat, nu_hat)
+        mu, nu = tree_ops.cast_like((mu, nu), (state.mu, state.nu))
+        return out, ScaleByAdamState(count=count, mu=mu, nu=nu)
+
+    return base.GradientTransformation(
+        lambda params: _initial_state("scale_by_radam", params), update
     )
-    return _quotient("scale_by_radam", first, second, shared_count=shared_count)

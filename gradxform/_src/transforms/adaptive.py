@@ -13,9 +13,8 @@ import jax.numpy as jnp
 
 from gradxform import tree as tree_ops
 from gradxform._src import base, numerics, validate
-from gradxform._src.combine import chain, divide
-from gradxform._src.counting import shared_step, with_count
-from gradxform._src.transforms.accumulation import MovingAverageState, _dtype, ema
+from gradxform._src.combine import chain
+from gradxform._src.transforms.accumulation import _dtype, ema
 
 
 class ScaleByRmsState(NamedTuple):
@@ -76,7 +75,7 @@ def scale_by_rms(
 
 
 class NesterovEmaState(NamedTuple):
-    count: jax.Array
+    count: jax.Array  # int32 scalar: the number of updates made so far
     ema: Any
 
 
@@ -90,13 +89,26 @@ def nesterov_debias(m: Any, g: Any, decay: Any, count: jax.Array) -> Any:
     )
 
 
-def nesterov_ema(
-    decay: jax.typing.ArrayLike, accumulator_dtype: Any = None, *, shared_count: bool = False
-):
+def debiased_first_moment(
+    mu: Any, updates: Any, decay: Any, count: jax.Array, nesterov: bool
+) -> Any:
+    """``m / (1 - b^t)``, or with ``nesterov`` Dozat's look-ahead (``nesterov_debias``)."""
+    if nesterov:
+        return nesterov_debias(mu, updates, decay, count)
+    return tree_ops.bias_correction(mu, decay, count)
+
+
+def nesterov_ema(decay: jax.typing.ArrayLike, accumulator_dtype: Any = None):
     """Debiased Nesterov look-ahead of an EMA (Dozat 2016, "Incorporating Nesterov
     Momentum into Adam"): ``m <- b m + (1-b) g``;
-    ``u <- b m / (1 - b^{t+1}) + (1 - b) g / (1 - b^t)``. ``shared_count=True``: ``t``
-    comes from an enclosing ``with_count`` and the state holds only ``m``.
+    ``u <- b m / (1 - b^{t+1}) + (1 - b) g / (1 - b^t)``, ``t`` the 1-based step.
+
+    Args:
+      decay: The averaging factor ``b``, in ``[0, 1)``.
+      accumulator_dtype: Storage dtype of ``m`` (default None: the params').
+
+    Returns:
+      The ``GradientTransformation``; its state is ``NesterovEmaState(count, ema)``.
     """
     validate.decay("decay", decay)
     accumulator_dtype = _dtype(accumulator_dtype)
@@ -105,18 +117,13 @@ def nesterov_ema(
         base.check_float_leaves(params, "nesterov_ema")
         base.check_accumulator_dtype(params, accumulator_dtype, "nesterov_ema")
         m = tree_ops.zeros_like(params, accumulator_dtype)
-        if shared_count:
-            return MovingAverageState(ema=m)
         return NesterovEmaState(count=jnp.zeros([], jnp.int32), ema=m)
 
     def update(updates, state, params=None, **extra):
-        del params
+        del params, extra
         base.check_same_structure(updates, state.ema, "moving average")
         m = tree_ops.update_moment(updates, state.ema, decay, 1)
-        if shared_count:
-            count = shared_step(extra, "nesterov_ema")
-        else:
-            count = numerics.safe_increment(state.count)
+        count = numerics.safe_increment(state.count)
         out = nesterov_debias(m, updates, decay, count)
         # Without an accumulator dtype ``m`` keeps the state's dtype, as in ``ema``, so
         # the state's structure is stable when the updates arrive in a wider dtype.
@@ -124,8 +131,6 @@ def nesterov_ema(
             m = tree_ops.cast_like(m, state.ema)
         else:
             m = tree_ops.cast(m, accumulator_dtype)
-        if shared_count:
-            return out, MovingAverageState(ema=m)
         return out, NesterovEmaState(count=count, ema=m)
 
     return base.GradientTransformation(init, update)
@@ -137,18 +142,55 @@ def second_moment_root(
     eps_root: jax.typing.ArrayLike,
     *,
     accumulator_dtype: Any = None,
-    shared_count: bool = False,
 ) -> base.GradientTransformation:
     """The denominator of Adam: ``v <- b2 v + (1 - b2) |g|^2``;
-    ``u <- sqrt(v / (1 - b2^t) + eps_root) + eps``, computed in at least float32
-    (``v`` is stored in ``accumulator_dtype``, by default the params' dtype).
-    ``shared_count=True``: ``t`` comes from an enclosing ``with_count``.
+    ``u <- sqrt(v / (1 - b2^t) + eps_root) + eps``, computed in at least float32.
+
+    Args:
+      b2: The decay of the average of ``|g|^2``, in ``[0, 1)``.
+      eps: Added outside the root, ``>= 0``.
+      eps_root: Added inside the root, ``>= 0``.
+      accumulator_dtype: Storage dtype of ``v`` (default None: the params').
+
+    Returns:
+      ``chain(elementwise(upcast), ema(b2, order=2), elementwise(root))``; its own
+      ``EmaState`` counts the step.
     """
     return chain(
         base.elementwise(numerics.upcast),
-        ema(b2, debias=True, accumulator_dtype=accumulator_dtype, order=2,
-            shared_count=shared_count),
+        ema(b2, debias=True, accumulator_dtype=accumulator_dtype, order=2),
         base.elementwise(lambda v: jnp.sqrt(v + eps_root) + eps),
+    )
+
+
+class ScaleByAdamState(NamedTuple):
+    count: jax.Array  # int32 scalar: the number of updates made so far
+    mu: Any  # first moment
+    nu: Any  # second moment
+
+
+def adam_moments(
+    updates: Any, mu: Any, nu: Any, b1: Any, b2: Any
+) -> tuple[Any, Any, Any]:
+    """The updates in at least float32 (see ``numerics.upcast``) and Adam's two new
+    moments ``m <- b1 m + (1 - b1) g``, ``v <- b2 v + (1 - b2) |g|^2`` (saturating)."""
+    wide = jax.tree.map(numerics.upcast, updates)
+    return (
+        wide,
+        tree_ops.update_moment(wide, mu, b1, 1),
+        tree_ops.update_moment_per_elem_norm(wide, nu, b2, 2),
+    )
+
+
+def quotient_like(updates: Any, mu: Any, fn: Any, *trees: Any) -> Any:
+    """``fn(*leaves)`` leaf by leaf, cast to the wider of the dtypes of the matching update
+    and stored first moment ``mu``: the statistics are computed in at least float32, and
+    the step comes back in the updates' dtype, or in a wider ``mu_dtype`` as optax's."""
+    return jax.tree.map(
+        lambda g, m, *xs: fn(*xs).astype(jnp.promote_types(jnp.result_type(g), m.dtype)),
+        updates,
+        mu,
+        *trees,
     )
 
 
@@ -161,32 +203,59 @@ def scale_by_adam(
     *,
     nesterov: bool = False,
     nu_dtype: Any = None,
-    shared_count: bool = False,
 ) -> base.GradientTransformation:
     """Adam's scaling (Kingma & Ba 2015, "Adam: A Method for Stochastic Optimization").
 
-    ``m <- b1 m + (1 - b1) g``; ``v <- b2 v + (1 - b2) g^2``;
+    ``m <- b1 m + (1 - b1) g``; ``v <- b2 v + (1 - b2) |g|^2``;
     ``u <- m_hat / (sqrt(v_hat + eps_root) + eps)`` with ``m_hat = m / (1 - b1^t)``,
-    ``v_hat = v / (1 - b2^t)``. With ``nesterov`` (NAdam, Dozat 2016)
-    ``m_hat = b1 m / (1 - b1^{t+1}) + (1 - b1) g / (1 - b1^t)``.
-    ``mu_dtype`` and ``nu_dtype`` are the storage dtypes of ``m`` and ``v`` (default:
-    the params'); e.g. float32 moments for bfloat16 params (optax has only ``mu_dtype``).
+    ``v_hat = v / (1 - b2^t)``, ``t`` the 1-based step. With ``nesterov`` (NAdam,
+    Dozat 2016) ``m_hat = b1 m / (1 - b1^{t+1}) + (1 - b1) g / (1 - b1^t)``.
+    The state is optax's ``ScaleByAdamState(count, mu, nu)``; the statistics are
+    computed in at least float32 and ``u`` comes back in the updates' dtype.
 
-    Written as primitives, with one step counter for both corrections:
-    ``with_count(divide(ema(b1), second_moment_root(b2, eps, eps_root)))``; with
-    ``shared_count=True`` the step comes from an enclosing ``with_count`` instead (as in
-    ``adam``, whose schedule shares it), and the state holds only ``m`` and ``v``.
+    The same numbers as the composition ``divide(ema(b1), second_moment_root(b2, eps,
+    eps_root))``, written as one function over the tree helpers so that the state is
+    one named tuple with one counter and the compiled program is as small as optax's.
+
+    Args:
+      b1: Decay of the first moment, in ``[0, 1)`` (default 0.9).
+      b2: Decay of the second moment, in ``[0, 1)`` (default 0.999).
+      eps: Added to ``sqrt(v_hat)``, ``>= 0`` (default 1e-8).
+      eps_root: Added to ``v_hat`` inside the root, ``>= 0`` (default 0).
+      mu_dtype: Storage dtype of ``m`` (default None: the params').
+      nesterov: Use Dozat's look-ahead first moment (default False).
+      nu_dtype: Storage dtype of ``v`` (default None: the params'); e.g. float32
+        moments for bfloat16 params (optax has only ``mu_dtype``).
+
+    Returns:
+      The ``GradientTransformation``.
     """
     validate.decay("b1", b1)
     validate.decay("b2", b2)
     validate.non_negative("eps", eps)
     validate.non_negative("eps_root", eps_root)
-    if nesterov:
-        first = nesterov_ema(b1, accumulator_dtype=mu_dtype, shared_count=True)
-    else:
-        first = ema(b1, debias=True, accumulator_dtype=mu_dtype, shared_count=True)
-    second = second_moment_root(
-        b2, eps, eps_root, accumulator_dtype=nu_dtype, shared_count=True
-    )
-    scaling = divide(first, second)
-    return scaling if shared_count else with_count(scaling)
+    mu_dtype, nu_dtype = _dtype(mu_dtype), _dtype(nu_dtype)
+
+    def init(params):
+        base.check_float_leaves(params, "scale_by_adam")
+        base.check_accumulator_dtype(params, mu_dtype, "scale_by_adam")
+        return ScaleByAdamState(
+            count=jnp.zeros([], jnp.int32),
+            mu=tree_ops.zeros_like(params, dtype=mu_dtype),
+            nu=tree_ops.zeros_like(params, dtype=nu_dtype),
+        )
+
+    def update(updates, state, params=None, **extra):
+        del params, extra
+        base.check_same_structure(updates, state.mu, "first moment")
+        wide, mu, nu = adam_moments(updates, state.mu, state.nu, b1, b2)
+        count = numerics.safe_increment(state.count)
+        mu_hat = debiased_first_moment(mu, wide, b1, count, nesterov)
+        nu_hat = tree_ops.bias_correction(nu, b2, count)
+        out = quotient_like(
+            updates, state.mu, lambda m, v: m / (jnp.sqrt(v + eps_root) + eps), mu_hat, nu_hat
+        )
+        mu, nu = tree_ops.cast_like((mu, nu), (state.mu, state.nu))
+        return out, ScaleByAdamState(count=count, mu=mu, nu=nu)
+
+    return base.GradientTransformation(init, update)

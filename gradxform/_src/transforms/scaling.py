@@ -8,7 +8,6 @@ import jax
 import jax.numpy as jnp
 
 from gradxform._src import base, numerics, validate
-from gradxform._src.counting import shared_step
 
 
 class ScaleByScheduleState(NamedTuple):
@@ -21,34 +20,28 @@ def scale(step_size: jax.typing.ArrayLike) -> base.GradientTransformation:
     return base.elementwise(lambda u: step_size * u)
 
 
-def scale_by_schedule(
-    step_size_fn: base.Schedule, *, shared_count: bool = False
-) -> base.GradientTransformation:
+def scale_by_schedule(step_size_fn: base.Schedule) -> base.GradientTransformation:
     """``u <- s(t) * u`` with ``t`` the number of earlier updates (0 on the first).
 
     ``s(t)`` is cast to each update's dtype, so float32 updates stay float32.
-    ``shared_count=True``: ``t`` is one less than the step of an enclosing
-    ``with_count``, and there is no state.
+
+    Args:
+      step_size_fn: The schedule ``s``, a callable of the int32 step count.
+
+    Returns:
+      The ``GradientTransformation``; its state is ``ScaleByScheduleState(count)``.
     """
     if not callable(step_size_fn):
         raise TypeError(f"step_size_fn must be callable, got {type(step_size_fn).__name__}")
 
     def init(params):
         base.check_float_leaves(params, "scale_by_schedule")
-        if shared_count:
-            return base.EmptyState()
         return ScaleByScheduleState(count=jnp.zeros([], jnp.int32))
 
     def update(updates, state, params=None, **extra):
-        del params
-        if shared_count:
-            earlier = shared_step(extra, "scale_by_schedule") - 1
-        else:
-            earlier = state.count
-        step_size = step_size_fn(earlier)
+        del params, extra
+        step_size = step_size_fn(state.count)
         updates = jax.tree.map(lambda u: jnp.array(step_size, dtype=u.dtype) * u, updates)
-        if shared_count:
-            return updates, state
         return updates, ScaleByScheduleState(count=numerics.safe_increment(state.count))
 
     return base.GradientTransformation(init, update)
@@ -58,20 +51,23 @@ def scale_by_learning_rate(
     learning_rate: base.ScalarOrSchedule | None = None,
     *,
     flip_sign: bool = True,
-    shared_count: bool = False,
 ) -> base.GradientTransformation:
     """``u <- -lr * u`` (``+lr * u`` with ``flip_sign=False``); ``lr`` may be a schedule.
 
-    ``learning_rate=None`` means no scaling, ``u <- -u``: the sign still flips, so the
-    result still descends. (optax returns the identity for ``None``, which climbs.)
-    ``shared_count=True``: a schedule reads the step of an enclosing ``with_count``.
+    Args:
+      learning_rate: A constant ``>= 0``, a schedule of the step count (then the state is
+        ``ScaleByScheduleState(count)``, as optax's), or None: no scaling, ``u <- -u``;
+        the sign still flips, so the result still descends. (optax returns the identity
+        for ``None``, which climbs.)
+      flip_sign: Negate the step, so that adding it descends (default True).
+
+    Returns:
+      The ``GradientTransformation``.
     """
     sign = -1 if flip_sign else 1
     if learning_rate is None:
         return scale(sign)
     if callable(learning_rate):
-        return scale_by_schedule(
-            lambda count: sign * learning_rate(count), shared_count=shared_count
-        )
+        return scale_by_schedule(lambda count: sign * learning_rate(count))
     validate.non_negative("learning_rate", learning_rate)
     return scale(sign * learning_rate)

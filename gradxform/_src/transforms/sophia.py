@@ -8,12 +8,10 @@ import jax
 import jax.numpy as jnp
 
 from gradxform import tree as tree_ops
-from gradxform._src import base, validate
-from gradxform._src.counting import shared_step
+from gradxform._src import base, numerics, validate
 from gradxform._src.dtypes import lowest_dtype
-from gradxform._src.transforms.accumulation import ema
-from gradxform._src.transforms.adam_variants import _quotient
-from gradxform._src.transforms.clipping import clip
+from gradxform._src.transforms.accumulation import _dtype
+from gradxform._src.transforms.adaptive import quotient_like
 
 
 class HutchinsonState(NamedTuple):
@@ -61,67 +59,25 @@ def hutchinson_estimator_diag_hessian(
 
 
 class SophiaState(NamedTuple):
-    """The curvature half of Sophia's state; ``m`` and the step live beside it."""
-
+    count: jax.Array  # int32 scalar: the number of updates made so far
+    mu: Any  # average of gradients
     nu: Any  # average of Hessian-diagonal estimates
     hessian_fn_state: Any
 
 
-def _curvature(
-    b2: Any, eps: Any, gamma: Any, update_interval: int, hessian_diagonal_fn: Any
-) -> base.GradientTransformation:
-    """Sophia's denominator ``max(gamma h, eps)``; on steps ``t = 1, 1 + k, 1 + 2k, ...``
-    (``k = update_interval``) ``h <- b2 h + (1 - b2) hat_h`` after ``h`` is read."""
-
-    def init(params):
-        return SophiaState(
-            nu=tree_ops.zeros_like(params), hessian_fn_state=hessian_diagonal_fn.init(params)
-        )
-
-    def update(updates, state, params=None, **extra):
-        if params is None:
-            raise ValueError("scale_by_sophia needs params: call update(updates, state, params)")
-        base.check_same_structure(updates, state.nu, "Hessian estimate")
-        out = jax.tree.map(lambda h: jnp.maximum(gamma * h, eps), state.nu)
-
-        def refresh(hess_state, nu):
-            estimate, hess_state = hessian_diagonal_fn.update(updates, hess_state, params, **extra)
-            return hess_state, tree_ops.cast_like(tree_ops.update_moment(estimate, nu, b2, 1), nu)
-
-        earlier = shared_step(extra, "scale_by_sophia") - 1
-        hessian_fn_state, nu = jax.lax.cond(
-            earlier % update_interval == 0,
-            refresh,
-            lambda h, n: (h, n),
-            state.hessian_fn_state,
-            state.nu,
-        )
-        return out, SophiaState(nu=nu, hessian_fn_state=hessian_fn_state)
-
-    return base.GradientTransformation(init, update)
-
-
-def _print_win_rate(clip_threshold: Any, every: int) -> base.GradientTransformation:
+def _print_win_rate(updates: Any, clip_threshold: Any, count: jax.Array, every: int) -> None:
     """Prints the fraction of coordinates below ``clip_threshold`` in magnitude (those a
-    clip leaves alone) on steps divisible by ``every``; the updates pass unchanged."""
-
-    def update(updates, state, params=None, **extra):
-        del params
-        count = shared_step(extra, "scale_by_sophia")
-        unclipped = jax.tree.reduce(
-            lambda a, b: a + b,
-            jax.tree.map(lambda u: jnp.sum(jnp.abs(u) < clip_threshold), updates),
-        )
-        jax.lax.cond(
-            count % max(every, 1) == 0,
-            lambda: jax.debug.print(
-                "Sophia optimizer win rate: {}", unclipped / tree_ops.size(updates)
-            ),
-            lambda: None,
-        )
-        return updates, state
-
-    return base.GradientTransformation(lambda params: base.EmptyState(), update)
+    clip leaves alone) on steps divisible by ``every``."""
+    unclipped = jax.tree.reduce(
+        lambda a, b: a + b,
+        jax.tree.map(lambda u: jnp.sum(jnp.abs(u) < clip_threshold), updates),
+    )
+    rate = unclipped / tree_ops.size(updates)
+    jax.lax.cond(
+        count % max(every, 1) == 0,
+        lambda: jax.debug.print("Sophia optimizer win rate: {}", rate),
+        lambda: None,
+    )
 
 
 def scale_by_sophia(
@@ -135,23 +91,32 @@ def scale_by_sophia(
     mu_dtype: Any = None,
     verbose: bool = False,
     print_win_rate_every_n_steps: int = 0,
-    *,
-    shared_count: bool = False,
 ) -> base.GradientTransformation:
     """Sophia's scaling (Liu et al. 2024, "Sophia: A Scalable Stochastic Second-order
     Optimizer for Language Model Pre-training").
 
     ``m <- b1 m + (1 - b1) g``; ``u <- clip(m_hat / max(gamma h, eps), -c, c)`` with
-    ``m_hat = m / (1 - b1^t)`` and ``c = clip_threshold`` (no clip when ``None``); every
-    ``update_interval`` steps (from the first) ``h <- b2 h + (1 - b2) hat_h`` with ``hat_h``
-    from ``hessian_diagonal_fn`` (default: ``hutchinson_estimator_diag_hessian()``, which
-    needs ``obj_fn=`` in ``update``'s extra arguments). ``h`` is read before its refresh.
-    Defaults ``b1=0.965, b2=0.99, eps=1e-8, gamma=0.01, clip_threshold=1,
-    update_interval=10``. With ``verbose``, prints the fraction of unclipped coordinates
-    every ``print_win_rate_every_n_steps`` steps.
+    ``m_hat = m / (1 - b1^t)`` and ``c = clip_threshold`` (no clip when ``None``); on
+    steps ``t = 1, 1 + k, 1 + 2k, ...`` (``k = update_interval``)
+    ``h <- b2 h + (1 - b2) hat_h`` with ``hat_h`` from ``hessian_diagonal_fn``, after
+    ``h`` is read. The state is optax's ``SophiaState(count, mu, nu, hessian_fn_state)``.
 
-    Written as Adam is: ``with_count(divide(ema(b1), max(gamma h, eps)))``, then the clip;
-    ``shared_count=True``: ``t`` comes from an enclosing ``with_count``.
+    Args:
+      b1: Decay of the gradient average, in ``[0, 1)`` (default 0.965).
+      b2: Decay of the Hessian-diagonal average, in ``[0, 1)`` (default 0.99).
+      eps: Floor of the denominator, ``>= 0`` (default 1e-8).
+      gamma: Scale of the Hessian diagonal, ``> 0`` (default 0.01).
+      clip_threshold: ``c > 0``, or None for no clip (default 1).
+      update_interval: Steps between Hessian refreshes, a positive int (default 10).
+      hessian_diagonal_fn: Estimator of the Hessian diagonal (default
+        ``hutchinson_estimator_diag_hessian()``, which needs ``obj_fn=`` among
+        ``update``'s extra arguments).
+      mu_dtype: Storage dtype of ``m`` (default None: the params').
+      verbose: Print the fraction of unclipped coordinates (default False).
+      print_win_rate_every_n_steps: How often ``verbose`` prints (default 0: each step).
+
+    Returns:
+      The ``GradientTransformation``.
     """
     validate.decay("b1", b1)
     validate.decay("b2", b2)
@@ -163,11 +128,47 @@ def scale_by_sophia(
     if hessian_diagonal_fn is None:
         hessian_diagonal_fn = hutchinson_estimator_diag_hessian()
     hessian_diagonal_fn = base.as_transformation(hessian_diagonal_fn)
-    first = ema(b1, accumulator_dtype=mu_dtype, shared_count=True)
-    second = _curvature(b2, eps, gamma, update_interval, hessian_diagonal_fn)
-    clipping = []
-    if clip_threshold is not None:
-        if verbose:
-            clipping.append(_print_win_rate(clip_threshold, print_win_rate_every_n_steps))
-        clipping.append(clip(clip_threshold))
-    return _quotient("scale_by_sophia", first, second, *clipping, shared_count=shared_count)
+    mu_dtype = _dtype(mu_dtype)
+
+    def init(params):
+        base.check_float_leaves(params, "scale_by_sophia")
+        base.check_accumulator_dtype(params, mu_dtype, "scale_by_sophia")
+        return SophiaState(
+            count=jnp.zeros([], jnp.int32),
+            mu=tree_ops.zeros_like(params, dtype=mu_dtype),
+            nu=tree_ops.zeros_like(params),
+            hessian_fn_state=hessian_diagonal_fn.init(params),
+        )
+
+    def update(updates, state, params=None, **extra):
+        if params is None:
+            raise ValueError("scale_by_sophia needs params: call update(updates, state, params)")
+        base.check_same_structure(updates, state.mu, "first moment")
+        wide = jax.tree.map(numerics.upcast, updates)
+        mu = tree_ops.update_moment(wide, state.mu, b1, 1)
+        count = numerics.safe_increment(state.count)
+        mu_hat = tree_ops.bias_correction(mu, b1, count)
+        out = jax.tree.map(
+            lambda m, h: m / jnp.maximum(gamma * numerics.upcast(h), eps), mu_hat, state.nu
+        )
+        if clip_threshold is not None:
+            if verbose:
+                _print_win_rate(out, clip_threshold, count, print_win_rate_every_n_steps)
+            out = jax.tree.map(lambda u: jnp.clip(u, -clip_threshold, clip_threshold), out)
+        out = quotient_like(updates, state.mu, lambda u: u, out)
+
+        def refresh(hess_state, nu):
+            estimate, hess_state = hessian_diagonal_fn.update(updates, hess_state, params, **extra)
+            return hess_state, tree_ops.cast_like(tree_ops.update_moment(estimate, nu, b2, 1), nu)
+
+        hessian_fn_state, nu = jax.lax.cond(
+            state.count % update_interval == 0,
+            refresh,
+            lambda h, n: (h, n),
+            state.hessian_fn_state,
+            state.nu,
+        )
+        mu = tree_ops.cast_like(mu, state.mu)
+        return out, SophiaState(count, mu, nu, hessian_fn_state)
+
+    return base.GradientTransformation(init, update)

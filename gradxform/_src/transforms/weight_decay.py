@@ -9,28 +9,35 @@ import jax.numpy as jnp
 import numpy as np
 
 from gradxform._src import base, numerics, validate
-from gradxform._src.counting import shared_step
 from gradxform._src.partition import masked
 
 
-class WeightDecayScheduleState(NamedTuple):
-    count: jax.Array  # int32 scalar
+class WeightDecaySchedule(NamedTuple):
+    """``add_decayed_weights``'s state with a scheduled decay (optax's name)."""
+
+    count: jax.Array  # int32 scalar: the number of updates made so far
 
 
 def add_decayed_weights(
     weight_decay: base.ScalarOrSchedule = 0.0,
     mask: Any | Callable[[base.Params], Any] | None = None,
-    *,
-    shared_count: bool = False,
 ) -> base.GradientTransformation:
     """``u <- u + wd * p``; ``wd`` may be a schedule of the step, ``mask`` selects leaves.
 
     Placed before an adaptive preconditioner it is L2 regularisation; placed after it
     (times the learning rate) it is decoupled weight decay, Loshchilov & Hutter (2019),
-    "Decoupled Weight Decay Regularization". A schedule sees the number of earlier
-    updates, counted here or, with ``shared_count=True``, by an enclosing ``with_count``.
-    A constant ``wd = 0`` leaves the updates untouched (no ``0 * p`` pass, and a
-    non-finite parameter does not turn its update into NaN).
+    "Decoupled Weight Decay Regularization".
+
+    Args:
+      weight_decay: A finite constant, or a schedule that sees the number of earlier
+        updates (then the state is ``WeightDecaySchedule(count)``, as optax's). A
+        constant 0 leaves the updates untouched (no ``0 * p`` pass, and a non-finite
+        parameter does not turn its update into NaN). Default 0.
+      mask: A tree of bools (or a function of the params giving one) selecting the
+        leaves to decay; None decays every leaf.
+
+    Returns:
+      The ``GradientTransformation``; ``update`` needs ``params``.
     """
     scheduled = callable(weight_decay)
     if not scheduled:
@@ -41,8 +48,8 @@ def add_decayed_weights(
 
     def init(params):
         base.check_float_leaves(params, "add_decayed_weights")
-        if scheduled and not shared_count:
-            return WeightDecayScheduleState(count=jnp.zeros([], jnp.int32))
+        if scheduled:
+            return WeightDecaySchedule(count=jnp.zeros([], jnp.int32))
         return base.EmptyState()
 
     def update(updates, state, params=None, **extra):
@@ -50,11 +57,9 @@ def add_decayed_weights(
             raise ValueError("add_decayed_weights needs params: call update(g, state, params)")
         if skip:
             return updates, state
-        if scheduled and shared_count:
-            wd = weight_decay(shared_step(extra, "add_decayed_weights") - 1)
-        elif scheduled:
+        if scheduled:
             wd = weight_decay(state.count)
-            state = WeightDecayScheduleState(count=numerics.safe_increment(state.count))
+            state = WeightDecaySchedule(count=numerics.safe_increment(state.count))
         else:
             wd = weight_decay
         updates = jax.tree.map(

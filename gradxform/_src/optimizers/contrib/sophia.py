@@ -47,7 +47,6 @@ def sophia(
             mu_dtype,
             verbose,
             print_win_rate_every_n_steps,
-            shared_count=True,
         ),
         learning_rate,
         weight_decay,
