@@ -14,11 +14,20 @@ import jax.numpy as jnp
 import numpy as np
 
 from gradxform._src.numerics import abs_sq
+from gradxform._src.state_access import (  # noqa: F401 (re-exported)
+    NamedTupleKey,
+    get,
+    get_all_with_path,
+    map_params,
+    set,
+)
+from gradxform._src.tree_dtype import dtype  # noqa: F401 (re-exported)
 
 __all__ = [
     "add", "add_scale", "allclose", "map_moment", "bias_correction", "cast", "cast_like", "clip", "conj",
-    "div", "full_like", "max", "min", "mul", "norm", "ones_like", "real", "scale", "size",
-    "sub", "sum", "update_infinity_moment", "update_moment", "update_moment_per_elem_norm",
+    "div", "dtype", "full_like", "get", "get_all_with_path", "map_params", "max", "min", "mul",
+    "NamedTupleKey", "norm", "ones_like", "real", "scale", "set", "size", "sub", "sum",
+    "update_infinity_moment", "update_moment", "update_moment_per_elem_norm",
     "vdot", "where", "zeros_like",
 ]
 
@@ -59,8 +68,8 @@ def scale(scalar: jax.typing.ArrayLike, tree: Any) -> Any:
 
 
 def add_scale(tree_x: Any, scalar: jax.typing.ArrayLike, tree_y: Any) -> Any:
-    """``x + scalar * y`` leaf by leaf."""
-    return jax.tree.map(lambda x, y: x + scalar * y, tree_x, tree_y)
+    """``x + scalar * y`` leaf by leaf; a ``None`` leaf of ``x`` stays ``None``."""
+    return _map(lambda x, y: x + scalar * y, tree_x, tree_y)
 
 
 def vdot(tree_x: Any, tree_y: Any) -> jax.Array:
@@ -74,9 +83,14 @@ def vdot(tree_x: Any, tree_y: Any) -> jax.Array:
     return jax.tree.reduce(operator.add, dots, initializer=0)
 
 
-def sum(tree: Any) -> jax.Array:  # noqa: A001
-    """The sum of every element of every leaf."""
-    return jax.tree.reduce(operator.add, jax.tree.map(jnp.sum, tree), initializer=0)
+def sum(tree: Any, associative_reduction: bool = False) -> jax.Array:  # noqa: A001
+    """The sum of every element of every leaf. ``associative_reduction=True`` adds the
+    leaves' sums as a balanced tree (``jax.tree.reduce_associative``): a shallower graph
+    for many leaves, in another order of rounding."""
+    sums = jax.tree.map(jnp.sum, tree)
+    if associative_reduction:
+        return jax.tree.reduce_associative(operator.add, sums, identity=0)
+    return jax.tree.reduce(operator.add, sums, initializer=0)
 
 
 def max(tree: Any) -> jax.Array:  # noqa: A001

@@ -9,7 +9,7 @@ Every transformation accepts keyword arguments it does not use, so ``chain`` can
 from __future__ import annotations
 
 import inspect
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable, NamedTuple, Protocol, runtime_checkable
 
 import jax
 import jax.numpy as jnp
@@ -33,8 +33,46 @@ class GradientTransformation(NamedTuple):
     update: Callable[..., tuple[Updates, OptState]]
 
 
+# optax splits transformations that take extra arguments into a subclass; here every
+# transformation takes them, so optax's name is the one type.
+GradientTransformationExtraArgs = GradientTransformation
+
+
 class EmptyState(NamedTuple):
     """The state of a stateless transformation."""
+
+
+def init_empty_state(params: Params) -> EmptyState:
+    """The ``init`` of a stateless transformation.
+
+    Args:
+      params: The parameters (ignored).
+
+    Returns:
+      ``EmptyState()``.
+    """
+    del params
+    return EmptyState()
+
+
+@runtime_checkable
+class StatefulSchedule(Protocol):
+    """A schedule whose value depends on a state it carries, not only on the step count.
+
+    ``init() -> state``; ``update(state, **extra) -> state`` advances it once per step;
+    ``__call__(state, **extra) -> value`` reads the current value. ``extra`` are the
+    keyword arguments ``update`` received (e.g. ``value=`` for a loss-driven schedule).
+    ``inject_hyperparams`` accepts such an object wherever it accepts a schedule.
+    """
+
+    def init(self) -> Any:
+        """The schedule's initial state."""
+
+    def update(self, state: Any, **extra: Any) -> Any:
+        """The state after one more step."""
+
+    def __call__(self, state: Any, **extra: Any) -> jax.typing.ArrayLike:
+        """The schedule's value in ``state``."""
 
 
 def _accepts_extra_kwargs(fn: Callable) -> bool:
@@ -66,6 +104,19 @@ def as_transformation(tx: Any) -> GradientTransformation:
         return update(updates, state, params)
 
     return GradientTransformation(tx.init, update_without_extra)
+
+
+def with_extra_args_support(tx: Any) -> GradientTransformation:
+    """``tx`` as a transformation whose ``update`` accepts (and ignores) extra keyword
+    arguments: the same as ``as_transformation``, under optax's name.
+
+    Args:
+      tx: Any ``(init, update)`` pair.
+
+    Returns:
+      ``tx`` itself when its ``update`` already takes ``**extra``, else a wrapper.
+    """
+    return as_transformation(tx)
 
 
 def check_same_structure(updates: PyTree, reference: PyTree, what: str) -> None:

@@ -8,6 +8,7 @@ import jax
 
 from gradxform._src import base
 from gradxform._src.packing import Packed
+from gradxform._src.state_access import ParamsPlaceholder
 
 
 class MaskedNode(NamedTuple):
@@ -56,6 +57,8 @@ def masked(
         return mask(tree) if _is_callable_mask(mask) else mask
 
     def init(params):
+        if isinstance(params, ParamsPlaceholder):  # map_params locating the params' copies
+            return MaskedState(inner_state=inner.init(params))
         _refuse_packed("masked", "masks", params)
         return MaskedState(inner_state=inner.init(_apply_mask(params, mask_of(params))))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import jax
@@ -49,4 +50,55 @@ def optimistic_adam_v2(
         scale_by_adam(b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov),
         scale_by_optimistic_gradient(alpha, beta),
         scale_by_learning_rate(learning_rate),
+    )
+
+
+def optimistic_adam(
+    learning_rate: jax.typing.ArrayLike,
+    optimism: jax.typing.ArrayLike | None = None,
+    b1: jax.typing.ArrayLike = 0.9,
+    b2: jax.typing.ArrayLike = 0.999,
+    eps: jax.typing.ArrayLike = 1e-8,
+    eps_root: jax.typing.ArrayLike = 0.0,
+    mu_dtype: Any = None,
+    *,
+    nesterov: bool = True,
+) -> base.GradientTransformation:
+    """optax's first optimistic Adam, deprecated there in favour of ``optimistic_adam_v2``
+    (Daskalakis et al. 2018, "Training GANs with Optimism").
+
+    ``a_t`` = Adam's (by default Nesterov) direction;
+    ``x <- x - (lr + optimism) a_t + optimism a_{t-1}`` with ``a_0 = a_1``: the learning
+    rate is the optimistic step's ``alpha`` and ``optimism`` its ``beta``.
+
+    Args:
+      learning_rate: The step size, a number (no schedule: use ``optimistic_adam_v2``).
+      optimism: Weight of the correction by the previous direction (default None: the
+        learning rate).
+      b1: First-moment decay, in ``[0, 1)`` (default 0.9).
+      b2: Second-moment decay, in ``[0, 1)`` (default 0.999).
+      eps: Added to the root of the second moment (default 1e-8, ``>= 0``).
+      eps_root: Added to the second moment under the root (default 0, ``>= 0``).
+      mu_dtype: Storage dtype of the first moment (default None: the params').
+      nesterov: Use Nesterov's look-ahead first moment (default True).
+
+    Returns:
+      The ``GradientTransformation``.
+
+    Raises:
+      ValueError: when ``learning_rate`` is a schedule.
+    """
+    warnings.warn(
+        "optimistic_adam is deprecated, use optimistic_adam_v2",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    if callable(learning_rate):
+        raise ValueError("optimistic_adam takes no learning-rate schedule: use optimistic_adam_v2")
+    if optimism is None:
+        optimism = learning_rate
+    return chain(
+        scale_by_adam(b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov),
+        scale_by_optimistic_gradient(learning_rate, optimism),
+        scale_by_learning_rate(1.0),
     )

@@ -1,0 +1,156 @@
+"""optax's remaining public names and state access by name, checked against optax."""
+
+import warnings
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+from reference import assert_same_trajectory, assert_trees_close, nested_params
+
+import gradxform as gx
+
+
+def test_namespaces_are_attributes():
+    for name in ("projections", "torch_optim", "schedules", "tree"):
+        assert getattr(gx, name).__name__ == f"gradxform.{name}"
+
+
+def test_gradient_transformation_extra_args_is_the_one_type():
+    tx = gx.with_extra_args_support(optax.scale(2.0))  # optax's update takes no **extra
+    assert isinstance(tx, gx.GradientTransformationExtraArgs)
+    out, _ = tx.update({"a": jnp.ones(2)}, tx.init({"a": jnp.ones(2)}), loss=1.0)
+    np.testing.assert_array_equal(out["a"], 2.0)
+    assert gx.init_empty_state({"a": 1.0}) == gx.EmptyState()
+
+
+def test_stateful_schedule_protocol():
+    class Halving:
+        def init(self):
+            return jnp.asarray(1.0)
+
+        def update(self, state, **extra):
+            return state / 2
+
+        def __call__(self, state, **extra):
+            return state
+
+    assert isinstance(Halving(), gx.StatefulSchedule)
+    assert not isinstance(lambda t: t, gx.StatefulSchedule)
+    assert isinstance(Halving(), optax.schedules.StatefulSchedule)  # both read it the same way
+
+
+def test_optimistic_adam_matches_optax():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        ours, theirs = gx.optimistic_adam(1e-2, 0.5), optax.optimistic_adam(1e-2, 0.5)
+    assert_same_trajectory(ours, theirs, steps=30)
+    with pytest.raises(ValueError, match="schedule"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        gx.optimistic_adam(lambda t: 1e-2)
+
+
+def test_normalize_by_update_norm_matches_optax():
+    make = lambda m: m.normalize_by_update_norm(scale_factor=0.3, eps=1e-3)  # noqa: E731
+    assert_same_trajectory(make(gx), make(optax), steps=30)
+
+
+def test_distance_over_gradients_matches_optax():
+    make = lambda m: m.scale_by_distance_over_gradients(global_scale=0.5)  # noqa: E731
+    # No scalar leaf: optax's shape-(1,) gradient sum would turn its update into shape (1,).
+    params = {"w": jnp.asarray([[0.5, -1.0], [2.0, 0.3]]), "b": jnp.asarray([0.1, -0.2])}
+    assert_same_trajectory(make(gx), make(optax), steps=30, params=params)
+    updates, _ = make(gx).update(*(lambda p: (p, make(gx).init(p)))(jnp.ones(())), jnp.ones(()))
+    assert updates.shape == ()
+
+
+def test_target_updates_match_optax():
+    new, old = nested_params(seed=1), nested_params(seed=2)
+    assert_trees_close(
+        gx.incremental_update(new, old, 0.3), optax.incremental_update(new, old, 0.3)
+    )
+    for step in (0, 1, 5, 6):
+        assert_trees_close(
+            gx.periodic_update(new, old, jnp.asarray(step), 3),
+            optax.periodic_update(new, old, jnp.asarray(step), 3),
+        )
+
+
+def test_scale_gradient_matches_optax():
+    x = jnp.asarray([0.5, -1.0, 2.0])
+
+    def grad_through(f, scale):
+        return jax.grad(lambda y: jnp.sum(jnp.sin(f({"y": y**2}, scale)["y"])))(x)
+
+    for scale in (2.5, 0.0, 1.0, jnp.asarray(-0.5)):
+        np.testing.assert_allclose(
+            grad_through(gx.scale_gradient, scale),
+            grad_through(optax.scale_gradient, scale),
+            rtol=1e-12,
+        )
+    np.testing.assert_array_equal(gx.scale_gradient({"y": x}, 3.0)["y"], x)
+
+
+def test_nnls_matches_optax():
+    rng = np.random.default_rng(0)
+    a, b = jnp.asarray(rng.normal(size=(7, 4))), jnp.asarray(rng.normal(size=(7, 2)))
+    assert_trees_close(gx.nnls(a, b, 40), optax.nnls(a, b, 40))
+    assert_trees_close(gx.nnls(a, b[:, 0], 40, L=50.0), optax.nnls(a, b[:, 0], 40, L=50.0))
+
+
+def test_tree_helpers_match_optax():
+    tree = {"a": jnp.ones(3, jnp.bfloat16), "b": jnp.arange(4.0, dtype=jnp.float32)}
+    for handler in ("promote", "highest", "lowest"):
+        assert gx.tree.dtype(tree, handler) == optax.tree.dtype(tree, handler)
+    with pytest.raises(ValueError):
+        gx.tree.dtype(tree)
+    assert gx.tree.dtype({"a": jnp.ones(2, jnp.float16)}) == jnp.float16
+    mixed = {"a": jnp.ones(3, jnp.bfloat16), "b": jnp.ones(2, jnp.float16)}
+    with pytest.raises(ValueError):
+        optax.tree.dtype(mixed, "highest")
+    with pytest.raises(ValueError):
+        gx.tree.dtype(mixed, "highest")
+    x = nested_params()
+    for assoc in (False, True):
+        np.testing.assert_allclose(
+            gx.tree.sum(x, associative_reduction=assoc), optax.tree.sum(x), rtol=1e-12
+        )
+    y = {"a": None, "b": jnp.ones(2)}
+    assert gx.tree.add_scale(None, 1.0, y) is None
+    assert_trees_close(gx.tree.add_scale(y, 2.0, y), optax.tree.add_scale(y, 2.0, y))
+
+
+def _paths(found):
+    return [tuple(str(k) for k in path) for path, _ in found]
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda m: m.adam(1e-3),
+        lambda m: m.chain(m.clip_by_global_norm(1.0), m.adamw(1e-3)),
+        lambda m: m.masked(m.adam(1e-3), {"w": True, "b": False}),
+        lambda m: m.inject_hyperparams(m.adam)(learning_rate=1e-3),
+    ],
+    ids=["adam", "chain", "masked", "inject"],
+)
+def test_state_by_name_matches_optax(make):
+    params = {"w": jnp.ones((2, 3)), "b": jnp.zeros(3)}
+    ours, theirs = make(gx).init(params), make(optax).init(params)
+    for key in ("mu", "nu", "count", "ScaleByAdamState"):
+        assert _paths(gx.tree.get_all_with_path(ours, key)) == _paths(
+            optax.tree.get_all_with_path(theirs, key)
+        ), key
+    leaves = jax.tree.leaves  # each library masks with its own MaskedNode class
+    assert_trees_close(leaves(gx.tree.get(ours, "nu")), leaves(optax.tree.get(theirs, "nu")))
+    new_mu = jax.tree.map(lambda x: x + 1, leaves(gx.tree.get(ours, "mu")))
+    assert_trees_close(
+        gx.tree.get(gx.tree.set(ours, mu=new_mu), "mu"),
+        optax.tree.get(optax.tree.set(theirs, mu=new_mu), "mu"),
+    )
+    with pytest.raises(KeyError):
+        gx.tree.set(ours, not_a_field=1)
+    plus = gx.tree.map_params(make(gx), lambda v: v + 1, ours)
+    theirs_plus = optax.tree.map_params(make(optax), lambda v: v + 1, theirs)
+    assert_trees_close(leaves(plus), leaves(theirs_plus))
