@@ -154,3 +154,26 @@ def test_state_by_name_matches_optax(make):
     plus = gx.tree.map_params(make(gx), lambda v: v + 1, ours)
     theirs_plus = optax.tree.map_params(make(optax), lambda v: v + 1, theirs)
     assert_trees_close(leaves(plus), leaves(theirs_plus))
+
+
+@pytest.mark.parametrize("name", ["scale_by_zoom_linesearch", "scale_by_backtracking_linesearch"])
+def test_linesearch_takes_a_learning_rate_set_by_name(name):
+    """A plain float written with tree.set (optax's way to restart a line search)."""
+
+    def f(p):
+        return jnp.sum((p - 1.0) ** 2 + 0.1 * p**4)
+
+    def step(m):
+        tx = getattr(m, name)(max_linesearch_steps=8) if "zoom" in name else getattr(
+            m, name)(max_backtracking_steps=8)
+        params = jnp.asarray([0.0, 0.5, 2.0])
+        state = m.tree.set(tx.init(params), learning_rate=0.3)
+        value, grad = jax.value_and_grad(f)(params)
+        updates, state = jax.jit(
+            lambda g, s: tx.update(-g, s, params, value=value, grad=g, value_fn=f)
+        )(grad, state)
+        return updates, state.learning_rate
+
+    (ours, lr), (theirs, their_lr) = step(gx), step(optax)
+    assert_trees_close(ours, theirs)
+    assert lr.dtype == jnp.float64 and float(lr) == pytest.approx(float(their_lr), rel=1e-12)

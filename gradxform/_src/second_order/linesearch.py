@@ -124,7 +124,9 @@ def scale_by_backtracking_linesearch(
         if store_grad:
             base.check_same_structure(updates, state.grad, "stored gradient")
         objective = functools.partial(value_fn, **kwargs_for(value_fn, extra))
-        dtype = state.learning_rate.dtype
+        # The dtype init chose, from the params: state.learning_rate may be a plain float
+        # written by tree.set.
+        dtype = _value_dtype(params)
         value = jnp.asarray(value, dtype)
         # d/d eta f(w + eta u) at 0; negative for a descent direction.
         slope = tree_ops.real(tree_ops.vdot(updates, tree_ops.conj(grad)))
@@ -156,7 +158,8 @@ def scale_by_backtracking_linesearch(
                 error = violation(stepsize, new_value)
             return stepsize, jnp.asarray(new_value, dtype), new_grad, error, tries + 1
 
-        first_try = jnp.minimum(increase_factor * state.learning_rate, max_learning_rate)
+        previous = jnp.asarray(state.learning_rate, dtype)
+        first_try = jnp.minimum(increase_factor * previous, max_learning_rate)
         carry = (
             jnp.asarray(first_try, dtype),
             value,
@@ -328,11 +331,11 @@ def scale_by_zoom_linesearch(
         value_and_grad = jax.value_and_grad(
             functools.partial(value_fn, **kwargs_for(value_fn, extra))
         )
-        dtype = state.learning_rate.dtype
+        dtype = _value_dtype(params)  # not state.learning_rate's: tree.set may put a float
         scalar = lambda x: jnp.asarray(x, dtype)  # noqa: E731
         value0 = scalar(value)
         slope0 = scalar(tree_ops.real(tree_ops.vdot(updates, grad)))
-        guess = scalar(1.0) if initial_guess_strategy == "one" else state.learning_rate
+        guess = scalar(1.0 if initial_guess_strategy == "one" else state.learning_rate)
 
         def evaluate(stepsize):
             new_value, new_grad = value_and_grad(tree_ops.add_scale(params, stepsize, updates))
