@@ -8,13 +8,18 @@ top-level aliases of them are deprecated). Each optimizer is a short ``chain`` o
 primitives beside it.
 """
 
+from gradxform._src.optimizers.contrib.acprop import acprop
 from gradxform._src.optimizers.contrib.ademamix import ademamix, simplified_ademamix
 from gradxform._src.optimizers.contrib.adopt import adopt
+from gradxform._src.optimizers.contrib.cocob import cocob
+from gradxform._src.optimizers.contrib.dog import dog, dowg
+from gradxform._src.optimizers.contrib.madgrad import madgrad
 from gradxform._src.optimizers.contrib.muon import muon
 from gradxform._src.optimizers.contrib.prodigy import prodigy
 from gradxform._src.optimizers.contrib.schedule_free import schedule_free_adamw, schedule_free_sgd
 from gradxform._src.optimizers.contrib.sophia import sophia
 from gradxform._src.plateau import ReduceLROnPlateauState, reduce_on_plateau
+from gradxform._src.transforms.acprop import scale_by_acprop
 from gradxform._src.transforms.ademamix import (
     ScaleByAdemamixState,
     ScaleBySimplifiedAdEMAMixState,
@@ -22,6 +27,9 @@ from gradxform._src.transforms.ademamix import (
     scale_by_simplified_ademamix,
 )
 from gradxform._src.transforms.adopt import ScaleByAdoptState, scale_by_adopt
+from gradxform._src.transforms.cocob import COCOBState, scale_by_cocob
+from gradxform._src.transforms.dog import DoGState, DoWGState, scale_by_dog, scale_by_dowg
+from gradxform._src.transforms.madgrad import MadgradState, scale_by_madgrad
 from gradxform._src.transforms.orthogonalize import (
     MuonDimensionNumbers,
     MuonState,
@@ -43,7 +51,11 @@ from gradxform._src.transforms.sophia import (
 )
 
 __all__ = [
+    "COCOBState",
+    "DoGState",
+    "DoWGState",
     "HutchinsonState",
+    "MadgradState",
     "MuonDimensionNumbers",
     "MuonState",
     "ProdigyState",
@@ -53,15 +65,25 @@ __all__ = [
     "ScaleBySimplifiedAdEMAMixState",
     "ScheduleFreeState",
     "SophiaState",
+    "acprop",
     "ademamix",
     "adopt",
+    "cocob",
+    "dog",
+    "dowg",
     "hutchinson_estimator_diag_hessian",
+    "madgrad",
     "muon",
     "orthogonalize_via_newton_schulz",
     "prodigy",
     "reduce_on_plateau",
+    "scale_by_acprop",
     "scale_by_ademamix",
     "scale_by_adopt",
+    "scale_by_cocob",
+    "scale_by_dog",
+    "scale_by_dowg",
+    "scale_by_madgrad",
     "scale_by_muon",
     "scale_by_prodigy",
     "scale_by_shape",
