@@ -12,10 +12,14 @@ from gradxform._src.optimizers.contrib.acprop import acprop
 from gradxform._src.optimizers.contrib.ademamix import ademamix, simplified_ademamix
 from gradxform._src.optimizers.contrib.adopt import adopt
 from gradxform._src.optimizers.contrib.cocob import cocob
+from gradxform._src.optimizers.contrib.dadapt_adamw import DAdaptAdamWState, dadapt_adamw
 from gradxform._src.optimizers.contrib.dog import dog, dowg
 from gradxform._src.optimizers.contrib.madgrad import madgrad
+from gradxform._src.optimizers.contrib.mechanic import MechanicState, mechanize
+from gradxform._src.optimizers.contrib.momo import MomoAdamState, MomoState, momo, momo_adam
 from gradxform._src.optimizers.contrib.muon import muon
 from gradxform._src.optimizers.contrib.prodigy import prodigy
+from gradxform._src.optimizers.contrib.sam import SAMState, sam
 from gradxform._src.optimizers.contrib.schedule_free import schedule_free_adamw, schedule_free_sgd
 from gradxform._src.optimizers.contrib.sophia import sophia
 from gradxform._src.plateau import ReduceLROnPlateauState, reduce_on_plateau
@@ -30,6 +34,7 @@ from gradxform._src.transforms.adopt import ScaleByAdoptState, scale_by_adopt
 from gradxform._src.transforms.cocob import COCOBState, scale_by_cocob
 from gradxform._src.transforms.dog import DoGState, DoWGState, scale_by_dog, scale_by_dowg
 from gradxform._src.transforms.madgrad import MadgradState, scale_by_madgrad
+from gradxform._src.transforms.normalize import NormalizeState, normalize
 from gradxform._src.transforms.orthogonalize import (
     MuonDimensionNumbers,
     MuonState,
@@ -52,14 +57,20 @@ from gradxform._src.transforms.sophia import (
 
 __all__ = [
     "COCOBState",
+    "DAdaptAdamWState",
     "DoGState",
     "DoWGState",
     "HutchinsonState",
     "MadgradState",
+    "MechanicState",
+    "MomoAdamState",
+    "MomoState",
     "MuonDimensionNumbers",
     "MuonState",
+    "NormalizeState",
     "ProdigyState",
     "ReduceLROnPlateauState",
+    "SAMState",
     "ScaleByAdemamixState",
     "ScaleByAdoptState",
     "ScaleBySimplifiedAdEMAMixState",
@@ -69,14 +80,20 @@ __all__ = [
     "ademamix",
     "adopt",
     "cocob",
+    "dadapt_adamw",
     "dog",
     "dowg",
     "hutchinson_estimator_diag_hessian",
     "madgrad",
+    "mechanize",
+    "momo",
+    "momo_adam",
     "muon",
+    "normalize",
     "orthogonalize_via_newton_schulz",
     "prodigy",
     "reduce_on_plateau",
+    "sam",
     "scale_by_acprop",
     "scale_by_ademamix",
     "scale_by_adopt",

@@ -7,12 +7,19 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import optax.contrib as oc
 import pytest
-from paired import assert_same_trajectory
-from reference import grad_fn, nested_params, run
+from paired import assert_same_trajectory, compiled_call
+from reference import assert_trees_close, grad_fn, loss, nested_params, run
 
+import gradxform as gx
 from gradxform import contrib as gxc
+
+
+def max_gap(a, b) -> float:
+    return max(float(np.max(np.abs(np.asarray(x) - np.asarray(y))))
+               for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
 
 
 def _state_paths(state):
@@ -43,6 +50,50 @@ CASES = {
         lambda: gxc.acprop(0.02, 0.8, 0.99, 1e-8, 1e-10, 0.01),
         lambda: oc.acprop(0.02, 0.8, 0.99, 1e-8, 1e-10, 0.01),
     ),
+    "dadapt_adamw": (lambda: gxc.dadapt_adamw(), lambda: oc.dadapt_adamw()),
+    "dadapt_adamw_options": (
+        lambda: gxc.dadapt_adamw(0.5, (0.8, 0.99), 1e-6, 1e-4, 0.01),
+        lambda: oc.dadapt_adamw(0.5, (0.8, 0.99), 1e-6, 1e-4, 0.01),
+    ),
+    "mechanize_adam": (
+        lambda: gxc.mechanize(gx.adam(0.01)), lambda: oc.mechanize(optax.adam(0.01))
+    ),
+    "mechanize_sgd_options": (
+        lambda: gxc.mechanize(gx.sgd(0.01, 0.9), 0.1, 1e-6, 1e-4, 3),
+        lambda: oc.mechanize(optax.sgd(0.01, 0.9), 0.1, 1e-6, 1e-4, 3),
+    ),
+    "sam": (
+        lambda: gxc.sam(gx.sgd(0.05), gx.chain(gxc.normalize(), gx.scale(0.05))),
+        lambda: oc.sam(optax.sgd(0.05), optax.chain(oc.normalize(), optax.scale(0.05))),
+    ),
+    "sam_three_steps_keep_state": (
+        lambda: gxc.sam(gx.adam(0.02), gx.chain(gx.adam(0.01), gx.scale(0.5)), 3, False),
+        lambda: oc.sam(optax.adam(0.02), optax.chain(optax.adam(0.01), optax.scale(0.5)), 3, False),
+    ),
+}
+
+# Optimizers whose update takes extra arguments: name -> (ours, theirs, extra(params)).
+WITH_VALUE = lambda p: {"value": loss(p)}  # noqa: E731
+EXTRA_CASES = {
+    "momo": (lambda: gxc.momo(), lambda: oc.momo(), WITH_VALUE),
+    "momo_adaptive_bound": (
+        lambda: gxc.momo(0.5, 0.8, -1.0, 0.01, True),
+        lambda: oc.momo(0.5, 0.8, -1.0, 0.01, True),
+        WITH_VALUE,
+    ),
+    "momo_adam": (lambda: gxc.momo_adam(), lambda: oc.momo_adam(), WITH_VALUE),
+    "momo_adam_adaptive_bound": (
+        lambda: gxc.momo_adam(0.05, 0.8, 0.99, 1e-6, -1.0, 0.01, True),
+        lambda: oc.momo_adam(0.05, 0.8, 0.99, 1e-6, -1.0, 0.01, True),
+        WITH_VALUE,
+    ),
+    "sam_opaque": (
+        lambda: gxc.sam(gx.adam(0.02), gx.chain(gxc.normalize(), gx.scale(0.05)), 3,
+                        opaque_mode=True),
+        lambda: oc.sam(optax.adam(0.02), optax.chain(oc.normalize(), optax.scale(0.05)), 3,
+                       opaque_mode=True),
+        lambda p: {"grad_fn": lambda q, i: grad_fn(q)},
+    ),
 }
 
 
@@ -52,6 +103,38 @@ def test_matches_optax_contrib(name):
     params = nested_params()
     assert _state_paths(ours.init(params)) == _state_paths(theirs.init(params))
     assert_same_trajectory(ours, theirs)
+
+
+@pytest.mark.parametrize("name", sorted(EXTRA_CASES))
+def test_with_extra_arguments_matches_optax_contrib(name):
+    build_ours, build_theirs, extra = EXTRA_CASES[name]
+    ours, theirs = build_ours(), build_theirs()
+    params = nested_params()
+    assert _state_paths(ours.init(params)) == _state_paths(theirs.init(params))
+    traj_ours, traj_theirs = compiled_call(
+        lambda p: (run(ours, p, 100, extra=extra), run(theirs, p, 100, extra=extra)), params
+    )
+    assert_trees_close(traj_ours, traj_theirs)
+    assert max_gap(jax.tree.map(lambda x: x[-1], traj_ours), params) > 1e-3
+
+
+def test_dadapt_adamw_keeps_its_estimate_through_zero_gradients():
+    """optax 0.2.8 divides 0 by 0 for d while every gradient so far was zero: NaN from
+    then on. Here d stays at estim_lr0 and the next non-zero gradient moves the params."""
+    params = nested_params()
+    zeros = jax.tree.map(jnp.zeros_like, params)
+
+    def two_steps(tx):
+        u0, s = tx.update(zeros, tx.init(params), params)
+        return u0, tx.update(grad_fn(params), s, params)[0]
+
+    (ours_0, ours_1), (_, theirs_1) = compiled_call(
+        lambda: (two_steps(gxc.dadapt_adamw()), two_steps(oc.dadapt_adamw()))
+    )
+    assert all(np.all(np.asarray(u) == 0.0) for u in jax.tree.leaves(ours_0))
+    assert all(np.all(np.isfinite(np.asarray(u))) for u in jax.tree.leaves(ours_1))
+    assert max_gap(ours_1, zeros) > 0
+    assert all(np.all(np.isnan(np.asarray(u))) for u in jax.tree.leaves(theirs_1))
 
 
 _jit_grad = jax.jit(grad_fn)
