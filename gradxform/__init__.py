@@ -210,6 +210,20 @@ from gradxform._src.second_order.projected import projected
 # --- Kronecker-factored: SOAP, PSGD-Kron ---
 from gradxform._src.kronecker.eigenbasis import eigenbasis, project, qr_power_step
 from gradxform._src.kronecker.soap import ScaleBySoapState, scale_by_soap, soap
+from gradxform._src.kronecker.psgd import (
+    balance,
+    fit_factors,
+    init_factors,
+    norm_lower_bound,
+    precondition,
+    triangular_axes,
+)
+from gradxform._src.kronecker.psgd_kron import (
+    ScaleByPsgdKronState,
+    precond_update_prob_schedule,
+    psgd_kron,
+    scale_by_psgd_kron,
+)
 
 # --- Kronecker-factored: Shampoo and the shared primitives ---
 from gradxform._src.kronecker.blocking import BlockLayout, block_layout, merge_small_dims
