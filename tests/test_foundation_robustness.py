@@ -333,11 +333,32 @@ def test_wrongly_typed_hyperparameter_raises_type_error_naming_it(argument, buil
 
 
 def test_schedules_and_traced_values_are_accepted_unchecked():
-    gx.MultiSteps(_sgd(), lambda step: 2)
-    jax.jit(lambda c: gx.clip_by_global_norm(c).update({"a": jnp.ones(3)}, gx.EmptyState())[0])(
-        -1.0
-    )
-    gx.inject_hyperparams(gx.sgd)(learning_rate=lambda c: 0.1 / (1 + c))
+    """What cannot be checked when the transformation is built (a schedule, a traced value)
+    is accepted and used as optax uses it."""
+    grads = [{"a": jnp.array([1.0, -2.0, 0.5])}, {"a": jnp.array([3.0, 0.0, -1.0])}]
+    params = {"a": jnp.zeros(3)}
+    # Accumulation length from a schedule: the mean of two gradients every second step.
+    ours = gx.MultiSteps(_sgd(), lambda step: 2)
+    theirs = optax.MultiSteps(optax.sgd(0.1), lambda step: 2)
+    state_ours, state_theirs = ours.init(params), theirs.init(params)
+    for g in grads:
+        u_ours, state_ours = ours.update(g, state_ours, params)
+        u_theirs, state_theirs = theirs.update(g, state_theirs, params)
+        assert_trees_close(u_ours, u_theirs, rtol=1e-12)
+    np.testing.assert_allclose(u_ours["a"], -0.1 * np.array([2.0, -1.0, -0.25]), rtol=1e-12)
+    # A traced clipping threshold goes unchecked: -1 scales by -1 / norm, as in optax.
+    clip = jax.jit(lambda c, tx: tx(c).update({"a": jnp.ones(3)}, tx(c).init(params))[0]["a"],
+                   static_argnums=1)
+    np.testing.assert_allclose(clip(-1.0, gx.clip_by_global_norm), -np.ones(3) / np.sqrt(3),
+                               rtol=1e-12)
+    np.testing.assert_allclose(clip(-1.0, gx.clip_by_global_norm),
+                               clip(-1.0, optax.clip_by_global_norm), rtol=1e-12)
+    # A learning-rate schedule inside inject_hyperparams: 0.1, then 0.05.
+    tx = gx.inject_hyperparams(gx.sgd)(learning_rate=lambda c: 0.1 / (1 + c))
+    state = tx.init(params)
+    for g, lr in zip(grads, (0.1, 0.05)):
+        u, state = tx.update(g, state, params)
+        np.testing.assert_allclose(u["a"], -lr * g["a"], rtol=1e-12)
 
 
 # --- tree structure mismatch --------------------------------------------------------
