@@ -14,6 +14,8 @@ from gradxform._src.optimizers.contrib.adopt import adopt
 from gradxform._src.optimizers.contrib.cocob import cocob
 from gradxform._src.optimizers.contrib.dadapt_adamw import DAdaptAdamWState, dadapt_adamw
 from gradxform._src.optimizers.contrib.dog import dog, dowg
+from gradxform._src.optimizers.contrib.dpsgd import dpsgd
+from gradxform._src.optimizers.contrib.galore import galore
 from gradxform._src.optimizers.contrib.madgrad import madgrad
 from gradxform._src.optimizers.contrib.mechanic import MechanicState, mechanize
 from gradxform._src.optimizers.contrib.momo import MomoAdamState, MomoState, momo, momo_adam
@@ -33,6 +35,11 @@ from gradxform._src.transforms.ademamix import (
 from gradxform._src.transforms.adopt import ScaleByAdoptState, scale_by_adopt
 from gradxform._src.transforms.cocob import COCOBState, scale_by_cocob
 from gradxform._src.transforms.dog import DoGState, DoWGState, scale_by_dog, scale_by_dowg
+from gradxform._src.transforms.galore import (
+    GaLoreDimensionNumbers,
+    GaLoreState,
+    scale_by_galore,
+)
 from gradxform._src.transforms.madgrad import MadgradState, scale_by_madgrad
 from gradxform._src.transforms.normalize import NormalizeState, normalize
 from gradxform._src.transforms.orthogonalize import (
@@ -41,6 +48,10 @@ from gradxform._src.transforms.orthogonalize import (
     orthogonalize_via_newton_schulz,
     scale_by_muon,
     scale_by_shape,
+)
+from gradxform._src.transforms.private_aggregate import (
+    DifferentiallyPrivateAggregateState,
+    differentially_private_aggregate,
 )
 from gradxform._src.transforms.prodigy import ProdigyState, scale_by_prodigy
 from gradxform._src.transforms.schedule_free import (
@@ -54,12 +65,19 @@ from gradxform._src.transforms.sophia import (
     hutchinson_estimator_diag_hessian,
     scale_by_sophia,
 )
+from gradxform._src.transforms.split_complex import (
+    SplitRealAndImaginaryState,
+    split_real_and_imaginary,
+)
 
 __all__ = [
     "COCOBState",
     "DAdaptAdamWState",
+    "DifferentiallyPrivateAggregateState",
     "DoGState",
     "DoWGState",
+    "GaLoreDimensionNumbers",
+    "GaLoreState",
     "HutchinsonState",
     "MadgradState",
     "MechanicState",
@@ -76,13 +94,17 @@ __all__ = [
     "ScaleBySimplifiedAdEMAMixState",
     "ScheduleFreeState",
     "SophiaState",
+    "SplitRealAndImaginaryState",
     "acprop",
     "ademamix",
     "adopt",
     "cocob",
     "dadapt_adamw",
+    "differentially_private_aggregate",
     "dog",
     "dowg",
+    "dpsgd",
+    "galore",
     "hutchinson_estimator_diag_hessian",
     "madgrad",
     "mechanize",
@@ -100,6 +122,7 @@ __all__ = [
     "scale_by_cocob",
     "scale_by_dog",
     "scale_by_dowg",
+    "scale_by_galore",
     "scale_by_madgrad",
     "scale_by_muon",
     "scale_by_prodigy",
@@ -112,4 +135,5 @@ __all__ = [
     "schedule_free_sgd",
     "simplified_ademamix",
     "sophia",
+    "split_real_and_imaginary",
 ]

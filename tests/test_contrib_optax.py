@@ -29,6 +29,20 @@ def _state_paths(state):
     ]
 
 
+def _galore_dims(module):
+    """Project the rank-3 leaf as (2) x (3 * 2) and the matrices transposed."""
+
+    def dims(params):
+        def leaf(x):
+            if x.ndim == 3:
+                return module.GaLoreDimensionNumbers(0, (1, 2))
+            return module.GaLoreDimensionNumbers(1, 0) if x.ndim == 2 else None
+
+        return jax.tree.map(leaf, params)
+
+    return dims
+
+
 # name -> (gradxform builder, optax builder); both sides get the same arguments.
 CASES = {
     "cocob": (lambda: gxc.cocob(), lambda: oc.cocob()),
@@ -70,6 +84,65 @@ CASES = {
         lambda: gxc.sam(gx.adam(0.02), gx.chain(gx.adam(0.01), gx.scale(0.5)), 3, False),
         lambda: oc.sam(optax.adam(0.02), optax.chain(optax.adam(0.01), optax.scale(0.5)), 3, False),
     ),
+    "galore": (
+        lambda: gxc.galore(0.01, rank=2, update_proj_gap=10),
+        lambda: oc.galore(0.01, rank=2, update_proj_gap=10),
+    ),
+    "galore_options": (
+        lambda: gxc.galore(0.01, 1, 7, 0.5, gx.scale_by_adam(b1=0.8), 0.01,
+                           weight_dimension_numbers=_galore_dims(gxc)),
+        lambda: oc.galore(0.01, 1, 7, 0.5, optax.scale_by_adam(b1=0.8), 0.01,
+                          weight_dimension_numbers=_galore_dims(oc)),
+    ),
+}
+
+
+def _per_example_grads(params):
+    """Three "examples" per step: the loss's gradient scaled by 1, -0.5 and 3."""
+    weights = jnp.asarray([1.0, -0.5, 3.0])
+    return jax.tree.map(
+        lambda g: g[None] * weights.reshape((3,) + (1,) * g.ndim), grad_fn(params)
+    )
+
+
+def _complex_params():
+    """The nested tree with every leaf but one made complex128."""
+    params = jax.tree.map(lambda x: x + 0.5j * jnp.flip(x), nested_params())
+    params["dense"]["b"] = jnp.real(params["dense"]["b"])
+    return params
+
+
+def _complex_grads(params):
+    """The conjugate gradient (JAX's convention for real losses) of a real loss."""
+    def real_loss(z):
+        return loss(jax.tree.map(lambda a: jnp.real(a) + 0.5 * jnp.imag(a) ** 2, z))
+
+    return jax.tree.map(jnp.conj, jax.grad(real_loss)(params))
+
+
+# name -> (ours, theirs, params, grads(params)): other inputs than the nested real tree.
+INPUT_CASES = {
+    "dpsgd": (
+        lambda: gxc.dpsgd(0.01, 1.0, 0.1, 3), lambda: oc.dpsgd(0.01, 1.0, 0.1, 3),
+        nested_params, _per_example_grads,
+    ),
+    "dpsgd_nesterov": (
+        lambda: gxc.dpsgd(0.01, 1.0, 0.1, 3, 0.9, True),
+        lambda: oc.dpsgd(0.01, 1.0, 0.1, 3, 0.9, True),
+        nested_params, _per_example_grads,
+    ),
+    "differentially_private_aggregate": (
+        lambda: gx.chain(gxc.differentially_private_aggregate(0.5, 0.2, jax.random.key(5)),
+                         gx.scale(-0.01)),
+        lambda: optax.chain(oc.differentially_private_aggregate(0.5, 0.2, jax.random.key(5)),
+                            optax.scale(-0.01)),
+        nested_params, _per_example_grads,
+    ),
+    "split_real_and_imaginary": (
+        lambda: gxc.split_real_and_imaginary(gx.adam(0.01)),
+        lambda: oc.split_real_and_imaginary(optax.adam(0.01)),
+        _complex_params, _complex_grads,
+    ),
 }
 
 # Optimizers whose update takes extra arguments: name -> (ours, theirs, extra(params)).
@@ -103,6 +176,15 @@ def test_matches_optax_contrib(name):
     params = nested_params()
     assert _state_paths(ours.init(params)) == _state_paths(theirs.init(params))
     assert_same_trajectory(ours, theirs)
+
+
+@pytest.mark.filterwarnings("ignore:.*seed.*:DeprecationWarning")  # optax.contrib.dpsgd's own
+@pytest.mark.parametrize("name", sorted(INPUT_CASES))
+def test_other_inputs_match_optax_contrib(name):
+    build_ours, build_theirs, make_params, grads = INPUT_CASES[name]
+    ours, theirs, params = build_ours(), build_theirs(), make_params()
+    assert _state_paths(ours.init(params)) == _state_paths(theirs.init(params))
+    assert_same_trajectory(ours, theirs, params=params, grads=grads)
 
 
 @pytest.mark.parametrize("name", sorted(EXTRA_CASES))
