@@ -259,3 +259,89 @@ def test_madgrad_matches_numpy_and_optax_up_to_its_float32_weight():
         np.testing.assert_allclose(np.asarray(o), e, rtol=1e-4, atol=1e-8)
         gaps.append(np.max(np.abs(np.asarray(o) - e)))
     assert max(gaps) > 1e-10  # optax's float32 weight shows: the two references differ
+
+
+# name -> (builder, extra(params)): every new optimizer once, for the half-precision checks.
+HALF_PRECISION = {
+    **{name: (CASES[name][0], None) for name in CASES},
+    **{name: (EXTRA_CASES[name][0], EXTRA_CASES[name][2]) for name in EXTRA_CASES},
+    "dpsgd_nesterov": (INPUT_CASES["dpsgd_nesterov"][0], None),
+    "split_real_and_imaginary": (INPUT_CASES["split_real_and_imaginary"][0], None),
+}
+
+
+@pytest.mark.parametrize("dtype", [jnp.bfloat16, jnp.float16], ids=["bfloat16", "float16"])
+def test_half_precision_updates_and_state_keep_their_dtypes(dtype):
+    """Two steps inside lax.scan, traced (not compiled): the updates come back in the
+    params' dtype and scan accepts the state carry (no leaf changes dtype)."""
+    params = nested_params(dtype)
+    per_example = {"dpsgd_nesterov"}
+
+    def check(name):
+        build, extra = HALF_PRECISION[name]
+        tx = build()
+
+        def grads(p):
+            g = jax.tree.map(lambda x: x.astype(dtype), grad_fn(p))
+            if name in per_example:
+                return jax.tree.map(lambda x: jnp.stack([x, -x]), g)
+            return g
+
+        def step(carry, _):
+            p, s = carry
+            kwargs = {} if extra is None else extra(p)
+            u, s = tx.update(grads(p), s, p, **kwargs)
+            return (gx.apply_updates(p, u), s), u
+
+        def two_steps(p):
+            return jax.lax.scan(step, (p, tx.init(p)), None, length=2)
+
+        (_, state), updates = jax.eval_shape(two_steps, params)
+        state0 = jax.eval_shape(tx.init, params)
+        got = [u.dtype for u in jax.tree.leaves(updates)]
+        assert got == [dtype] * len(got), (name, got)
+        assert [x.dtype for x in jax.tree.leaves(state)] == [
+            x.dtype for x in jax.tree.leaves(state0)
+        ], name
+
+    for name in sorted(HALF_PRECISION):
+        check(name)
+
+
+@pytest.mark.parametrize(
+    ("build", "argument"),
+    [
+        (lambda: gxc.cocob(alpha=0.0), "alpha"),
+        (lambda: gxc.cocob(eps=-1.0), "eps"),
+        (lambda: gxc.dog(init_step=("guess", 1e-6)), "init_step"),
+        (lambda: gxc.dog(init_step=("distance", -1.0)), "init_step"),
+        (lambda: gxc.dowg(init_estim_sq_dist=-1.0), "init_estim_sq_dist"),
+        (lambda: gxc.madgrad(0.1, momentum=1.0), "momentum"),
+        (lambda: gxc.madgrad(-0.1), "learning_rate"),
+        (lambda: gxc.acprop(0.1, b2=1.0), "b2"),
+        (lambda: gxc.dadapt_adamw(betas=(0.9, 1.5)), "betas"),
+        (lambda: gxc.dadapt_adamw(estim_lr0=0.0), "estim_lr0"),
+        (lambda: gxc.mechanize(gx.adam(0.1), num_betas=0), "num_betas"),
+        (lambda: gxc.mechanize(gx.adam(0.1), s_init=0.0), "s_init"),
+        (lambda: gxc.momo(beta=1.0), "beta"),
+        (lambda: gxc.momo_adam(weight_decay=-1.0), "weight_decay"),
+        (lambda: gxc.sam(gx.sgd(0.1), gx.sgd(0.1), sync_period=0), "sync_period"),
+        (lambda: gxc.galore(0.1, rank=0), "rank"),
+        (lambda: gxc.galore(0.1, update_proj_gap=0), "update_proj_gap"),
+        (lambda: gxc.dpsgd(0.1, -1.0, 0.1, 0), "l2_norm_clip"),
+        (lambda: gxc.differentially_private_aggregate(1.0, -0.1, 0), "noise_multiplier"),
+    ],
+)
+def test_bad_hyperparameters_are_refused_naming_them(build, argument):
+    with pytest.raises(ValueError, match=argument):
+        build()
+
+
+def test_momo_needs_the_loss_and_sam_opaque_needs_grad_fn():
+    params = {"w": jnp.ones(3)}
+    tx = gxc.momo()
+    with pytest.raises(ValueError, match="value"):
+        tx.update(params, tx.init(params), params)
+    tx = gxc.sam(gx.sgd(0.1), gx.sgd(0.1), opaque_mode=True)
+    with pytest.raises(ValueError, match="grad_fn"):
+        tx.update(params, tx.init(params), params)
