@@ -136,7 +136,7 @@ PROBLEMS = [
         minimum=(1.0, 1.0),
         steps=2000,
         xlim=(-2.0, 2.0),
-        ylim=(-1.0, 3.0),
+        ylim=(-3.0, 3.0),  # Newton's second iterate is (0.20, -2.70)
         log_levels=True,
         optimizers=_rosenbrock_optimizers,
     ),
@@ -183,10 +183,11 @@ def plot_problem(problem: Problem, paths: dict[str, np.ndarray], out_path: str) 
     norm = LogNorm(vmin=levels[0], vmax=levels[-1])
     for ax, (label, path) in zip(axes, paths.items()):
         ax.contour(g1, g2, z, levels=levels, norm=norm, cmap="viridis", linewidths=0.7)
-        # Dots mark every step on short paths; long ones are drawn as a line.
+        # Dots mark every step on short paths; long ones are drawn as a line. The start is a
+        # hollow square under the path, so a path that barely moves still shows.
         style = "-o" if len(path) <= 101 else "-"
-        ax.plot(path[:, 0], path[:, 1], style, color="tab:red", ms=2.0, lw=1.0)
-        ax.plot(*path[0], "s", color="black", ms=5, label="start")
+        ax.plot(*path[0], "s", mfc="none", mec="black", mew=1.2, ms=7, label="start", zorder=2)
+        ax.plot(path[:, 0], path[:, 1], style, color="tab:red", ms=2.0, lw=1.2, zorder=3)
         ax.plot(*problem.minimum, "*", color="gold", mec="black", ms=11, label="minimum")
         ax.set_xlim(problem.xlim)
         ax.set_ylim(problem.ylim)
