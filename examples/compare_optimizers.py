@@ -10,8 +10,9 @@ other processes on the machine barely move the curves.
 
 The data are synthetic (correlated Gaussian features on different scales, a linear target
 plus noise), so the example needs no download; the curves show the gap between the loss and
-the exact least-squares optimum. Writes ``compare_optimizers.png`` to ``--out`` and ends with a ``final:`` line of
-``key=value`` pairs: the starting loss, the optimum, and each optimizer's final loss.
+the exact least-squares optimum. Writes ``compare_optimizers.png`` to ``--out`` and ends with
+a ``final:`` line of ``key=value`` pairs: the starting loss, the optimum, and each optimizer's
+final loss.
 
     python examples/compare_optimizers.py [--out DIR] [--epochs N] [--quick]
 """
@@ -168,7 +169,8 @@ def main() -> None:
     x, y = make_data()
     optimum = least_squares_loss(x, y)
     curves = {}
-    with tqdm(total=len(OPTIMIZERS) * epochs * EVALS_PER_EPOCH, desc="training", unit="eval") as bar:
+    total = len(OPTIMIZERS) * epochs * EVALS_PER_EPOCH
+    with tqdm(total=total, desc="training", unit="eval") as bar:
         for label, (batch_size, make_tx) in OPTIMIZERS.items():
             curves[label] = train(label, batch_size, make_tx(), x, y, epochs, bar)
 

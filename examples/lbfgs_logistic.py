@@ -75,12 +75,14 @@ def plot(history, best, path):
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        from matplotlib.ticker import MaxNLocator
     except ImportError:
         return None
     gap = np.maximum(history - best, 1e-16)
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.semilogy(np.arange(len(gap)), gap, marker="o", markersize=3)
     ax.set_xlabel("L-BFGS iteration")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel("loss - scipy's optimum")
     ax.set_title("L-BFGS on logistic regression (one jit, lax.while_loop)")
     ax.grid(True, which="both", alpha=0.3)
@@ -91,7 +93,9 @@ def plot(history, best, path):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--samples", type=int, default=20000)
     parser.add_argument("--features", type=int, default=200)
     parser.add_argument("--reg", type=float, default=1e-3)

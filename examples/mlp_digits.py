@@ -86,7 +86,7 @@ def plot(history, schedule, steps_per_epoch, out_path):
     ax_acc.plot(epochs, 100 * np.asarray(history["train_acc"]), label="train")
     ax_acc.plot(epochs, 100 * np.asarray(history["test_acc"]), label="test")
     ax_acc.axhline(95, color="gray", ls=":", lw=1, label="95%")
-    ax_acc.set_ylim(80, 100.5)
+    ax_acc.set_ylim(0, 101)  # from 0, so that the untrained epoch 0 shows
     ax_acc.set_xlabel("epoch")
     ax_acc.set_ylabel("accuracy (%)")
     ax_acc.set_title(f"accuracy (final test {100 * history['test_acc'][-1]:.1f}%)")
