@@ -1,10 +1,11 @@
-"""Plot every schedule in gradxform.schedules and gradxform.torch_optim on one grid.
+"""Plot every schedule in gradxform.schedules and gradxform.torch_optim, a few pages of panels.
 
     python examples/schedules.py [--out DIR] [--steps 400] [--quick]
 
-Writes schedules.png: one panel per schedule (optax's, the textbook decays, PyTorch's
-schedulers, and the two plateau reducers driven by a scripted metric), each with a few
-argument sets so the effect of the arguments is visible.
+One panel per schedule (optax's, the textbook decays, PyTorch's schedulers, and the two
+plateau reducers driven by a scripted metric), each with a few argument sets so the effect
+of the arguments is visible. The panels are grouped by family into ``schedules_<page>.png``
+files of at most 8 panels, 1440 pixels wide, readable at 100%. Ends with a ``final:`` line.
 """
 
 import argparse
@@ -141,53 +142,102 @@ def plateau_panels(n):
     ], np.asarray(metric)
 
 
+# (file name suffix, heading, panel titles): families of at most 8 panels each.
+PAGES = [
+    ("decays", "optax: decays", [
+        "constant_schedule", "linear_schedule", "polynomial_schedule", "exponential_decay",
+        "cosine_decay_schedule", "piecewise_constant_schedule",
+        "piecewise_interpolate_schedule", "join_schedules",
+    ]),
+    ("warmup_and_cycles", "optax: warmup and cycles", [
+        "warmup_constant_schedule", "warmup_cosine_decay_schedule",
+        "warmup_exponential_decay_schedule", "linear_onecycle_schedule",
+        "cosine_onecycle_schedule", "sgdr_schedule",
+    ]),
+    ("textbook_and_plateau", "textbook decays, and a plateau reducer driven by a metric", [
+        "square_root_schedule", "inverse_power_decay", "factor_schedule",
+        "multi_factor_schedule", "reduce_on_plateau (optax.contrib's)",
+    ]),
+    ("torch_decays", "torch_optim: decays (lr after t scheduler.step() calls)", [
+        "torch_optim.step_lr", "torch_optim.multi_step_lr", "torch_optim.constant_lr",
+        "torch_optim.linear_lr", "torch_optim.exponential_lr", "torch_optim.polynomial_lr",
+    ]),
+    ("torch_cycles", "torch_optim: annealing, cycles, lambda and plateau", [
+        "torch_optim.cosine_annealing_lr", "torch_optim.cosine_annealing_warm_restarts",
+        "torch_optim.cyclic_lr", "torch_optim.one_cycle_lr", "torch_optim.lambda_lr",
+        "torch_optim.reduce_lr_on_plateau",
+    ]),
+]
+COLS = 4  # 4 columns of 3.6 inches at 100 dpi: 1440 pixels
+
+
+def draw_curves(ax, steps, lines):
+    for label, schedule in lines:
+        ax.plot(steps, np.asarray(jax.jit(jax.vmap(schedule))(jnp.asarray(steps))), label=label)
+    if any(label for label, _ in lines):
+        legend_above_curves(ax, len(lines))
+
+
+def legend_above_curves(ax, entries):
+    """The legend in head room added above the curves, so that it covers none of them."""
+    low, high = ax.get_ylim()
+    low = min(low, 0.0)  # from 0, so that a flat schedule is not a magnified sliver
+    ax.set_ylim(low, high + (0.04 + 0.11 * entries) * (high - low))
+    ax.legend(fontsize=8, loc="upper right")
+
+
+def draw_plateau(ax, steps, lr, metric):
+    # The scripted metric runs from 1 down to 0.2, the lr scale's range: one y axis serves both.
+    ax.plot(steps, lr, label="lr scale")
+    ax.plot(steps, metric, color="0.55", linewidth=0.9, label="metric it is fed")
+    legend_above_curves(ax, 2)
+
+
+def plot_page(path, heading, titles, steps, curves, plateau, metric):
+    rows = -(-len(titles) // COLS)
+    fig, axes = plt.subplots(
+        rows, COLS, figsize=(3.6 * COLS, 3.0 * rows + 0.5), layout="constrained", squeeze=False
+    )
+    axes = axes.ravel()
+    for ax, title in zip(axes, titles):
+        if title in plateau:
+            draw_plateau(ax, steps, plateau[title], metric)
+        else:
+            draw_curves(ax, steps, curves[title])
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("step", fontsize=9)
+        ax.set_ylabel("value", fontsize=9)
+        ax.tick_params(labelsize=8)
+        ax.grid(alpha=0.3)
+    for ax in axes[len(titles):]:
+        ax.set_visible(False)
+    fig.suptitle(f"{heading}, over {len(steps)} steps", fontsize=13)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
 def main():
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--out", default=".", help="folder for schedules.png")
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", default=".", help="folder for the schedules_*.png files")
     parser.add_argument("--steps", type=int, default=400, help="horizon of every panel")
     parser.add_argument("--quick", action="store_true", help="a shorter horizon (200 steps)")
     args = parser.parse_args()
     n = 200 if args.quick else args.steps
-    steps = jnp.arange(n)
+    steps = np.arange(n)
 
-    curves = panels(n)
-    plateau, metric = plateau_panels(n)
-    count = len(curves) + len(plateau)
-    cols = 8
-    rows = -(-count // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(4.0 * cols, 3.0 * rows), layout="constrained")
-    axes = axes.ravel()
-    for ax, (title, lines) in zip(axes, curves):
-        for label, schedule in lines:
-            ax.plot(np.asarray(steps), np.asarray(jax.jit(jax.vmap(schedule))(steps)), label=label)
-        if any(label for label, _ in lines):
-            ax.legend(fontsize=7, loc="best")
-        ax.set_title(title, fontsize=10)
-    for ax, (title, lr) in zip(axes[len(curves):], plateau):
-        ax.plot(np.asarray(steps), lr, label="lr scale")
-        ax.set_title(title, fontsize=10)
-        other = ax.twinx()
-        other.plot(np.asarray(steps), metric, color="0.6", linewidth=0.8)
-        other.set_ylabel("metric", fontsize=8, color="0.4")
-        other.tick_params(labelsize=7, colors="0.4")
-        ax.legend(fontsize=7, loc="upper right", title="grey: metric", title_fontsize=7)
-    for i, ax in enumerate(axes):
-        if i >= count:
-            ax.set_visible(False)
-            continue
-        ax.set_xlabel("step", fontsize=8)
-        ax.set_ylabel("value", fontsize=8)
-        ax.tick_params(labelsize=7)
-        ax.grid(alpha=0.3)
-    fig.suptitle(
-        f"gradxform schedules over {n} steps (torch_optim.*: lr after t scheduler.step() calls)",
-        fontsize=13,
-    )
+    curves = dict(panels(n))
+    plateau_list, metric = plateau_panels(n)
+    plateau = dict(plateau_list)
+    placed = [title for _, _, titles in PAGES for title in titles]
+    # Every schedule is on exactly one page.
+    assert sorted(placed) == sorted([*curves, *plateau]), set(placed) ^ {*curves, *plateau}
+
     os.makedirs(args.out, exist_ok=True)
-    path = os.path.join(args.out, "schedules.png")
-    fig.savefig(path, dpi=100)
-    print(f"wrote {path}")
-    print(f"final: panels={count} steps={n}")
+    for suffix, heading, titles in PAGES:
+        path = os.path.join(args.out, f"schedules_{suffix}.png")
+        plot_page(path, heading, titles, steps, curves, plateau, metric)
+        print(f"wrote {path} ({len(titles)} panels)")
+    print(f"final: panels={len(placed)} pages={len(PAGES)} steps={n}")
 
 
 if __name__ == "__main__":
