@@ -1,2 +1,3 @@
 """Recent optimizers, as optax.contrib has them: Muon, schedule-free, Prodigy, ADOPT,
-AdEMAMix, Sophia. Their public names live at ``gradxform.<name>``."""
+AdEMAMix, Sophia, COCOB, DoG, DoWG, D-Adaptation, Mechanic, MADGRAD, MoMo, ACProp, GaLore,
+SAM and DP-SGD. Their public names live at ``gradxform.contrib.<name>`` only."""
