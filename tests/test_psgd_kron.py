@@ -9,6 +9,7 @@ compare other keys its ``PRNGKey`` call is redirected while it is traced.
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 
 import jax
@@ -19,6 +20,9 @@ import pytest
 from reference import grad_fn
 
 import gradxform as gx
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "sharding_scripts"))
+from check_kronecker import run_sharding_check  # noqa: E402
 
 sys.modules.setdefault("optax._src.clipping", optax.transforms._clipping)
 from psgd_jax import kron as reference  # noqa: E402
@@ -33,6 +37,10 @@ BALANCING_SEED = 7
 FAST_COMPILE = {"xla_backend_optimization_level": 0, "xla_llvm_disable_expensive_passes": True}
 
 
+def _fast_jit(fn, *args):
+    return jax.jit(fn).lower(*args).compile(FAST_COMPILE)(*args)
+
+
 def run(tx, params, steps):
     """``steps`` updates of ``tx`` from ``params``, scanned under jit; the trajectory."""
 
@@ -45,12 +53,14 @@ def run(tx, params, steps):
     def trajectory(params):
         return jax.lax.scan(step, (params, tx.init(params)), None, length=steps)[1]
 
-    return jax.jit(trajectory).lower(params).compile(FAST_COMPILE)(params)
+    return _fast_jit(trajectory, params)
 
 
-def _params(dtype=jnp.float64):
+def _params(dtype=jnp.float64, small=False):
     rng = np.random.default_rng(2)
     arr = lambda *shape: jnp.asarray(rng.normal(size=shape), dtype=dtype)  # noqa: E731
+    if small:
+        return {"w": arr(8, 5), "layers": arr(3, 4, 3), "s": arr()}
     return {
         "dense": {"w": arr(8, 5), "b": arr(5)},  # w: 8 > max_size_triangular=6
         "conv": (arr(2, 3, 2), arr()),
@@ -95,13 +105,12 @@ CASES = {
         15,
         15,
     ),
-    # A typed key whose stream balances the factors, a scanned stack of layers mapped
-    # with lax.map, a probability schedule, other scales and rates.
+    # A typed key whose stream balances the factors, a scanned stack of 3 layers mapped
+    # with lax.map, a probability schedule, other scales and rates (a smaller tree).
     "typed_key_scanned": (
         dict(learning_rate=0.03, b1=0.5, preconditioner_lr=0.3, preconditioner_init_scale=0.5,
              preconditioner_update_probability=lambda n: jnp.where(n < 6, 1.0, 0.34),
-             scanned_layers={"dense": {"w": False, "b": False}, "conv": (False, False),
-                             "head": [True, {"scale": False}]},
+             scanned_layers={"w": False, "layers": True, "s": False},
              lax_map_scanned_layers=True, lax_map_batch_size=2),
         jax.random.key(BALANCING_SEED),
         BALANCING_SEED,
@@ -112,7 +121,7 @@ CASES = {
 @pytest.mark.parametrize("name", list(CASES))
 def test_matches_psgd_jax(name, capsys):
     kwargs, key, seed = CASES[name]
-    params = _params()
+    params = _params(small="scanned_layers" in kwargs)
     with _reference_seed(seed) if seed is not None else contextlib.nullcontext():
         expected = run(reference.kron(**kwargs), params, STEPS)
     got = run(gx.psgd_kron(**kwargs, key=key), params, STEPS)
@@ -134,11 +143,11 @@ def test_float32_params_get_float32_updates(capsys):
               "s": jnp.array(0.5, jnp.float32)}
     grads = grad_fn(params)
     theirs = reference.kron()
-    their_updates, _ = jax.jit(theirs.update)(grads, theirs.init(params))
+    their_updates, _ = _fast_jit(theirs.update, grads, theirs.init(params))
     capsys.readouterr()
     assert their_updates["w"].dtype == jnp.float64
     tx = gx.psgd_kron()
-    ours, _ = jax.jit(tx.update)(grads, tx.init(params))
+    ours, _ = _fast_jit(tx.update, grads, tx.init(params))
     assert {u.dtype for u in jax.tree.leaves(ours)} == {jnp.dtype(jnp.float32)}
     for a, e in zip(jax.tree.leaves(ours), jax.tree.leaves(their_updates)):
         np.testing.assert_allclose(a, e, rtol=1e-4, atol=1e-8)
@@ -151,9 +160,10 @@ def test_dtypes_are_stable():
     tx = gx.psgd_kron(preconditioner_update_probability=0.5, weight_decay=0.1)
     state = tx.init(params)
     dtypes = jax.tree.map(lambda x: x.dtype, state)
-    step = jax.jit(tx.update)
+    grads = grad_fn(params)
+    step = jax.jit(tx.update).lower(grads, state, params).compile(FAST_COMPILE)
     for _ in range(3):
-        updates, state = step(grad_fn(params), state, params)
+        updates, state = step(grads, state, params)
         assert jax.tree.map(lambda x: x.dtype, state) == dtypes
         assert jax.tree.map(lambda x: x.dtype, updates) == jax.tree.map(lambda x: x.dtype, params)
     # Factors in at least float32.
@@ -182,3 +192,11 @@ def test_bad_hyperparameters_raise(kwargs, name):
 
 def test_schedules_are_accepted_unchecked():
     gx.psgd_kron(learning_rate=lambda c: -1.0, preconditioner_update_probability=lambda n: 2.0)
+
+
+def test_sharded_params_give_the_single_device_result():
+    """8 host devices, float32 params over an Auto ("data", "model") mesh (a subprocess)."""
+    result = run_sharding_check("psgd_kron")
+    assert result["w_shard_shape"] == [2, 3] and result["param_dtypes"] == ["float32"]
+    assert result["moved"] > 0.1
+    assert result["diff"] < 1e-5, result

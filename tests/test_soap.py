@@ -8,6 +8,9 @@ a 2-dimensional null space and a LAPACK-specific trajectory.
 
 from __future__ import annotations
 
+import os
+import sys
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -17,6 +20,9 @@ from pytorch_optimizer.optimizer.soap import SOAP
 from reference import grad_fn, run
 
 import gradxform as gx
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "sharding_scripts"))
+from check_kronecker import run_sharding_check  # noqa: E402
 
 STEPS = 12
 
@@ -99,23 +105,23 @@ def test_decay_is_applied_after_the_step():
     np.testing.assert_allclose(p + u, (p - lr * jnp.sign(g)) * (1 - lr * wd), rtol=1e-12)
 
 
-@pytest.mark.parametrize("dtype", [jnp.float32, jnp.bfloat16])
-def test_dtypes_are_stable(dtype):
-    params = {"w": jnp.arange(20.0, dtype=dtype).reshape(5, 4), "b": jnp.ones(2, dtype),
-              "s": jnp.ones((), dtype)}
+def test_dtypes_are_stable():
+    params = {"w": jnp.arange(20.0, dtype=jnp.float32).reshape(5, 4),
+              "h": jnp.arange(20.0, dtype=jnp.bfloat16).reshape(4, 5),
+              "b": jnp.ones(2, jnp.bfloat16), "s": jnp.ones((), jnp.float32)}
     tx = gx.soap(precondition_frequency=2, max_precond_dim=6, precondition_1d=True)
     state = tx.init(params)
-    step = jax.jit(tx.update)
+    grads = grad_fn(params)
+    step = jax.jit(tx.update).lower(grads, state, params).compile()
     dtypes = jax.tree.map(lambda x: x.dtype, state)
-    for _ in range(3):
-        updates, state = step(grad_fn(params), state, params)
+    for _ in range(3):  # the compiled step refuses a state whose dtypes drifted
+        updates, state = step(grads, state, params)
         assert jax.tree.map(lambda x: x.dtype, state) == dtypes
-        assert all(u.dtype == dtype for u in jax.tree.leaves(updates))
+        assert jax.tree.map(lambda x: x.dtype, updates) == jax.tree.map(lambda x: x.dtype, params)
         assert all(bool(jnp.all(jnp.isfinite(u))) for u in jax.tree.leaves(updates))
-    # Factors and bases are kept in at least float32.
-    assert {x.dtype for x in jax.tree.leaves(state[0].factors)} == {
-        jnp.dtype(jnp.promote_types(dtype, jnp.float32))
-    }
+    # Moments in the params' dtypes, factors and bases in at least float32.
+    assert state[0].nu["h"].dtype == jnp.bfloat16
+    assert state[0].factors["h"][0].dtype == jnp.float32
 
 
 @pytest.mark.parametrize(
@@ -141,3 +147,11 @@ def test_schedule_is_accepted_and_params_required_for_decay():
     p = jnp.ones((2, 2))
     with pytest.raises(ValueError, match="params"):
         tx.update(p, tx.init(p))
+
+
+def test_sharded_params_give_the_single_device_result():
+    """8 host devices, float32 params over an Auto ("data", "model") mesh (a subprocess)."""
+    result = run_sharding_check("soap")
+    assert result["w_shard_shape"] == [2, 3] and result["param_dtypes"] == ["float32"]
+    assert result["moved"] > 0.1
+    assert result["diff"] < 1e-5, result
