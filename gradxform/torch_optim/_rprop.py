@@ -45,7 +45,7 @@ def rprop_scaling(
         step0 = initial_step_size(0) if callable(initial_step_size) else initial_step_size
         return RpropScalingState(
             tree_ops.zeros_like(params),
-            jax.tree.map(lambda p: jnp.full_like(p, step0), params),
+            tree_ops.full_like(params, step0),
         )
 
     def update(updates, state, params=None, **extra):

@@ -77,7 +77,7 @@ def scale_by_factored_rms(
             stub = jnp.zeros((1,), p.dtype)
             dims = _factored_dims(p.shape, factored, min_dim_size_to_factor)
             if dims is None:
-                return stub, stub, jnp.zeros_like(p)
+                return stub, stub, tree_ops.zeros_like(p)  # sharded like p under jit
             d1, d0 = dims
             row = jnp.zeros(p.shape[:d0] + p.shape[d0 + 1 :], p.dtype)
             col = jnp.zeros(p.shape[:d1] + p.shape[d1 + 1 :], p.dtype)
