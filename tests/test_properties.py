@@ -4,13 +4,17 @@ Random trees mix nesting (dicts, lists, tuples), 0-d and empty leaves and ``None
 in float16, bfloat16, float32 and float64; float32 gradients also come at 1e30 and 1e-30
 magnitude. For every optimizer: ``jit(update)`` equals eager ``update``; finite inputs
 give finite updates and state over several steps; zero gradients give zero updates where
-the algorithm says so. ``gradxform.torch_optim`` (``TORCH_OPTIMIZERS``) also gets complex64
+the algorithm says so. Each hypothesis example draws a tree structure and a dtype, then
+several value sets (seed and gradient magnitude) for that tree: the jitted update compiles
+once per structure, so a further value set costs a few milliseconds where a further
+structure costs a compilation. ``gradxform.torch_optim`` (``TORCH_OPTIMIZERS``) also gets complex64
 trees, and float32 gradients at 1e30 and at 1e-30 in every run.
 """
 
 from __future__ import annotations
 
 import collections
+import functools
 
 import jax
 import jax.numpy as jnp
@@ -63,10 +67,13 @@ def _structure():
 
 @st.composite
 def problems(draw, dtypes=DTYPES):
+    """A list of ``(dtype_name, params, grads)``: one structure and dtype, 2 to 6 value sets."""
     dtype_name = draw(st.sampled_from(sorted(dtypes)))
-    magnitude = (draw(st.sampled_from([1.0, 1e30, 1e-30]))
-                 if dtype_name in ("float32", "complex64") else 1.0)
-    return make_problem(dtype_name, magnitude, draw(_structure()), draw(st.integers(0, 2**16)))
+    magnitudes = [1.0, 1e30, 1e-30] if dtype_name in ("float32", "complex64") else [1.0]
+    structure = draw(_structure())
+    values = draw(st.lists(st.tuples(st.sampled_from(magnitudes), st.integers(0, 2**16)),
+                           min_size=2, max_size=6))
+    return [make_problem(dtype_name, magnitude, structure, seed) for magnitude, seed in values]
 
 
 def make_problem(dtype_name, magnitude, shape_tree, seed):
@@ -95,12 +102,12 @@ def make_problem(dtype_name, magnitude, shape_tree, seed):
 
 def _all_finite(tree):
     tree = _plain(tree)
-    return all(bool(jnp.all(jnp.isfinite(jnp.asarray(x, _wide(x)))))
+    return all(bool(np.all(np.isfinite(np.asarray(x).astype(_wide(x)))))
                for x in jax.tree.leaves(tree) if jnp.issubdtype(jnp.result_type(x), jnp.inexact))
 
 
 def _wide(x):
-    return jnp.complex64 if jnp.iscomplexobj(x) else jnp.float32
+    return np.complex64 if jnp.iscomplexobj(x) else np.float32
 
 
 def _plain(tree):
@@ -113,32 +120,37 @@ def _plain(tree):
 
 
 def _close(a, b, dtype_name):
+    """Equal up to the dtype's round-off, relative to each element and to its leaf's scale:
+    jit may fuse a multiply-add that eager mode rounds twice, and where terms of 1e28 cancel
+    to 1e24 the difference is a round-off of the terms, not of their sum."""
     tol = {"float64": 1e-12, "float32": 1e-5, "float16": 2e-3, "bfloat16": 2e-2,
            "complex64": 1e-5}[dtype_name]
     for x, y in zip(jax.tree.leaves(_plain(a)), jax.tree.leaves(_plain(b))):
         wide = np.complex128 if np.iscomplexobj(x) else np.float64
-        np.testing.assert_allclose(np.asarray(x, wide), np.asarray(y, wide), rtol=tol, atol=tol)
+        x, y = np.asarray(x, wide), np.asarray(y, wide)
+        scale = max(1.0, float(np.max(np.abs(y), initial=0.0)))
+        np.testing.assert_allclose(x, y, rtol=tol, atol=tol * scale)
 
 
 # No shrinking: a failure is reported as drawn, which keeps a failing run short.
 property_settings = settings(
-    max_examples=3, deadline=None, derandomize=True, phases=(Phase.explicit, Phase.generate),
+    max_examples=4, deadline=None, derandomize=True, phases=(Phase.explicit, Phase.generate),
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 
 
 @pytest.mark.parametrize("name", sorted(OPTIMIZERS))
 @property_settings
-@given(problem=problems())
-def test_jit_equals_eager_and_stays_finite(name, problem):
-    check_jit_equals_eager_and_finite(name, problem)
+@given(drawn=problems())
+def test_jit_equals_eager_and_stays_finite(name, drawn):
+    check_jit_equals_eager_and_finite(name, drawn)
 
 
 @pytest.mark.parametrize("name", sorted(TORCH_OPTIMIZERS))
 @property_settings
-@given(problem=problems(TORCH_DTYPES))
-def test_torch_optim_jit_equals_eager_and_stays_finite(name, problem):
-    check_jit_equals_eager_and_finite(name, problem)
+@given(drawn=problems(TORCH_DTYPES))
+def test_torch_optim_jit_equals_eager_and_stays_finite(name, drawn):
+    check_jit_equals_eager_and_finite(name, drawn)
 
 
 @pytest.mark.parametrize("magnitude", [1e30, 1e-30])
@@ -146,25 +158,32 @@ def test_torch_optim_jit_equals_eager_and_stays_finite(name, problem):
 def test_torch_optim_float32_gradients_of_extreme_magnitude(name, magnitude):
     """The random draws reach float32 at 1e30 and 1e-30 rarely; here every run does."""
     tree = [(2, 3), None]  # with the problem's 1-d anchor: 1-d, 2-d and None leaves, nested
-    check_jit_equals_eager_and_finite(name, make_problem("float32", magnitude, tree, seed=1))
+    check_jit_equals_eager_and_finite(name, [make_problem("float32", magnitude, tree, seed=1)])
 
 
-def check_jit_equals_eager_and_finite(name, problem):
-    dtype_name, params, grads = problem
+@functools.cache
+def _optimizer_and_jitted_update(name):
+    """One optimizer and its jitted update per name, reused as a training loop reuses them:
+    a tree seen before (same structure, shapes and dtypes) does not compile again."""
     tx = ALL_OPTIMIZERS[name]()
-    jitted = jax.jit(tx.update)
-    state_e = state_j = tx.init(params)
-    p = params
-    for g in grads:
-        u_e, state_e = tx.update(g, state_e, p)
-        u_j, state_j = jitted(g, state_j, p)
-        _close(u_e, u_j, dtype_name)
-        _close(state_e, state_j, dtype_name)
-        assert _all_finite(u_j), f"{name}: non-finite update from finite input"
-        assert _all_finite(state_j), f"{name}: non-finite state from finite input"
-        assert jax.tree.structure(u_j) == jax.tree.structure(g)
-        p = gx.apply_updates(p, u_j)
-    RUNS[(name, dtype_name)] += 1
+    return tx, jax.jit(tx.update)
+
+
+def check_jit_equals_eager_and_finite(name, problems):
+    tx, jitted = _optimizer_and_jitted_update(name)
+    for dtype_name, params, grads in problems:
+        state_e = state_j = tx.init(params)
+        p = params
+        for g in grads:
+            u_e, state_e = tx.update(g, state_e, p)
+            u_j, state_j = jitted(g, state_j, p)
+            _close(u_e, u_j, dtype_name)
+            _close(state_e, state_j, dtype_name)
+            assert _all_finite(u_j), f"{name}: non-finite update from finite input"
+            assert _all_finite(state_j), f"{name}: non-finite state from finite input"
+            assert jax.tree.structure(u_j) == jax.tree.structure(g)
+            p = gx.apply_updates(p, u_j)
+        RUNS[(name, dtype_name)] += 1
 
 
 @pytest.mark.parametrize("name", sorted(set(ALL_OPTIMIZERS) - set(NONZERO_AT_ZERO_GRAD)))
