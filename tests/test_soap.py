@@ -27,13 +27,15 @@ from check_kronecker import run_sharding_check  # noqa: E402
 STEPS = 12
 
 
-def _params(dtype=jnp.float64):
+def _params(dtype=jnp.float64, merged=False):
     rng = np.random.default_rng(1)
     arr = lambda *shape: jnp.asarray(rng.normal(size=shape), dtype=dtype)  # noqa: E731
     return {
         "dense": {"w": arr(8, 5), "b": arr(7)},  # w: axis 0 is above max_precond_dim=6
-        "conv": (arr(2, 3, 2), arr()),
-        "head": [arr(5, 4), {"gate": arr(2)}],
+        # (2, 3, 2) would merge into a 6 x 6 factor of rank 2 (quirk O5).
+        "conv": (arr(3, 2, 6) if merged else arr(2, 3, 2), arr()),
+        # pytorch-optimizer's merge_dims fails on vectors up to max_precond_dim (quirk O1).
+        "head": [arr(5, 4), {"gate": arr(9 if merged else 2)}],
     }
 
 
@@ -72,13 +74,23 @@ CASES = {
         lambda count: 0.05 / (1.0 + 0.1 * count),
         1e-5,
     ),
+    # Merged axes: (3, 2, 6) -> (6, 6); (8, 5) and (5, 4) stay (pytorch-optimizer makes
+    # the first [1, 8, 5], an extra 1 x 1 factor that changes nothing).
+    "merged": (
+        dict(eps=1e-4, precondition_frequency=4, max_precond_dim=6, merge_dims=True,
+             weight_decay=0.05),
+        dict(eps=1e-4, precondition_frequency=4, max_precondition_dim=6, merge_dims=True,
+             weight_decay=0.05),
+        0.05,
+        1e-5,
+    ),
 }
 
 
 @pytest.mark.parametrize("name", list(CASES))
 def test_matches_pytorch_optimizer(name):
     ours_kw, theirs_kw, lr, rtol = CASES[name]
-    params = _params()
+    params = _params(merged="merge_dims" in ours_kw)
     schedule = lr if callable(lr) else (lambda count: lr)
     expected = _torch_trajectory(params, STEPS, schedule, **theirs_kw)
     # reference.run scans the steps under jit.
@@ -89,6 +101,24 @@ def test_matches_pytorch_optimizer(name):
         # The first step is a no-op (quirk O2); the trajectory then moves.
         np.testing.assert_array_equal(np.asarray(a[0]), np.asarray(p))
         assert np.max(np.abs(e[-1] - np.asarray(p))) > 0.05
+
+
+def test_merge_dims_merges_a_square_matrix_into_one_axis():
+    """Quirk O1: pytorch-optimizer cannot reshape a (1, 2) or (5, 5) leaf with merge_dims;
+    gx merges it into one axis and moves it as the reference moves the flat vector."""
+    flat = {"v": jnp.array([0.7, -1.3])}
+    for shape in [(1, 2), (5, 5)]:
+        param = torch.zeros(shape, requires_grad=True)
+        param.grad = torch.ones(shape)
+        with pytest.raises(RuntimeError, match="shape"):
+            SOAP([param], merge_dims=True).step()
+    kw = dict(eps=1e-4, precondition_frequency=3, weight_decay=0.0)
+    expected = _torch_trajectory(flat, 6, lambda count: 0.1, precondition_1d=True, **kw)
+    tx = gx.soap(learning_rate=0.1, merge_dims=True, **kw)
+    got = run(tx, {"v": flat["v"].reshape(1, 2)}, 6)
+    assert tx.init({"v": jnp.zeros((5, 5))})[0].factors["v"][0].shape == (25, 25)
+    np.testing.assert_allclose(got["v"].reshape(6, 2), expected["v"], rtol=1e-5, atol=1e-7)
+    assert np.max(np.abs(expected["v"][-1] - np.asarray(flat["v"]))) > 0.05
 
 
 def test_decay_is_applied_after_the_step():
