@@ -115,6 +115,14 @@ CASES = {
         jax.random.key(BALANCING_SEED),
         BALANCING_SEED,
     ),
+    # Diagonal factors only, vmapped scanned layers, explicit matmul precisions.
+    "all_diag_vmap": (
+        dict(learning_rate=0.05, memory_save_mode="all_diag",
+             scanned_layers={"w": False, "layers": True, "s": False},
+             precond_update_precision="float32", precond_grads_precision="highest"),
+        None,
+        None,
+    ),
 }
 
 
