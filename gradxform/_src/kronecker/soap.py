@@ -11,6 +11,7 @@ from gradxform._src import base, numerics, validate
 from gradxform._src.combine import chain
 from gradxform._src.kronecker.blocking import merge_small_dims
 from gradxform._src.kronecker.eigenbasis import eigenbasis, project, qr_power_step
+from gradxform._src.kronecker.statistics import axis_gram
 
 
 class ScaleBySoapState(NamedTuple):
@@ -42,12 +43,6 @@ def _factored_axes(shape, max_precond_dim: int, precondition_1d: bool,
 
 def _stat_dtype(dtype) -> Any:
     return jnp.promote_types(dtype, jnp.float32)
-
-
-def _gram(g: jax.Array, axis: int) -> jax.Array:
-    """``G_(i) G_(i)^T``: the product of ``g`` with itself over every axis but ``axis``."""
-    others = [a for a in range(g.ndim) if a != axis]
-    return jnp.tensordot(g, g, axes=(others, others))
 
 
 def scale_by_soap(
@@ -132,7 +127,7 @@ def scale_by_soap(
     def new_factors(g, factors):
         g = g.astype(_stat_dtype(g.dtype))
         return tuple(
-            None if f is None else f + (1.0 - sb) * (_gram(g, i) - f)
+            None if f is None else f + (1.0 - sb) * (axis_gram(g, i) - f)
             for i, f in enumerate(factors)
         )
 
