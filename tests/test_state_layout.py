@@ -218,3 +218,36 @@ def test_checkpoints_cross_between_optax_and_gradxform():
         assert_trees_close(resumed_optax, gx_run)
         moved = max(float(jnp.max(jnp.abs(a[-1] - a[0]))) for a in jax.tree.leaves(optax_run))
         assert moved > 1e-6, name
+
+
+# --- half precision ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["adabelief", "adamax", "amsgrad", "radam", "yogi", "sophia"])
+def test_half_precision_updates_keep_their_dtype(name, dtype=jnp.bfloat16):
+    """Statistics in float32, the step in the updates' dtype, the state in its own: three
+    eager steps equal optax's on a float32 copy, to bfloat16's rounding (float16 takes
+    the same path)."""
+    params = {"w": jnp.linspace(-1.0, 1.0, 6).reshape(2, 3), "b": jnp.array([0.5, -0.25])}
+    half = jax.tree.map(lambda x: x.astype(dtype), params)
+    wide = jax.tree.map(lambda x: x.astype(jnp.float32), half)
+
+    def objective(p):
+        return sum(jnp.sum(jnp.sin(3.0 * x.astype(jnp.float32))) for x in jax.tree.leaves(p))
+
+    extra = {"obj_fn": objective} if name == "sophia" else {}
+    ours, theirs = _ours(name)(1e-2), _optax(name)(1e-2)
+    state, ref_state = ours.init(half), theirs.init(wide)
+    dtypes = [x.dtype for x in jax.tree.leaves(state)]
+    for _ in range(3):
+        grads = jax.grad(objective)(half)
+        updates, state = ours.update(grads, state, half, **extra)
+        expected, ref_state = theirs.update(
+            jax.tree.map(lambda g: g.astype(jnp.float32), grads), ref_state, wide, **extra
+        )
+        assert {x.dtype for x in jax.tree.leaves(updates)} == {jnp.dtype(dtype)}
+        assert [x.dtype for x in jax.tree.leaves(state)] == dtypes
+        for u, e in zip(jax.tree.leaves(updates), jax.tree.leaves(expected)):
+            np.testing.assert_allclose(np.asarray(u, np.float32), e, rtol=2**-6, atol=1e-6)
+        half = optax.apply_updates(half, updates)
+        wide = jax.tree.map(lambda x: x.astype(jnp.float32), half)
