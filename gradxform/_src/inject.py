@@ -72,6 +72,19 @@ def _to_dtype(value: Any, dtype: Any) -> Any:
     return value
 
 
+def _is_structural(parameter: inspect.Parameter, value: Any) -> bool:
+    """An integer argument whose default is an integer: a count, a size or a period
+    (``update_interval``, ``min_dim_size_to_factor``, ``memory_size``) that shapes the
+    computation, through Python control flow or array shapes, so it stays static. Also a
+    function given where the default is a function (``adopt``'s ``clip_value_fn``): it
+    is a piece of the algorithm, not a schedule."""
+    default = parameter.default
+    if callable(value) and callable(default) and default is not inspect.Parameter.empty:
+        return True
+    integer = isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+    return integer and type(default) is int
+
+
 def inject_hyperparams(
     inner_factory: Callable[..., Any],
     static_args: str | Iterable[str] = (),
@@ -87,7 +100,10 @@ def inject_hyperparams(
     schedule (``init()``, ``update(state, **extra)``, ``__call__(state, **extra)``) is
     re-evaluated every step and its value recorded in ``hyperparams``; editing it by hand
     has no effect. Bools, strings, arguments named in ``static_args`` (callables that
-    are not schedules) and other objects are passed unchanged.
+    are not schedules), integers given to arguments whose default is an integer (counts,
+    sizes and periods such as ``update_interval`` or ``min_dim_size_to_factor``, which
+    shape the computation), functions given to arguments whose default is a function,
+    and other objects are passed unchanged.
 
     Floating hyperparameters are cast to ``hyperparam_dtype``, or by default to the
     widest float dtype of the params given to ``init``; ``update`` keeps the dtypes
@@ -109,6 +125,8 @@ def inject_hyperparams(
         scheduled, numeric, other = {}, {}, {}
         for name, value in bound.arguments.items():
             if name in static or isinstance(value, bool):
+                other[name] = value
+            elif _is_structural(signature.parameters[name], value):
                 other[name] = value
             elif _is_stateful_schedule(value):
                 scheduled[name] = value
