@@ -6,7 +6,8 @@ JSON line, ``SUMMARY {...}``, with what was measured; the test asserts on it. Ea
 optimizer is set up from the same params
 
 - on an Explicit 4x2 ("data", "model") mesh with plain ``jax.jit(tx.init)``;
-- on an Auto 4x2 mesh with ``state_shardings(tx, params)`` as the layout;
+- on an Auto 4x2 mesh with plain ``jax.jit(tx.init)`` (the state must follow the params'
+  shardings by propagation alone) and with ``state_shardings(tx, params)``;
 - on the Explicit mesh under ``partition_state(tx, mesh, "data")``;
 
 and the state layouts, before and after an update, are checked against the params'.
@@ -34,7 +35,7 @@ from jax.sharding import PartitionSpec as P
 
 jax.config.update("jax_enable_x64", True)
 
-from optimizer_cases import OPTIMIZERS
+from optimizer_cases import ALL_OPTIMIZERS
 from reference import loss
 
 import gradxform as gx
@@ -135,12 +136,13 @@ def key_names(path):
     return tuple(str(k) for k in path)
 
 
-def layout_report(state, params, mesh):
+def layout_report(state, params, mesh, others_free=False):
     """Checks state leaves against the params' shardings, found by key path, not by API.
 
     A state leaf whose key path ends with a parameter's path and whose shape is the
     parameter's must carry that parameter's NamedSharding; any other 0-d leaf (a counter)
-    must be replicated; every leaf must be a NamedSharding on ``mesh``.
+    must be replicated; every leaf must be a NamedSharding on ``mesh``, except, with
+    ``others_free``, a leaf of neither kind (a factored moment), which is only reported.
     """
     param_paths = [
         (key_names(p), leaf) for p, leaf in jax.tree_util.tree_leaves_with_path(params)
@@ -151,13 +153,16 @@ def layout_report(state, params, mesh):
         keys = key_names(path)
         where = jax.tree_util.keystr(path)
         sharding = leaf.sharding
-        if not isinstance(sharding, NamedSharding) or sharding.mesh != mesh:
-            report["errors"].append(f"{where}: {sharding} is not a NamedSharding on the mesh")
-            continue
         match = [
             p for k, p in param_paths
             if len(keys) >= len(k) and keys[-len(k):] == k and p.shape == leaf.shape
         ]
+        if others_free and not match and leaf.ndim and not isinstance(sharding, NamedSharding):
+            report["other"][where] = f"{leaf.shape} {sharding}"
+            continue
+        if not isinstance(sharding, NamedSharding) or sharding.mesh != mesh:
+            report["errors"].append(f"{where}: {sharding} is not a NamedSharding on the mesh")
+            continue
         if match:
             report["per_param"] += 1
             want = match[0].sharding
@@ -183,6 +188,8 @@ def same_layout(arrays, other):
 
     def spec(x, ndim):
         sharding = x if is_sharding(x) else getattr(x, "sharding", None)
+        if sharding is not None and not hasattr(sharding, "spec"):
+            return (type(sharding).__name__,) + (None,) * ndim
         entries = tuple(sharding.spec) if sharding is not None else ()
         return entries + (None,) * (ndim - len(entries))
 
@@ -254,20 +261,28 @@ def check_optimizer(name, factory, host_params, mesh_e, mesh_a, numerics):
         # Such optimizers take the special paths, so their numbers are always checked.
         return check_optimizer(name, factory, host_params, mesh_e, mesh_a, True)
 
-    # Auto mesh: layouts fixed at the jit boundary by state_shardings.
+    # Auto mesh: plain jit, layout found by sharding propagation from the params; and
+    # layouts fixed at the jit boundary by state_shardings.
     shardings = jax.tree.map(lambda s: NamedSharding(mesh_a, s), SPECS)
     pa = jax.device_put(host_params, shardings)
+    plain = jax.jit(tx.init)(pa)
+    out["auto_jit_layout"] = layout_report(plain, pa, mesh_a, others_free=True)
     ssh = gxs.state_shardings(tx, pa)
+    # Leaves shaped like no parameter (factored moments) may be laid out otherwise.
+    out["auto_jit_vs_state_shardings"] = [
+        d for d in same_layout(plain, ssh)
+        if d.split(":")[0] not in out["auto_jit_layout"]["other"]
+    ]
     out["auto_layout"] = layout_report(jax.tree.map(Placed, ssh, jax.eval_shape(tx.init, pa)),
                                        pa, mesh_a)
     out["state_shardings_forms_agree"] = same_layout(
         ssh, gxs.state_shardings(tx, shardings, params=host_params)
     )
     if name in AUTO_NUMERICS or "explicit_update_error" in out:
-        init = jax.jit(tx.init, out_shardings=ssh)
-        step_a = jax.jit(make_step(tx), out_shardings=(shardings, ssh))
-        _, params, state = run(tx, pa, init, step_a)
+        # The state of the plain jit(init) above, stepped by plain jit.
+        _, params, state = run(tx, pa, lambda p: plain, jax.jit(make_step(tx)))
         out["auto_diff"] = diff(params, state)
+        out["auto_drift"] = same_layout(state, plain)
 
     # ZeRO-1 over "data" on top of the model-parallel layout.
     with jax.sharding.set_mesh(mesh_e):
@@ -369,7 +384,7 @@ def main():
     host_params = make_params()
     mesh_e = jax.make_mesh((4, 2), ("data", "model"), axis_types=(AxisType.Explicit,) * 2)
     mesh_a = jax.make_mesh((4, 2), ("data", "model"), axis_types=(AxisType.Auto,) * 2)
-    cases = dict(OPTIMIZERS)
+    cases = dict(ALL_OPTIMIZERS)
     cases.update(extra_cases())
     only = os.environ.get("GX_SHARDING_ONLY")
     if only:
