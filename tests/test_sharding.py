@@ -4,8 +4,9 @@ JAX fixes its device count at start-up, so the 8-device checks run in subprocess
 (``tests/sharding_scripts``) and the rest of the suite keeps one device:
 
 - ``check_sharding.py`` (8 host CPU devices) runs every optimizer of
-  ``optimizer_cases.ALL_OPTIMIZERS`` (``torch_optim`` included) plus global-norm clipping and factored Adafactor on a
-  ("data": 4, "model": 2) mesh, plain and ZeRO-1 partitioned, and prints a JSON summary;
+  ``optimizer_cases.ALL_OPTIMIZERS`` (``torch_optim`` included) plus global-norm clipping
+  and factored Adafactor on a ("data": 4, "model": 2) mesh, plain and ZeRO-1 partitioned,
+  and prints a JSON summary;
 - ``multihost_worker.py`` is started twice, as the two processes of a
   ``jax.distributed`` cluster on 127.0.0.1, and its result is compared here with a
   single-process, single-device run.
