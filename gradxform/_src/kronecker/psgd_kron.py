@@ -183,6 +183,8 @@ def scale_by_psgd_kron(
 
     def update(updates, state, params=None, **extra):
         del params, extra
+        if state.mu is not None:
+            base.check_same_structure(updates, state.mu, "momentum")
         grads, treedef = jax.tree.flatten(updates)
         factors = treedef.flatten_up_to(state.factors)
         scanned = scanned_leaves(updates)
