@@ -29,6 +29,11 @@ def _state_paths(state):
     ]
 
 
+def _matrices(params):
+    """A weight-decay mask: leaves of rank >= 2 only."""
+    return jax.tree.map(lambda x: x.ndim >= 2, params)
+
+
 def _galore_dims(module):
     """Project the rank-3 leaf as (2) x (3 * 2) and the matrices transposed."""
 
@@ -47,13 +52,13 @@ def _galore_dims(module):
 CASES = {
     "cocob": (lambda: gxc.cocob(), lambda: oc.cocob()),
     "cocob_options": (
-        lambda: gxc.cocob(0.5, alpha=10.0, eps=1e-6, weight_decay=0.01),
-        lambda: oc.cocob(0.5, alpha=10.0, eps=1e-6, weight_decay=0.01),
+        lambda: gxc.cocob(0.5, alpha=10.0, eps=1e-6, weight_decay=0.01, mask=_matrices),
+        lambda: oc.cocob(0.5, alpha=10.0, eps=1e-6, weight_decay=0.01, mask=_matrices),
     ),
     "dog": (lambda: gxc.dog(), lambda: oc.dog()),
     "dog_learning_rate_init": (
-        lambda: gxc.dog(0.5, ("learning_rate", 0.01), weight_decay=0.01),
-        lambda: oc.dog(0.5, ("learning_rate", 0.01), weight_decay=0.01),
+        lambda: gxc.dog(0.5, ("learning_rate", 0.01), weight_decay=0.01, mask=_matrices),
+        lambda: oc.dog(0.5, ("learning_rate", 0.01), weight_decay=0.01, mask=_matrices),
     ),
     "dowg": (lambda: gxc.dowg(), lambda: oc.dowg()),
     "dowg_options": (
@@ -61,8 +66,8 @@ CASES = {
     ),
     "acprop": (lambda: gxc.acprop(0.01), lambda: oc.acprop(0.01)),
     "acprop_options": (
-        lambda: gxc.acprop(0.02, 0.8, 0.99, 1e-8, 1e-10, 0.01),
-        lambda: oc.acprop(0.02, 0.8, 0.99, 1e-8, 1e-10, 0.01),
+        lambda: gxc.acprop(0.02, 0.8, 0.99, 1e-8, 1e-10, 0.01, _matrices),
+        lambda: oc.acprop(0.02, 0.8, 0.99, 1e-8, 1e-10, 0.01, _matrices),
     ),
     "dadapt_adamw": (lambda: gxc.dadapt_adamw(), lambda: oc.dadapt_adamw()),
     "dadapt_adamw_options": (
