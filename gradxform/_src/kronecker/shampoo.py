@@ -283,6 +283,7 @@ def shampoo(
         grams = [[] for _ in groups]
         for g, leaf in zip(grads, leaves):
             if leaf.preconditioned:
+                g = g.astype(jnp.promote_types(g.dtype, jnp.float32))
                 blocks = statistics.block_grams(leaf.layout, g, leaf.axes, tensordot_precision)
                 for (group, _), gram in zip(leaf.slots, blocks):
                     grams[group].append(gram)
