@@ -12,6 +12,7 @@ import numbers
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 
@@ -28,9 +29,11 @@ def _concrete(name: str, value: Any) -> float | None:
     if isinstance(value, (np.ndarray, np.generic, jax.Array)):
         if np.ndim(value) != 0:
             return None
-        if not np.issubdtype(np.asarray(value).dtype, np.number):
+        # jnp.issubdtype, not np's: it knows bfloat16 and the other ml_dtypes floats.
+        if not jnp.issubdtype(value.dtype, jnp.number) or jnp.issubdtype(value.dtype, jnp.bool_):
             raise TypeError(f"{name} must be a number, got an array of dtype {value.dtype}")
-        return float(np.asarray(value).real)
+        x = np.asarray(value)
+        return float(x.real if np.iscomplexobj(x) else x.astype(np.float64))
     raise TypeError(f"{name} must be a number or a schedule, got {type(value).__name__}")
 
 
@@ -81,7 +84,14 @@ def finite(name: str, value: Any) -> None:
 
 
 def positive_int(name: str, value: Any) -> None:
-    """An integer ``>= 1``."""
+    """An integer ``>= 1`` (a Python or NumPy int, or a concrete 0-d integer array)."""
+    if (
+        isinstance(value, (np.ndarray, jax.Array))
+        and not isinstance(value, jax.core.Tracer)
+        and np.ndim(value) == 0
+        and jnp.issubdtype(value.dtype, jnp.integer)
+    ):
+        value = int(value)
     if isinstance(value, bool) or not isinstance(value, (numbers.Integral, np.integer)):
         raise TypeError(f"{name} must be an int, got {type(value).__name__}")
     if value < 1:

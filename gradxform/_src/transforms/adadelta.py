@@ -38,6 +38,7 @@ def scale_by_adadelta(
     def update(updates, state, params=None, **extra):
         del params, extra
         base.check_same_structure(updates, state.e_g, "squared-gradient average")
+        incoming = updates  # the output takes its dtypes
         updates = jax.tree.map(numerics.upcast, updates)  # see numerics.upcast
         e_g = tree_ops.update_moment_per_elem_norm(updates, state.e_g, rho, 2)
         out = jax.tree.map(
@@ -48,6 +49,6 @@ def scale_by_adadelta(
         )
         e_x = tree_ops.update_moment_per_elem_norm(out, state.e_x, rho, 2)
         e_g, e_x = tree_ops.cast_like((e_g, e_x), (state.e_g, state.e_x))
-        return out, ScaleByAdaDeltaState(e_g=e_g, e_x=e_x)
+        return tree_ops.cast_like(out, incoming), ScaleByAdaDeltaState(e_g=e_g, e_x=e_x)
 
     return base.GradientTransformation(init, update)

@@ -53,6 +53,7 @@ def scale_by_adan(
     def update(updates, state, params=None, **extra):
         del params, extra
         base.check_same_structure(updates, state.g, "previous gradient")
+        incoming = updates  # the output takes its dtypes
         updates = jax.tree.map(numerics.upcast, updates)  # see numerics.upcast
         g = updates
         diff = tree_ops.where(state.count == 0, tree_ops.zeros_like(g), tree_ops.sub(g, state.g))
@@ -69,6 +70,6 @@ def scale_by_adan(
             jax.tree.map(lambda x: jnp.sqrt(x + eps_root) + eps, n_hat),
         )
         m, v, n, g = tree_ops.cast_like((m, v, n, g), (state.m, state.v, state.n, state.g))
-        return out, ScaleByAdanState(count=count, m=m, v=v, n=n, g=g)
+        return tree_ops.cast_like(out, incoming), ScaleByAdanState(count=count, m=m, v=v, n=n, g=g)
 
     return base.GradientTransformation(init, update)

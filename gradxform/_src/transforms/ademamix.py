@@ -61,6 +61,7 @@ def scale_by_ademamix(
     def update(updates, state, params=None, **extra):
         del params, extra
         base.check_same_structure(updates, state.nu, "second moment")
+        incoming = updates  # the output takes its dtypes
         updates = jax.tree.map(numerics.upcast, updates)  # see numerics.upcast
         b3_t = b3(state.count_m2) if callable(b3) else b3
         alpha_t = alpha(state.count_m2) if callable(alpha) else alpha
@@ -74,7 +75,7 @@ def scale_by_ademamix(
             lambda a, b, v: (a + alpha_t * b) / (jnp.sqrt(v + eps_root) + eps), m1_hat, m2, nu_hat
         )
         m1, m2, nu = tree_ops.cast_like((m1, m2, nu), (state.m1, state.m2, state.nu))
-        return out, ScaleByAdemamixState(
+        return tree_ops.cast_like(out, incoming), ScaleByAdemamixState(
             count=count, count_m2=numerics.safe_increment(state.count_m2), m1=m1, m2=m2, nu=nu
         )
 
@@ -125,6 +126,7 @@ def scale_by_simplified_ademamix(
     def update(updates, state, params=None, **extra):
         del params, extra
         base.check_same_structure(updates, state.m, "momentum")
+        incoming = updates  # the output takes its dtypes
         updates = jax.tree.map(numerics.upcast, updates)  # see numerics.upcast
         alpha_t = alpha(state.count) if callable(alpha) else alpha
         m = tree_ops.map_moment(lambda g, m_old: g + b1 * m_old, updates, state.m, b1)
@@ -144,6 +146,6 @@ def scale_by_simplified_ademamix(
             jax.tree.map(lambda v: jnp.sqrt(v + eps_root) + eps, n_hat),
         )
         m, n = tree_ops.cast_like((m, n), (state.m, state.n))
-        return out, ScaleBySimplifiedAdEMAMixState(count=count, m=m, n=n)
+        return tree_ops.cast_like(out, incoming), ScaleBySimplifiedAdEMAMixState(count=count, m=m, n=n)
 
     return base.GradientTransformation(init, update)

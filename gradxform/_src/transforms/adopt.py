@@ -56,6 +56,7 @@ def scale_by_adopt(
     def update(updates, state, params=None, **extra):
         del params, extra
         base.check_same_structure(updates, state.nu, "second moment")
+        incoming = updates  # the output takes its dtypes
         updates = jax.tree.map(numerics.upcast, updates)  # see numerics.upcast
         started = state.count > 0
         # On the first step v is set to g^2 and m stays 0: there is no earlier v to use.
@@ -74,6 +75,6 @@ def scale_by_adopt(
         mu = tree_ops.update_moment(d, state.mu, b1_t, 1)
         out = tree_ops.update_moment(d, mu, b1_t, 1) if nesterov else mu
         mu, nu = tree_ops.cast_like((mu, nu), (state.mu, state.nu))
-        return out, ScaleByAdoptState(count=numerics.safe_increment(state.count), mu=mu, nu=nu)
+        return tree_ops.cast_like(out, incoming), ScaleByAdoptState(count=numerics.safe_increment(state.count), mu=mu, nu=nu)
 
     return base.GradientTransformation(init, update)

@@ -94,7 +94,7 @@ def scale_by_factored_rms(
         beta = decay_rate_fn(state.count - step_offset, decay_rate)
 
         def leaf(g, row, col, v, p):
-            dtype = p.dtype
+            dtype, out_dtype = p.dtype, g.dtype
             stub = jnp.zeros((1,), dtype)
             # Computed in at least float32 (half-precision squares underflow), stored in the
             # params' dtype; squares capped so that no average of them overflows that dtype
@@ -105,7 +105,7 @@ def scale_by_factored_rms(
             dims = _factored_dims(p.shape, factored, min_dim_size_to_factor)
             if dims is None:
                 new_v = beta * v + (1.0 - beta) * g_sq
-                return g * new_v**-0.5, stub, stub, new_v.astype(dtype)
+                return (g * new_v**-0.5).astype(out_dtype), stub, stub, new_v.astype(dtype)
             d1, d0 = dims
             new_row = beta * row + (1.0 - beta) * jnp.mean(g_sq, axis=d0)
             new_col = beta * col + (1.0 - beta) * jnp.mean(g_sq, axis=d1)
@@ -114,7 +114,7 @@ def scale_by_factored_rms(
             row_factor = (new_row / jnp.mean(new_row, axis=row_d1, keepdims=True)) ** -0.5
             col_factor = new_col**-0.5
             out = g * jnp.expand_dims(row_factor, d0) * jnp.expand_dims(col_factor, d1)
-            return out, new_row.astype(dtype), new_col.astype(dtype), stub
+            return out.astype(out_dtype), new_row.astype(dtype), new_col.astype(dtype), stub
 
         results = jax.tree.map(leaf, updates, state.v_row, state.v_col, state.v, params)
         out, rows, cols, full = _unzip(results, updates, 4)
@@ -201,6 +201,7 @@ def scale_by_sm3(
     def update(updates, state, params=None, **extra):
         del params, extra
         base.check_same_structure(updates, state.nu, "momentum")
+        incoming = updates
         updates = jax.tree.map(numerics.upcast, updates)  # see numerics.upcast
         treedef = jax.tree.structure(updates)
         grads = treedef.flatten_up_to(updates)
@@ -214,6 +215,6 @@ def scale_by_sm3(
         )
         mu = jax.tree.unflatten(treedef, [covers(v) for v in nu_el])
         mu, nu = tree_ops.cast_like((mu, momentum), (state.mu, state.nu))
-        return momentum, ScaleBySM3State(mu=mu, nu=nu)
+        return tree_ops.cast_like(momentum, incoming), ScaleBySM3State(mu=mu, nu=nu)
 
     return base.GradientTransformation(init, update)

@@ -81,6 +81,7 @@ def scale_by_prodigy(
         # Computed in at least float32: in half precision d = 1e-6 times g, and its square,
         # underflow. The moments saturate instead of overflowing (see gradxform.tree).
         d = numerics.upcast(state.estim_lr)
+        incoming = updates  # the output takes its dtypes
         updates = jax.tree.map(numerics.upcast, updates)
         count = numerics.safe_increment(state.count)
         lr = learning_rate(state.count) if callable(learning_rate) else learning_rate
@@ -115,7 +116,7 @@ def scale_by_prodigy(
         exp_avg, exp_avg_sq, grad_sum = tree_ops.cast_like(
             (exp_avg, exp_avg_sq, grad_sum), (state.exp_avg, state.exp_avg_sq, state.grad_sum)
         )
-        return out, ProdigyState(
+        return tree_ops.cast_like(out, incoming), ProdigyState(
             exp_avg=exp_avg,
             exp_avg_sq=exp_avg_sq,
             grad_sum=grad_sum,
