@@ -4,7 +4,8 @@ Loaded as a pytest plugin (``-p shim``) before optax's test modules are imported
 module is imported once, untouched, so optax's internals keep their own references; then each
 module is replaced in ``sys.modules`` by a copy in which every *public* optax object (one
 reachable from ``optax``, ``optax.tree``, ``optax.contrib``, ...) is swapped for gradxform's
-namesake, or removed when gradxform has none (the test then fails on the missing name).
+namesake, or by a ``MissingName`` that raises when used if gradxform has none (the tests
+that use it fail, naming it).
 Private helpers the tests use (``optax._src.test_utils``, underscore names, anything not
 public) stay optax's, and so do the loss functions, which are outside gradxform's scope.
 """
@@ -37,6 +38,28 @@ _OUT_OF_SCOPE = (
     "optax.second_order", "optax._src.loss",
 )
 MISSING = object()
+
+
+class MissingName:
+    """Stands for an optax name gradxform lacks: referencing it (a test module's
+    decorators and annotations do, on import) works; using it raises, so only the tests
+    that use it fail, with an error that names it."""
+
+    def __init__(self, qualified_name: str):
+        self._name = qualified_name
+
+    def _missing(self, *args, **kwargs):
+        raise AttributeError(f"gradxform has no counterpart of {self._name}")
+
+    __call__ = _missing
+
+    def __getattr__(self, attr):
+        if attr.startswith("__"):
+            raise AttributeError(attr)
+        self._missing()
+
+    def __repr__(self):
+        return f"<missing in gradxform: {self._name}>"
 
 
 def _gradxform_namespace(path: str):
@@ -114,7 +137,7 @@ def install() -> dict[str, list[str]]:
             namespace, name = _choose(module.__name__, attr, names)
             ours = resolve(namespace, name)
             if ours is MISSING:
-                del proxy.__dict__[attr]
+                proxy.__dict__[attr] = MissingName(f"{namespace}.{name}")
                 missing.setdefault(namespace, set()).add(name)
             else:
                 proxy.__dict__[attr] = ours
