@@ -1,0 +1,277 @@
+"""The API reference: every public callable documents each parameter, and its examples run.
+
+(a) For every public function and class reachable from ``gradxform`` and its namespaces,
+the Google-style ``Args:`` section of its docstring (``Attributes:`` for a class) names each
+parameter of its signature (``*args`` and ``**extra`` by those names, stars included).
+(b) The ``>>>`` examples of every public docstring run as doctests under JAX's default
+float32 configuration, and their printed output must match exactly.
+"""
+
+import doctest
+import importlib
+import inspect
+import re
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import gradxform
+
+NAMESPACES = (
+    "gradxform",
+    "gradxform.tree",
+    "gradxform.schedules",
+    "gradxform.projections",
+    "gradxform.torch_optim",
+    "gradxform.sharding",
+    "gradxform.contrib",
+)
+
+# Defining modules whose docstrings do not document every parameter yet. This list only
+# shrinks: a module leaves it once its public names are documented, and never comes back.
+NOT_YET_DOCUMENTED = {
+    "gradxform._src.accumulate",
+    "gradxform._src.base",
+    "gradxform._src.combine",
+    "gradxform._src.conditional",
+    "gradxform._src.freeze",
+    "gradxform._src.grouping",
+    "gradxform._src.inject",
+    "gradxform._src.kronecker.blocking",
+    "gradxform._src.kronecker.eigenbasis",
+    "gradxform._src.kronecker.grafting",
+    "gradxform._src.kronecker.psgd",
+    "gradxform._src.kronecker.psgd_kron",
+    "gradxform._src.kronecker.refresh",
+    "gradxform._src.kronecker.roots",
+    "gradxform._src.kronecker.shampoo",
+    "gradxform._src.kronecker.soap",
+    "gradxform._src.kronecker.statistics",
+    "gradxform._src.layout",
+    "gradxform._src.lookahead",
+    "gradxform._src.nnls",
+    "gradxform._src.non_finite",
+    "gradxform._src.numerics",
+    "gradxform._src.optimizers.adagrad",
+    "gradxform._src.optimizers.adam",
+    "gradxform._src.optimizers.adam_family",
+    "gradxform._src.optimizers.adan",
+    "gradxform._src.optimizers.contrib.acprop",
+    "gradxform._src.optimizers.contrib.ademamix",
+    "gradxform._src.optimizers.contrib.adopt",
+    "gradxform._src.optimizers.contrib.cocob",
+    "gradxform._src.optimizers.contrib.dadapt_adamw",
+    "gradxform._src.optimizers.contrib.dog",
+    "gradxform._src.optimizers.contrib.dpsgd",
+    "gradxform._src.optimizers.contrib.galore",
+    "gradxform._src.optimizers.contrib.madgrad",
+    "gradxform._src.optimizers.contrib.mechanic",
+    "gradxform._src.optimizers.contrib.momo",
+    "gradxform._src.optimizers.contrib.muon",
+    "gradxform._src.optimizers.contrib.prodigy",
+    "gradxform._src.optimizers.contrib.sam",
+    "gradxform._src.optimizers.contrib.schedule_free",
+    "gradxform._src.optimizers.contrib.sophia",
+    "gradxform._src.optimizers.factored",
+    "gradxform._src.optimizers.layerwise",
+    "gradxform._src.optimizers.noisy",
+    "gradxform._src.optimizers.optimistic",
+    "gradxform._src.optimizers.rms",
+    "gradxform._src.optimizers.rprop",
+    "gradxform._src.optimizers.sgd",
+    "gradxform._src.optimizers.sign",
+    "gradxform._src.packing",
+    "gradxform._src.partition",
+    "gradxform._src.plateau",
+    "gradxform._src.scale_gradient",
+    "gradxform._src.schedules.decay",
+    "gradxform._src.schedules.join",
+    "gradxform._src.schedules.piecewise",
+    "gradxform._src.schedules.textbook",
+    "gradxform._src.second_order.lbfgs",
+    "gradxform._src.second_order.linesearch",
+    "gradxform._src.second_order.newton",
+    "gradxform._src.second_order.polyak",
+    "gradxform._src.second_order.projected",
+    "gradxform._src.state_access",
+    "gradxform._src.target_updates",
+    "gradxform._src.train_step",
+    "gradxform._src.transforms.accumulation",
+    "gradxform._src.transforms.acprop",
+    "gradxform._src.transforms.adadelta",
+    "gradxform._src.transforms.adam_variants",
+    "gradxform._src.transforms.adan",
+    "gradxform._src.transforms.adaptive",
+    "gradxform._src.transforms.ademamix",
+    "gradxform._src.transforms.adopt",
+    "gradxform._src.transforms.centralization",
+    "gradxform._src.transforms.clipping",
+    "gradxform._src.transforms.cocob",
+    "gradxform._src.transforms.constrain",
+    "gradxform._src.transforms.distance_over_gradients",
+    "gradxform._src.transforms.dog",
+    "gradxform._src.transforms.factored",
+    "gradxform._src.transforms.galore",
+    "gradxform._src.transforms.layerwise",
+    "gradxform._src.transforms.lion",
+    "gradxform._src.transforms.madgrad",
+    "gradxform._src.transforms.monitor",
+    "gradxform._src.transforms.noise",
+    "gradxform._src.transforms.normalize",
+    "gradxform._src.transforms.optimistic",
+    "gradxform._src.transforms.orthogonalize",
+    "gradxform._src.transforms.preconditioners",
+    "gradxform._src.transforms.private_aggregate",
+    "gradxform._src.transforms.prodigy",
+    "gradxform._src.transforms.rprop",
+    "gradxform._src.transforms.scaling",
+    "gradxform._src.transforms.schedule_free",
+    "gradxform._src.transforms.sign",
+    "gradxform._src.transforms.sophia",
+    "gradxform._src.transforms.split_complex",
+    "gradxform._src.transforms.trust_ratio",
+    "gradxform._src.transforms.update_norm",
+    "gradxform._src.transforms.weight_decay",
+    "gradxform._src.tree_dtype",
+    "gradxform.projections",
+    "gradxform.sharding",
+    "gradxform.torch_optim._adadelta",
+    "gradxform.torch_optim._adagrad",
+    "gradxform.torch_optim._adam",
+    "gradxform.torch_optim._adamax",
+    "gradxform.torch_optim._asgd",
+    "gradxform.torch_optim._nadam",
+    "gradxform.torch_optim._radam",
+    "gradxform.torch_optim._rmsprop",
+    "gradxform.torch_optim._rprop",
+    "gradxform.torch_optim._sgd",
+    "gradxform.torch_optim.schedulers",
+    "gradxform.tree",
+}
+
+
+def _public(namespace):
+    module = importlib.import_module(namespace)
+    if hasattr(module, "__all__"):
+        names = module.__all__
+    else:
+        names = [n for n in vars(module) if not n.startswith("_")]
+    for name in names:
+        obj = getattr(module, name)
+        if not (inspect.isfunction(obj) or inspect.isclass(obj)):
+            continue
+        if getattr(obj, "__module__", "").startswith("gradxform"):
+            yield f"{namespace}.{name}", obj
+
+
+def _public_callables():
+    """``{id: (dotted name, object)}``, one entry per object however often it is exported."""
+    found = {}
+    for namespace in NAMESPACES:
+        for dotted, obj in _public(namespace):
+            found.setdefault(id(obj), (dotted, obj))
+    return sorted(found.values(), key=lambda item: item[0])
+
+
+PUBLIC = _public_callables()
+
+_SECTION = re.compile(r"^(Args|Arguments|Attributes):\s*$")
+_ENTRY = re.compile(r"^(\*{0,2}\w+)\s*(\([^)]*\))?\s*:")
+
+
+def documented_names(doc):
+    """The names of the entries of the ``Args:`` (or ``Attributes:``) sections of ``doc``."""
+    names, lines, i = set(), doc.splitlines(), 0
+    while i < len(lines):
+        if not _SECTION.match(lines[i]):
+            i += 1
+            continue
+        i += 1
+        indent = None
+        while i < len(lines) and (not lines[i].strip() or lines[i].startswith(" ")):
+            line = lines[i]
+            if line.strip():
+                width = len(line) - len(line.lstrip())
+                indent = width if indent is None else indent
+                match = _ENTRY.match(line.strip())
+                if width == indent and match:
+                    names.add(match.group(1))
+            i += 1
+    return names
+
+
+def parameter_names(obj):
+    """The names ``Args:`` must list: every parameter but ``self``, variadics with stars."""
+    try:
+        signature = inspect.signature(obj)
+    except (TypeError, ValueError):
+        return []
+    names = []
+    for p in signature.parameters.values():
+        if p.name in ("self", "cls"):
+            continue
+        stars = {p.VAR_POSITIONAL: "*", p.VAR_KEYWORD: "**"}.get(p.kind, "")
+        names.append(stars + p.name)
+    return names
+
+
+def missing_parameters(obj):
+    return [n for n in parameter_names(obj) if n not in documented_names(inspect.getdoc(obj) or "")]
+
+
+def test_parser_reads_google_sections():
+    doc = (
+        "Summary.\n\nArgs:\n  a: first.\n    continued, b: not an entry.\n  *args (int): rest.\n"
+        "  **extra: keywords.\n\nReturns:\n  x: not an argument.\n"
+    )
+    assert documented_names(doc) == {"a", "*args", "**extra"}
+
+    def f(a, b=1, *args, **extra):
+        """Summary.
+
+        Args:
+            a: first.
+            *args: rest.
+            **extra: keywords.
+        """
+
+    assert missing_parameters(f) == ["b"]
+
+
+def test_not_yet_documented_lists_real_modules():
+    modules = {obj.__module__ for _, obj in PUBLIC}
+    assert NOT_YET_DOCUMENTED <= modules, sorted(NOT_YET_DOCUMENTED - modules)
+
+
+def test_every_parameter_is_documented():
+    gaps = []
+    for dotted, obj in PUBLIC:
+        if obj.__module__ in NOT_YET_DOCUMENTED:
+            continue
+        missing = missing_parameters(obj)
+        if missing:
+            gaps.append(f"{dotted} ({obj.__module__}): {', '.join(missing)}")
+    assert not gaps, "Args: does not name these parameters:\n" + "\n".join(gaps)
+
+
+def _doctests():
+    finder = doctest.DocTestFinder(recurse=False)
+    globs = {"gx": gradxform, "jax": jax, "jnp": jnp, "np": np}
+    tests = []
+    for dotted, obj in PUBLIC:
+        tests += [t for t in finder.find(obj, dotted, globs=dict(globs)) if t.examples]
+    return tests
+
+
+DOCTESTS = _doctests()
+
+
+@pytest.mark.parametrize("test", DOCTESTS, ids=[t.name for t in DOCTESTS])
+def test_docstring_examples(test):
+    runner = doctest.DocTestRunner(optionflags=doctest.NORMALIZE_WHITESPACE)
+    report = []
+    with jax.enable_x64(False):  # the suite runs in float64; the examples show the default
+        result = runner.run(test, out=report.append, clear_globs=True)
+    assert result.failed == 0, "".join(report)
