@@ -43,6 +43,20 @@ def constant_schedule(value: jax.typing.ArrayLike) -> base.Schedule:
     """``s(t) = value`` for every ``t``.
 
     The value is broadcast to the shape of ``t``, so ``s(jnp.arange(n))`` has ``n`` entries.
+
+    Args:
+        value: the constant, a finite number or array (broadcast against ``t``).
+
+    Returns:
+        A schedule ``t -> value``, a float array of ``t``'s shape (float32 by default).
+
+    Raises:
+        ValueError: if ``value`` is not finite.
+
+    Examples:
+        >>> s = gx.schedules.constant_schedule(0.5)
+        >>> print(s(jnp.arange(3)))
+        [0.5 0.5 0.5]
     """
     validate.finite("value", value)
 
@@ -69,7 +83,29 @@ def polynomial_schedule(
     so ``s = I`` for ``t <= B`` and ``s = E`` for ``t >= B + T``. As in optax,
     ``transition_steps <= 0`` disables the transition: ``s(t) = I``.
 
-    Raises ``ValueError`` for a negative ``transition_begin`` (optax silently uses 0).
+    Args:
+        init_value: ``I``, the value up to step ``transition_begin``; finite.
+        end_value: ``E``, the value from step ``transition_begin + transition_steps`` on;
+            finite.
+        power: ``P``, the exponent of the polynomial; finite (1 is linear, above 1 falls fast
+            at first, below 1 falls slowly at first).
+        transition_steps: ``T``, the number of steps the transition lasts; an int, ``<= 0``
+            gives the constant ``init_value``.
+        transition_begin: ``B``, the number of steps ``init_value`` is held before the
+            transition starts; an int ``>= 0`` (default 0).
+
+    Returns:
+        A schedule ``t -> s(t)``, a float array of ``t``'s shape (float32 by default).
+
+    Raises:
+        ValueError: for a non-finite value or a negative ``transition_begin`` (optax silently
+            uses 0).
+        TypeError: if ``transition_begin`` is not an int.
+
+    Examples:
+        >>> s = gx.schedules.polynomial_schedule(1.0, 0.0, power=2, transition_steps=4)
+        >>> print(s(jnp.arange(6)))
+        [1.     0.5625 0.25   0.0625 0.     0.    ]
     """
     validate.finite("init_value", init_value)
     validate.finite("end_value", end_value)
@@ -98,7 +134,27 @@ def linear_schedule(
 ) -> base.Schedule:
     """Linear transition: ``polynomial_schedule`` with ``power=1``::
 
-    s(t) = I + (E - I) * clip(t - B, 0, T) / T
+        s(t) = I + (E - I) * clip(t - B, 0, T) / T
+
+    Args:
+        init_value: ``I``, the value up to step ``transition_begin``; finite.
+        end_value: ``E``, the value from step ``transition_begin + transition_steps`` on;
+            finite.
+        transition_steps: ``T``, the number of steps of the ramp; an int, ``<= 0`` gives the
+            constant ``init_value`` (as in optax).
+        transition_begin: ``B``, the number of steps ``init_value`` is held before the ramp;
+            an int ``>= 0`` (default 0).
+
+    Returns:
+        A schedule ``t -> s(t)``, a float array of ``t``'s shape (float32 by default).
+
+    Raises:
+        ValueError: for a non-finite value or a negative ``transition_begin``.
+
+    Examples:
+        >>> s = gx.schedules.linear_schedule(1.0, 0.0, transition_steps=4)
+        >>> print(s(jnp.arange(6)))
+        [1.   0.75 0.5  0.25 0.   0.  ]
     """
     return polynomial_schedule(init_value, end_value, 1, transition_steps, transition_begin)
 
@@ -117,8 +173,34 @@ def exponential_decay(
     ``end_value`` the result is clipped at it: from below when ``r < 1``, from above
     otherwise. As in optax, ``transition_steps <= 0`` gives the constant ``I``.
 
-    Raises ``ValueError`` for ``decay_rate == 0`` or a negative ``transition_begin`` (optax
-    documents both as invalid but silently returns a constant / uses 0).
+    Args:
+        init_value: ``I``, the value up to step ``transition_begin``; finite.
+        transition_steps: ``T``, the number of steps over which the value is multiplied by
+            ``decay_rate`` once; an int, ``<= 0`` gives the constant ``init_value``.
+        decay_rate: ``r``, the factor per ``transition_steps``; finite and non-zero (below 1
+            decays, above 1 grows).
+        transition_begin: ``B``, the number of steps ``init_value`` is held before the decay
+            starts; an int ``>= 0`` (default 0).
+        staircase: if True, ``p`` is floored, so the value drops in steps every
+            ``transition_steps`` steps (default False: a smooth decay).
+        end_value: the bound the value is clipped at (a floor when ``decay_rate < 1``, a
+            ceiling otherwise); finite, or None (default) for no bound.
+
+    Returns:
+        A schedule ``t -> s(t)``, a float array of ``t``'s shape (float32 by default).
+
+    Raises:
+        ValueError: for ``decay_rate == 0``, a non-finite value or a negative
+            ``transition_begin`` (optax documents both as invalid but silently returns a
+            constant / uses 0).
+
+    Examples:
+        >>> s = gx.schedules.exponential_decay(1.0, transition_steps=10, decay_rate=0.5)
+        >>> print(s(jnp.array([0, 10, 20, 30])))
+        [1.    0.5   0.25  0.125]
+        >>> stairs = gx.schedules.exponential_decay(1.0, 10, 0.5, staircase=True)
+        >>> print(stairs(jnp.array([9, 10, 19, 20])))
+        [1.   0.5  0.5  0.25]
     """
     validate.finite("init_value", init_value)
     validate.finite("decay_rate", decay_rate)
@@ -158,6 +240,25 @@ def cosine_decay_schedule(
         s(t) = I * ((1 - alpha) * (0.5 * (1 + cos(pi * c / T))) ** exponent + alpha)
 
     so the value ends at ``alpha * I`` and stays there (clamped past ``T``).
+
+    Args:
+        init_value: ``I``, the value at step 0; finite.
+        decay_steps: ``T``, the number of steps of the decay; an int ``>= 1``.
+        alpha: the final value as a fraction of ``init_value``; finite, usually in
+            ``[0, 1]`` (default 0: decay to zero).
+        exponent: the power of the cosine factor; finite (default 1, the plain cosine).
+
+    Returns:
+        A schedule ``t -> s(t)``, a float array of ``t``'s shape (float32 by default).
+
+    Raises:
+        ValueError: for a non-finite value or ``decay_steps < 1``.
+        TypeError: if ``decay_steps`` is not an int.
+
+    Examples:
+        >>> s = gx.schedules.cosine_decay_schedule(1.0, decay_steps=100, alpha=0.1)
+        >>> print(np.asarray(s(jnp.array([0, 50, 100, 200]))).round(4))
+        [1.   0.55 0.1  0.1 ]
     """
     validate.finite("init_value", init_value)
     check_steps("decay_steps", decay_steps, minimum=1)

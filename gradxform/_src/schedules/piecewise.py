@@ -30,7 +30,24 @@ def piecewise_constant_schedule(
 ) -> base.Schedule:
     """``s(t) = init_value * prod_{b_i <= t} f_i`` for ``{b_i: f_i}`` in ``boundaries_and_scales``.
 
-    The value is multiplied by ``f_i`` from step ``b_i`` on; scales must be ``>= 0``.
+    The value is multiplied by ``f_i`` from step ``b_i`` on.
+
+    Args:
+        init_value: the value before the first boundary; finite.
+        boundaries_and_scales: ``{step: scale}``; steps are ints ``>= 0``, scales ``>= 0``.
+            None or empty (default) gives the constant ``init_value``.
+
+    Returns:
+        A schedule ``t -> s(t)``, a float array of ``t``'s shape.
+
+    Raises:
+        ValueError: for a negative or non-integer boundary, a negative scale or a non-finite
+            ``init_value``.
+
+    Examples:
+        >>> s = gx.schedules.piecewise_constant_schedule(1.0, {3: 0.1, 6: 0.5})
+        >>> print(np.asarray(s(jnp.arange(8))).round(4))
+        [1.   1.   1.   0.1  0.1  0.1  0.05 0.05]
     """
     validate.finite("init_value", init_value)
     boundaries, scales = _boundaries_and_scales(boundaries_and_scales)
@@ -67,6 +84,24 @@ def piecewise_interpolate_schedule(
 
     and ``s(t) = v_n`` for ``t >= b_n``. Note that the values, not the scales, are
     interpolated: ``{4: 0.1, 8: 0.01}`` from 1 goes 1 -> 0.1 -> 0.001.
+
+    Args:
+        interpolate_type: ``"linear"`` or ``"cosine"``.
+        init_value: ``v_0``, the value at step 0; finite.
+        boundaries_and_scales: ``{b_i: f_i}``; steps are ints ``>= 0``, scales ``>= 0``.
+            None or empty (default) gives the constant ``init_value``.
+
+    Returns:
+        A schedule ``t -> s(t)``, a float array of ``t``'s shape.
+
+    Raises:
+        ValueError: for another ``interpolate_type``, a negative boundary or scale, or a
+            non-finite ``init_value``.
+
+    Examples:
+        >>> s = gx.schedules.piecewise_interpolate_schedule("linear", 1.0, {4: 0.5, 8: 0.5})
+        >>> print(s(jnp.arange(0, 10, 2)))
+        [1.    0.75  0.5   0.375 0.25 ]
     """
     validate.one_of("interpolate_type", interpolate_type, ("linear", "cosine"))
     interpolate = _linear if interpolate_type == "linear" else _cosine
@@ -105,6 +140,26 @@ def linear_onecycle_schedule(
     then to ``v0 / final_div_factor`` by ``N``, constant after. It is
     ``piecewise_interpolate_schedule("linear", v0, {int(pct_start N): div_factor,
     int(pct_final N): 1 / div_factor, N: 1 / final_div_factor})``.
+
+    Args:
+        transition_steps: ``N``, the length of the cycle; positive.
+        peak_value: the highest value, reached at step ``int(pct_start N)``.
+        pct_start: the fraction of the cycle spent rising; in ``[0, 1]`` (default 0.3).
+        pct_final: the fraction of the cycle at which the value is back at ``v0``; in
+            ``[pct_start, 1]`` (default 0.85).
+        div_factor: ``peak_value / v0``; positive (default 25).
+        final_div_factor: ``v0`` divided by the final value; positive (default 1e4).
+
+    Returns:
+        A schedule ``t -> s(t)``, a float array of ``t``'s shape.
+
+    Raises:
+        ValueError: for a hyperparameter outside its range.
+
+    Examples:
+        >>> s = gx.schedules.linear_onecycle_schedule(10, peak_value=1.0)
+        >>> print(np.asarray(s(jnp.array([0, 3, 8, 10]))).round(4))
+        [0.04 1.   0.04 0.  ]
     """
     if transition_steps <= 0:
         raise ValueError(f"transition_steps must be positive, got {transition_steps!r}")
@@ -137,6 +192,24 @@ def cosine_onecycle_schedule(
     ``v0 / final_div_factor`` at ``N``, constant after. It is
     ``piecewise_interpolate_schedule("cosine", v0, {int(pct_start N): div_factor,
     N: 1 / (div_factor * final_div_factor)})``.
+
+    Args:
+        transition_steps: ``N``, the length of the cycle; positive.
+        peak_value: the highest value, reached at step ``int(pct_start N)``.
+        pct_start: the fraction of the cycle spent rising; in ``[0, 1]`` (default 0.3).
+        div_factor: ``peak_value / v0``; positive (default 25).
+        final_div_factor: ``v0`` divided by the final value; positive (default 1e4).
+
+    Returns:
+        A schedule ``t -> s(t)``, a float array of ``t``'s shape.
+
+    Raises:
+        ValueError: for a hyperparameter outside its range.
+
+    Examples:
+        >>> s = gx.schedules.cosine_onecycle_schedule(10, peak_value=1.0)
+        >>> print(np.asarray(s(jnp.array([0, 3, 10]))).round(6))
+        [4.e-02 1.e+00 4.e-06]
     """
     if transition_steps <= 0:
         raise ValueError(f"transition_steps must be positive, got {transition_steps!r}")
