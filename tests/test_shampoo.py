@@ -313,6 +313,14 @@ def test_shampoo_roots_match_reference_solvers():
         vec_r, eig_r = ds.power_iteration(a)
         assert float(eig) == float(eig_r)
         np.testing.assert_array_equal(np.asarray(vec), np.asarray(vec_r))
+    # A factor zero-padded into a larger stack entry, as Shampoo stores it.
+    padded = jnp.pad(_spd(3, seed=3, rank=2), ((0, 2), (0, 2)))
+    for ours, theirs in ((gx.robust_matrix_inverse_pth_root, ds.matrix_inverse_pth_root),
+                         (gx.matrix_inverse_pth_root_eigh, ds.matrix_inverse_pth_root_eigh)):
+        root, _ = jax.vmap(lambda m, n: ours(m, 4, size=n))(padded[None], jnp.asarray([3]))
+        root_r, _ = theirs(padded, 4, padding_start=3)
+        np.testing.assert_allclose(root[0], root_r, rtol=1e-12, atol=1e-300)
+        assert not np.any(np.asarray(root[0, 3:]))
 
 
 def test_statistics_graft_and_refresh_against_closed_forms():

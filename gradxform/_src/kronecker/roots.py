@@ -58,6 +58,13 @@ def _normalize(tree: Any) -> Any:
     return tree_ops.scale(1.0 / tree_ops.norm(tree), tree)
 
 
+def _leading_mask(n: int, size: Any, dtype: Any) -> jax.Array | None:
+    """1 on the first ``size`` of ``n`` indices, 0 after; ``None`` when ``size`` is None."""
+    if size is None:
+        return None
+    return (jnp.arange(n) < size).astype(dtype)
+
+
 def power_iteration(
     matrix: jax.typing.ArrayLike | Callable[[Any], Any],
     *,
@@ -123,6 +130,7 @@ def largest_eigenvalue(
     num_iters: int = 100,
     error_tolerance: float = 1e-6,
     precision: lax.Precision = lax.Precision.HIGHEST,
+    size: Any = None,
 ) -> tuple[jax.Array, jax.Array]:
     """Power iteration with distributed Shampoo's start vector and stopping rule.
 
@@ -136,12 +144,16 @@ def largest_eigenvalue(
       num_iters: the most matrix-vector products (``>= 1``).
       error_tolerance: absolute change of the estimate at which to stop (``>= 0``).
       precision: XLA matmul precision.
+      size: if not ``None``, ``matrix`` is a ``size x size`` matrix padded with zeros (an
+        integer, may be traced): the start vector is zero beyond ``size``.
 
     Returns:
       ``(eigenvalue, eigenvector)``, the eigenvector of unit norm.
     """
     n = matrix.shape[-1]
     v0 = jnp.asarray(np.random.RandomState(1729).uniform(-1.0, 1.0, n).astype(matrix.dtype))
+    mask = _leading_mask(n, size, matrix.dtype)
+    v0 = v0 if mask is None else v0 * mask
 
     def running(state):
         i, _, _, changed = state
@@ -197,6 +209,7 @@ def coupled_newton_inverse_root(
     num_iters: jax.typing.ArrayLike = 100,
     error_tolerance: jax.typing.ArrayLike = 1e-6,
     precision: lax.Precision = lax.Precision.HIGHEST,
+    identity: jax.Array | None = None,
 ) -> tuple[jax.Array, jax.Array]:
     """``A^(-1/p)`` of a symmetric positive definite ``A`` by the coupled Newton iteration.
 
@@ -210,12 +223,14 @@ def coupled_newton_inverse_root(
       num_iters: the most iterations.
       error_tolerance: the error ``max|M_k - I|`` at which to stop.
       precision: XLA matmul precision.
+      identity: the identity to use; for a zero-padded ``A``, the identity with zeros
+        on the padding (the padding then stays zero). Default ``I``.
 
     Returns:
       ``(root, error)``: the root and ``max|M - I|`` of the last iterate, in ``A``'s dtype.
     """
     dtype = damped.dtype
-    eye = jnp.eye(damped.shape[-1], dtype=dtype)
+    eye = jnp.eye(damped.shape[-1], dtype=dtype) if identity is None else identity
     alpha = jnp.asarray(-1.0 / p, dtype)
     z = (1 + p) / (2 * jnp.linalg.norm(damped))
     m0 = damped * z
@@ -278,6 +293,15 @@ def matrix_inverse_pth_root(
     return root.astype(matrix.dtype), error
 
 
+def _masked(a: jax.Array, size: Any) -> tuple[jax.Array, jax.Array]:
+    """``a`` with rows and columns from ``size`` on zeroed, and the identity likewise."""
+    eye = jnp.eye(a.shape[-1], dtype=a.dtype)
+    mask = _leading_mask(a.shape[-1], size, a.dtype)
+    if mask is None:
+        return a, eye
+    return a * mask[:, None] * mask[None, :], eye * mask
+
+
 def robust_matrix_inverse_pth_root(
     matrix: jax.Array,
     p: int,
@@ -289,6 +313,7 @@ def robust_matrix_inverse_pth_root(
     retry_error: float = 0.05,
     precision: lax.Precision = lax.Precision.HIGHEST,
     compute_dtype: Any = None,
+    size: Any = None,
 ) -> tuple[jax.Array, jax.Array]:
     """``(A + eps I)^(-1/p)`` by coupled Newton, retried with a larger ridge on failure.
 
@@ -312,17 +337,19 @@ def robust_matrix_inverse_pth_root(
       precision: XLA matmul precision.
       compute_dtype: the dtype to compute in; default ``root_dtype()`` (float64 under
         ``jax_enable_x64``, else float32).
+      size: if not ``None``, only the leading ``size x size`` block of ``matrix`` is used
+        (an integer, may be traced, e.g. under ``vmap`` over matrices of several sizes
+        padded to one); the rest of the root is zero.
 
     Returns:
       ``(root, error)``: the root in ``matrix``'s dtype and the last try's error as a
       float32 scalar (callers reject roots whose error is too large or NaN).
     """
     dtype = root_dtype(compute_dtype)
-    a = matrix.astype(dtype)
-    eye = jnp.eye(a.shape[-1], dtype=dtype)
+    a, eye = _masked(matrix.astype(dtype), size)
     ridge = jnp.asarray(ridge_epsilon, dtype)
     if relative_epsilon:
-        max_ev, _ = largest_eigenvalue(a, precision=precision)
+        max_ev, _ = largest_eigenvalue(a, precision=precision, size=size)
         ridge = ridge * jnp.maximum(max_ev, _EIGENVALUE_FLOOR)
 
     def failing(state):
@@ -332,7 +359,9 @@ def robust_matrix_inverse_pth_root(
     def attempt(state):
         i = state[0]
         damped = a + ridge * (10**i) * eye
-        root, error = coupled_newton_inverse_root(damped, p, num_iters, error_tolerance, precision)
+        root, error = coupled_newton_inverse_root(
+            damped, p, num_iters, error_tolerance, precision, identity=eye
+        )
         error = error.astype(jnp.float32)
         return i + 1, root, error, error > retry_error
 
@@ -349,6 +378,7 @@ def matrix_inverse_pth_root_eigh(
     error_tolerance: float = 1e-6,
     precision: lax.Precision = lax.Precision.HIGHEST,
     compute_dtype: Any = None,
+    size: Any = None,
 ) -> tuple[jax.Array, jax.Array]:
     """``(A + eps I)^(-1/p)`` by an eigendecomposition.
 
@@ -367,22 +397,32 @@ def matrix_inverse_pth_root_eigh(
       error_tolerance: the power iteration's tolerance, and the floor of ``lambda_max``.
       precision: XLA matmul precision.
       compute_dtype: as for ``robust_matrix_inverse_pth_root``.
+      size: as for ``robust_matrix_inverse_pth_root``; the padding's eigenvalues (the
+        smallest, exactly zero) are dropped.
 
     Returns:
       ``(root, error)``: the root in ``matrix``'s dtype and the float32 error.
     """
     dtype = root_dtype(compute_dtype)
-    a = matrix.astype(dtype)
+    a, eye = _masked(matrix.astype(dtype), size)
     ridge = jnp.asarray(ridge_epsilon, dtype)
     if relative_epsilon:
-        max_ev, _ = largest_eigenvalue(a, error_tolerance=error_tolerance, precision=precision)
+        max_ev, _ = largest_eigenvalue(
+            a, error_tolerance=error_tolerance, precision=precision, size=size
+        )
         ridge = ridge * jnp.maximum(max_ev, error_tolerance)
-    regularized = a + ridge * jnp.eye(a.shape[-1], dtype=dtype)
+    regularized = a + ridge * eye
     e, u = jnp.linalg.eigh(regularized)
+    # eigh sorts ascending: the padding's zero eigenvalues come first.
+    kept = _leading_mask(a.shape[-1], size, dtype)
+    kept = None if kept is None else jnp.flip(kept)
+    e = e if kept is None else e * kept
     exponent = jnp.asarray(-1.0 / p, dtype)
     inverse_e = jnp.where(e == 0.0, 0.0, jnp.power(jnp.maximum(e, ridge), exponent))
     half = u * jnp.sqrt(inverse_e)
     root = jnp.matmul(half, half.T, precision=precision)
     recovered = _mm(u.T, _mm(regularized, u, precision), precision)
-    error = jnp.max(jnp.abs(recovered - jnp.diag(e))).astype(jnp.float32)
+    residual = recovered - jnp.diag(e)
+    residual = residual if kept is None else residual * kept
+    error = jnp.max(jnp.abs(residual)).astype(jnp.float32)
     return root.astype(matrix.dtype), error

@@ -5,8 +5,9 @@ Anil et al. 2020, "Scalable Second Order Optimization for Deep Learning" (blocki
 grafting, the coupled Newton roots, stale preconditioners). Reproduces precondition-opt
 0.3.0's ``distributed_shampoo`` (its non-sharded path) to float64 round-off.
 
-The factors of every leaf are kept stacked by (size, exponent, dtype), so the inverse
-roots of all factors of one size are one batched computation, and with
+The factors of every leaf are kept stacked by (exponent, dtype), zero-padded to the
+largest factor of the stack as the reference pads them, so the inverse roots of all
+factors with one exponent are one batched computation (one compiled solver), and with
 ``shard_roots_over`` each device of a mesh axis computes and stores its share of them.
 """
 
@@ -20,6 +21,7 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
@@ -36,8 +38,9 @@ class ShampooState(NamedTuple):
 
     Attributes:
       count: int32 scalar, the number of earlier updates.
-      statistics: one ``(k, n, n)`` stack of factor statistics per (size ``n``,
-        exponent, dtype) group, in the order the factors first appear in the tree.
+      statistics: one ``(k, n, n)`` stack of factor statistics per (exponent, dtype)
+        group, in the order the factors first appear in the tree; a factor smaller than
+        ``n`` fills the leading block of its entry, the rest is zero.
       preconditioners: the inverse roots of ``statistics``, same layout.
       diagonal_statistics: the grafting accumulator (a tree like the params) for the
         AdaGrad and RMSProp graft types, else ``()``.
@@ -57,17 +60,29 @@ class ShampooState(NamedTuple):
 class _Leaf:
     layout: BlockLayout
     axes: tuple[bool, ...]  # preconditioned axes of the merged shape
-    slots: tuple[tuple[int, int], ...]  # (group, index) per block and preconditioned axis
+    slots: tuple[tuple[int, int, int], ...]  # (group, index, size) per block and axis
     preconditioned: bool
 
 
 @dataclasses.dataclass(frozen=True)
 class _Group:
-    size: int
     exponent: int
     dtype: Any
-    count: int
-    stacked: int  # count rounded up to a multiple of the shards
+    sizes: tuple[int, ...]  # of the factors, then of the padding entries (full size)
+
+    @property
+    def size(self) -> int:
+        return max(self.sizes)
+
+    @property
+    def count(self) -> int:
+        return len(self.sizes)
+
+    def masks(self) -> np.ndarray:
+        """``(k, n)``: 1 on each entry's own rows and columns, 0 on its padding."""
+        return (np.arange(self.size)[None, :] < np.asarray(self.sizes)[:, None]).astype(
+            np.float64
+        )
 
 
 def _preconditioned_axes(rank: int, preconditioner_type: str) -> tuple[bool, ...]:
@@ -224,8 +239,7 @@ def shampoo(
     diagonal = grafting.has_diagonal_statistics(graft_type)
 
     def plan(leaves) -> tuple[list[_Leaf], list[_Group]]:
-        keys: dict = {}  # (size, exponent, dtype) -> group index, in order of appearance
-        sizes: dict = {}
+        keys: dict = {}  # (exponent, dtype) -> factor sizes, groups in order of appearance
         out = []
         for x in leaves:
             shape = tuple(x.shape)
@@ -244,17 +258,18 @@ def shampoo(
             exponent = exponent_override or 2 * sum(axes)
             dtype = jnp.promote_types(x.dtype, jnp.float32)
             slots = []
+            members = keys.setdefault((exponent, dtype), [])
+            group = list(keys).index((exponent, dtype))
             for block_shape in layout.block_shapes:
                 for i, keep in enumerate(axes):
                     if keep:
-                        key = (block_shape[i], exponent, dtype)
-                        group = keys.setdefault(key, len(keys))
-                        slots.append((group, sizes.get(key, 0)))
-                        sizes[key] = sizes.get(key, 0) + 1
+                        slots.append((group, len(members), block_shape[i]))
+                        members.append(block_shape[i])
             out.append(_Leaf(layout, axes, tuple(slots), True))
-        groups = [
-            _Group(*key, sizes[key], math.ceil(sizes[key] / shards) * shards) for key in keys
-        ]
+        groups = []
+        for (exponent, dtype), sizes in keys.items():
+            padding = (max(sizes),) * (math.ceil(len(sizes) / shards) * shards - len(sizes))
+            groups.append(_Group(exponent, dtype, tuple(sizes) + padding))
         return out, groups
 
     def place(stack, spec=None):
@@ -264,8 +279,9 @@ def shampoo(
         return lax.with_sharding_constraint(stack, NamedSharding(mesh, spec))
 
     def eye_stack(group, scale=1.0):
-        eye = scale * jnp.eye(group.size, dtype=group.dtype)
-        return place(jnp.broadcast_to(eye, (group.stacked, group.size, group.size)))
+        masks = group.masks()
+        eyes = scale * masks[:, :, None] * np.eye(group.size)[None]
+        return place(jnp.asarray(eyes, group.dtype))
 
     def init(params):
         base.check_float_leaves(params, "shampoo")
@@ -286,12 +302,13 @@ def shampoo(
             if leaf.preconditioned:
                 g = g.astype(jnp.promote_types(g.dtype, jnp.float32))
                 blocks = statistics.block_grams(leaf.layout, g, leaf.axes, tensordot_precision)
-                for (group, _), gram in zip(leaf.slots, blocks):
-                    grams[group].append(gram)
+                for (group, _, n), gram in zip(leaf.slots, blocks):
+                    pad = groups[group].size - n
+                    grams[group].append(jnp.pad(gram, ((0, pad), (0, pad))))
         out = []
-        for group, stack, new in zip(groups, old, grams):
-            fresh = statistics.accumulate(stack[: group.count], jnp.stack(new), beta2)
-            out.append(place(jnp.concatenate([fresh, stack[group.count :]])))
+        for stack, new in zip(old, grams):
+            fresh = statistics.accumulate(stack[: len(new)], jnp.stack(new), beta2)
+            out.append(place(jnp.concatenate([fresh, stack[len(new) :]])))
         return tuple(out)
 
     def roots_of(group):
@@ -311,14 +328,18 @@ def shampoo(
                 relative_epsilon=relative_matrix_epsilon,
                 precision=precision,
             )
-        batched = jax.vmap(solve)
-        if shard_roots_over is None:
-            return batched
-        # Each device solves its own slice; nothing is communicated, so the varying-axis
-        # check (which rejects the solvers' while loops started from constants) is off.
-        return jax.shard_map(
-            batched, mesh=mesh, in_specs=P(axis), out_specs=(P(axis), P(axis)), check_vma=False
-        )
+        batched = jax.vmap(lambda m, n: solve(m, size=n))
+        if shard_roots_over is not None:
+            # Each device solves its own slice; nothing is communicated, so the varying-axis
+            # check (which rejects the solvers' while loops started from constants) is off.
+            batched = jax.shard_map(
+                batched,
+                mesh=mesh,
+                in_specs=(P(axis), P(axis)),
+                out_specs=(P(axis), P(axis)),
+                check_vma=False,
+            )
+        return lambda stack: batched(stack, place(jnp.asarray(group.sizes, jnp.int32)))
 
     def new_roots(groups, stats, old):
         out = []
@@ -329,7 +350,7 @@ def shampoo(
         return tuple(out)
 
     def precondition(g, leaf, stacks):
-        mats = [stacks[group][index] for group, index in leaf.slots]
+        mats = [stacks[group][index, :n, :n] for group, index, n in leaf.slots]
         per_block = sum(leaf.axes)
         out = []
         for b, block in enumerate(leaf.layout.split(g)):
@@ -377,7 +398,7 @@ def shampoo(
         grads, treedef = jax.tree.flatten(updates)
         leaves, groups = plan(grads)
         got = [(s.shape, s.dtype) for s in state.statistics]
-        want = [((g.stacked, g.size, g.size), jnp.dtype(g.dtype)) for g in groups]
+        want = [((g.count, g.size, g.size), jnp.dtype(g.dtype)) for g in groups]
         if got != want:
             raise ValueError(
                 "shampoo: the updates' shapes or dtypes do not match the state's factors "
