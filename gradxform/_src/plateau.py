@@ -12,6 +12,19 @@ from gradxform._src import base, numerics, validate
 
 
 class ReduceLROnPlateauState(NamedTuple):
+    """State of ``reduce_on_plateau`` (optax.contrib's fields).
+
+    Attributes:
+        scale: the factor applied to the updates, 1 at the start; a scalar of the lowest
+            dtype among the params.
+        best_value: the best average so far (``+inf`` at the start); a scalar of the highest
+            dtype among the params.
+        plateau_count: accumulated averages without improvement; int32 scalar.
+        cooldown_count: averages left before plateaus count again; int32 scalar.
+        count: values accumulated into ``avg_value`` so far; int32 scalar.
+        avg_value: running mean of the values of the current accumulation; a scalar of
+            ``best_value``'s dtype.
+    """
     scale: jax.Array  # the factor applied to the updates, 1 at the start
     best_value: jax.Array  # the best average so far (+inf at the start)
     plateau_count: jax.Array  # int32: accumulated averages without improvement
@@ -48,7 +61,7 @@ def reduce_on_plateau(
 
     ``update(updates, state, params=None, value=v)``: every call adds ``v`` to a running
     mean; every ``accumulation_size`` calls that mean ``m`` is judged against the best
-    ``b`` (``+inf`` at first):
+    ``b`` (``+inf`` at first)::
 
         improved = m < (1 - rtol) * b - atol;  b <- m if improved
         plateau  <- 0 if improved else plateau + 1
@@ -61,6 +74,28 @@ def reduce_on_plateau(
     ``patience``, one sooner than ``torch.optim.lr_scheduler.ReduceLROnPlateau`` (which
     waits until it *exceeds* it; see ``gradxform.torch_optim.reduce_lr_on_plateau``).
     The scale has the lowest dtype of the parameters, the values the highest.
+
+    Args:
+        factor: the factor the scale is multiplied by on a plateau; in the open interval
+            ``(0, 1)`` (default 0.1).
+        patience: the number of judged averages without improvement that makes a plateau;
+            ``>= 0`` (default 10).
+        rtol: relative tolerance of an improvement; in ``[0, 1]`` (default 1e-4).
+        atol: absolute tolerance of an improvement; ``>= 0`` (default 0). At least one of
+            ``rtol`` and ``atol`` must be positive.
+        cooldown: the number of judged averages after a reduction during which plateaus are
+            not counted; ``>= 0`` (default 0).
+        accumulation_size: the number of values averaged into one judgement; ``>= 1``
+            (default 1).
+        min_scale: the floor of the scale; ``>= 0`` (default 0).
+
+    Returns:
+        A ``GradientTransformation`` whose ``update`` needs ``value=`` and whose state is a
+        ``ReduceLROnPlateauState``.
+
+    Raises:
+        ValueError: for a hyperparameter outside its range, or an ``update`` without
+            ``value``.
     """
     validate.in_range("factor", factor, 0.0, 1.0, low_open=True, high_open=True)
     validate.unit_interval("rtol", rtol)
