@@ -58,15 +58,12 @@ CONSTANT_ONLY = {"rprop", "sm3", "optimistic_adam"}
 # marked strict, so that the mark has to go when the layout is fixed.
 DIFFERENT = {
     "optimistic_adam": "ScaleByOptimisticGradientState holds count, not is_initial_step",
-    "adan": "ScaleByAdanState holds its count first and names it count (optax: t, last)",
     "optimistic_adam_v2": "ScaleByOptimisticGradientState holds count, not is_initial_step",
     "optimistic_gradient_descent": "count instead of optax's is_initial_step",
     "rprop": "ScaleByRpropState holds prev_sign (optax: prev_updates)",
     "sm3": "the first moment of a scalar leaf is kept (optax drops it)",
-    "adopt": "ScaleByAdoptState (optax: ScaleByAdamState)",
     "muon": "MultiTransformState (optax: PartitionState)",
     "prodigy": "chained with scale_by_learning_rate (optax: one ProdigyState)",
-    "simplified_ademamix": "count is named count (optax: t)",
 }
 
 

@@ -12,11 +12,13 @@ from gradxform._src import base, numerics, validate
 
 
 class ScaleByAdanState(NamedTuple):
-    count: jax.Array  # int32 scalar
+    """optax's layout: the moments, the previous gradient, then the step count ``t``."""
+
     m: Any  # average of gradients
     v: Any  # average of gradient differences
     n: Any  # average of squared look-ahead gradients
     g: Any  # previous gradient
+    t: jax.Array  # int32 scalar: the number of updates made so far
 
 
 def scale_by_adan(
@@ -47,7 +49,7 @@ def scale_by_adan(
         base.check_float_leaves(params, "scale_by_adan")
         zeros = lambda: tree_ops.zeros_like(params)  # noqa: E731
         return ScaleByAdanState(
-            count=jnp.zeros([], jnp.int32), m=zeros(), v=zeros(), n=zeros(), g=zeros()
+            m=zeros(), v=zeros(), n=zeros(), g=zeros(), t=jnp.zeros([], jnp.int32)
         )
 
     def update(updates, state, params=None, **extra):
@@ -56,12 +58,12 @@ def scale_by_adan(
         incoming = updates  # the output takes its dtypes
         updates = jax.tree.map(numerics.upcast, updates)  # see numerics.upcast
         g = updates
-        diff = tree_ops.where(state.count == 0, tree_ops.zeros_like(g), tree_ops.sub(g, state.g))
+        diff = tree_ops.where(state.t == 0, tree_ops.zeros_like(g), tree_ops.sub(g, state.g))
         m = tree_ops.update_moment(g, state.m, b1, 1)
         v = tree_ops.update_moment(diff, state.v, b2, 1)
         look_ahead = tree_ops.add_scale(g, 1 - b2, diff)
         n = tree_ops.update_moment_per_elem_norm(look_ahead, state.n, b3, 2)
-        count = numerics.safe_increment(state.count)
+        count = numerics.safe_increment(state.t)
         m_hat = tree_ops.bias_correction(m, b1, count)
         v_hat = tree_ops.bias_correction(v, b2, count)
         n_hat = tree_ops.bias_correction(n, b3, count)
@@ -70,6 +72,7 @@ def scale_by_adan(
             jax.tree.map(lambda x: jnp.sqrt(x + eps_root) + eps, n_hat),
         )
         m, v, n, g = tree_ops.cast_like((m, v, n, g), (state.m, state.v, state.n, state.g))
-        return tree_ops.cast_like(out, incoming), ScaleByAdanState(count=count, m=m, v=v, n=n, g=g)
+        new_state = ScaleByAdanState(m=m, v=v, n=n, g=g, t=count)
+        return tree_ops.cast_like(out, incoming), new_state
 
     return base.GradientTransformation(init, update)

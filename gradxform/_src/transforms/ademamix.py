@@ -89,7 +89,7 @@ def _saturated_square(g: jax.Array) -> jax.Array:
 
 
 class ScaleBySimplifiedAdEMAMixState(NamedTuple):
-    count: jax.Array  # int32 scalar
+    t: jax.Array  # int32 scalar: the number of updates made so far (optax's name)
     m: Any
     n: Any
 
@@ -118,7 +118,7 @@ def scale_by_simplified_ademamix(
     def init(params):
         base.check_float_leaves(params, "scale_by_simplified_ademamix")
         return ScaleBySimplifiedAdEMAMixState(
-            count=jnp.zeros([], jnp.int32),
+            t=jnp.zeros([], jnp.int32),
             m=tree_ops.zeros_like(params),
             n=tree_ops.zeros_like(params),
         )
@@ -128,7 +128,7 @@ def scale_by_simplified_ademamix(
         base.check_same_structure(updates, state.m, "momentum")
         incoming = updates  # the output takes its dtypes
         updates = jax.tree.map(numerics.upcast, updates)  # see numerics.upcast
-        alpha_t = alpha(state.count) if callable(alpha) else alpha
+        alpha_t = alpha(state.t) if callable(alpha) else alpha
         m = tree_ops.map_moment(lambda g, m_old: g + b1 * m_old, updates, state.m, b1)
         # The EMA as optax writes it, the lerp g^2 + b2 (n - g^2) (same rounding), with
         # g^2 saturated: an overflowing square would make it inf - inf = NaN.
@@ -139,13 +139,14 @@ def scale_by_simplified_ademamix(
             b2,
             real=True,
         )
-        count = numerics.safe_increment(state.count)
+        count = numerics.safe_increment(state.t)
         n_hat = tree_ops.bias_correction(n, b2, count)
         out = tree_ops.div(
             tree_ops.add_scale(m, alpha_t, updates),
             jax.tree.map(lambda v: jnp.sqrt(v + eps_root) + eps, n_hat),
         )
         m, n = tree_ops.cast_like((m, n), (state.m, state.n))
-        return tree_ops.cast_like(out, incoming), ScaleBySimplifiedAdEMAMixState(count=count, m=m, n=n)
+        new_state = ScaleBySimplifiedAdEMAMixState(t=count, m=m, n=n)
+        return tree_ops.cast_like(out, incoming), new_state
 
     return base.GradientTransformation(init, update)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
@@ -10,12 +10,10 @@ import jax.numpy as jnp
 from gradxform import tree as tree_ops
 from gradxform._src import base, numerics, validate
 from gradxform._src.transforms.accumulation import _dtype
+from gradxform._src.transforms.adaptive import ScaleByAdamState
 
-
-class ScaleByAdoptState(NamedTuple):
-    count: jax.Array  # int32 scalar
-    mu: Any
-    nu: Any
+# optax keeps ADOPT's state in Adam's type: the same fields (count, mu, nu), the same name.
+ScaleByAdoptState = ScaleByAdamState
 
 
 def scale_by_adopt(
@@ -75,6 +73,7 @@ def scale_by_adopt(
         mu = tree_ops.update_moment(d, state.mu, b1_t, 1)
         out = tree_ops.update_moment(d, mu, b1_t, 1) if nesterov else mu
         mu, nu = tree_ops.cast_like((mu, nu), (state.mu, state.nu))
-        return tree_ops.cast_like(out, incoming), ScaleByAdoptState(count=numerics.safe_increment(state.count), mu=mu, nu=nu)
+        new_state = ScaleByAdoptState(count=numerics.safe_increment(state.count), mu=mu, nu=nu)
+        return tree_ops.cast_like(out, incoming), new_state
 
     return base.GradientTransformation(init, update)
