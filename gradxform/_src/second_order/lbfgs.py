@@ -18,10 +18,19 @@ from gradxform._src.transforms.scaling import scale, scale_by_learning_rate
 
 
 class ScaleByLBFGSState(NamedTuple):
-    """``count``: updates so far; ``params``, ``updates``: those of the previous call;
-    ``diff_params_memory``, ``diff_updates_memory``: the secant pairs ``s_i``, ``y_i``
-    stacked along a leading axis of size ``memory_size`` (a ring buffer);
-    ``weights_memory``: ``rho_i = 1 / <y_i, s_i>`` (0 for an empty or degenerate slot)."""
+    """State of ``scale_by_lbfgs``.
+
+    Attributes:
+        count: updates so far; int32 scalar.
+        params: the params of the previous call, a pytree like the params.
+        updates: the updates (gradient) of the previous call, a pytree like the params.
+        diff_params_memory: the secant vectors ``s_i``, each leaf stacked along a leading
+            axis of size ``memory_size`` (a ring buffer).
+        diff_updates_memory: the gradient differences ``y_i``, stacked as
+            ``diff_params_memory``.
+        weights_memory: ``rho_i = 1 / <y_i, s_i>`` (0 for an empty or degenerate slot); a
+            ``(memory_size,)`` array of the params' real dtype.
+    """
 
     count: jax.Array  # int32
     params: Any
@@ -72,13 +81,25 @@ def scale_by_lbfgs(memory_size: int = 10, scale_init_precond: bool = True) -> ba
 
     The memory is updated before the direction is computed, from the params and updates
     of this call and the previous one, so a line search after this member has already
-    fixed the step the pair describes. Default ``memory_size=10``. The weights ``rho`` are
-    kept in the params' real dtype (optax keeps them in JAX's default float dtype, so the
-    two differ at float32 round-off for float32 params under x64).
+    fixed the step the pair describes. The weights ``rho`` are kept in the params' real
+    dtype (optax keeps them in JAX's default float dtype, so the two differ at float32
+    round-off for float32 params under x64). ``update`` needs ``params``.
 
     Nocedal (1980), "Updating quasi-Newton matrices with limited storage"; Liu & Nocedal
     (1989), "On the limited memory BFGS method for large scale optimization"; Nocedal &
     Wright (2006), Algorithms 7.4 and 7.5.
+
+    Args:
+        memory_size: ``m``, the number of secant pairs kept; a positive int (default 10).
+        scale_init_precond: scale the initial inverse Hessian by ``gamma_k`` (default True);
+            False uses the identity.
+
+    Returns:
+        A ``GradientTransformation`` whose state is a ``ScaleByLBFGSState``.
+
+    Raises:
+        ValueError: for ``memory_size`` not a positive int, or an ``update`` without
+            ``params``.
     """
     validate.positive_int("memory_size", memory_size)
 
@@ -147,14 +168,43 @@ def lbfgs(
 
     ``chain(scale_by_lbfgs(memory_size, scale_init_precond), scale(-1) or
     scale_by_learning_rate(learning_rate), linesearch)``; ``eta_k`` comes from
-    ``linesearch`` (default: ``scale_by_zoom_linesearch(max_linesearch_steps=20,
-    initial_guess_strategy='one')``, the strong Wolfe conditions that keep ``H_k``
-    positive definite); ``linesearch=None`` takes the unit step. ``update`` needs
-    ``params`` and, for the line search, ``value=``, ``grad=`` and ``value_fn=``; use
-    ``value_and_grad_from_state(f)`` to reuse the search's last evaluation.
-    Defaults: ``learning_rate=None`` (1), ``memory_size=10``.
+    ``linesearch``, by default the strong Wolfe conditions that keep ``H_k`` positive
+    definite. ``update`` needs ``params`` and, for the line search, ``value=``, ``grad=``
+    and ``value_fn=``; use ``value_and_grad_from_state(f)`` to reuse the search's last
+    evaluation.
 
     Liu & Nocedal (1989); Nocedal & Wright (2006), Algorithm 7.5.
+
+    Args:
+        learning_rate: a fixed factor on the step, a number or a schedule; None (default)
+            for 1, leaving the step length to the line search.
+        memory_size: the number of secant pairs kept; a positive int (default 10).
+        scale_init_precond: scale the initial inverse Hessian by
+            ``<s, y> / <y, y>`` (default True).
+        linesearch: the transformation that scales the direction (default
+            ``scale_by_zoom_linesearch(max_linesearch_steps=20,
+            initial_guess_strategy='one')``); None takes the unit step.
+
+    Returns:
+        A ``GradientTransformation``; its state is the tuple of the states of
+        ``scale_by_lbfgs`` (``ScaleByLBFGSState``), the step scaling and the line search
+        (``ScaleByZoomLinesearchState`` by default).
+
+    Examples:
+        >>> f = lambda w: jnp.sum(jnp.array([1.0, 10.0]) * (w - jnp.array([1.0, 2.0])) ** 2)
+        >>> opt = gx.lbfgs()
+        >>> value_and_grad = gx.value_and_grad_from_state(f)
+        >>> @jax.jit
+        ... def step(w, state):
+        ...     value, grad = value_and_grad(w, state=state)
+        ...     updates, state = opt.update(grad, state, w, value=value, grad=grad, value_fn=f)
+        ...     return gx.apply_updates(w, updates), state
+        >>> w = jnp.zeros(2)
+        >>> state = opt.init(w)
+        >>> for _ in range(5):
+        ...     w, state = step(w, state)
+        >>> print(np.asarray(w).round(4))
+        [1. 2.]
     """
     step = scale(-1.0) if learning_rate is None else scale_by_learning_rate(learning_rate)
     return chain(

@@ -53,14 +53,29 @@ def _nan_to_inf(error: jax.Array) -> jax.Array:
 
 
 class BacktrackingLinesearchInfo(NamedTuple):
-    """Diagnostics: evaluations made, and the Armijo violation left (0 on success)."""
+    """Diagnostics of ``scale_by_backtracking_linesearch``'s last search.
+
+    Attributes:
+        num_linesearch_steps: the objective evaluations made; int32 scalar.
+        decrease_error: the Armijo violation left at the accepted step, 0 on success; a
+            scalar of the value dtype.
+    """
 
     num_linesearch_steps: jax.Array  # int32
     decrease_error: jax.Array
 
 
 class ScaleByBacktrackingLinesearchState(NamedTuple):
-    """The accepted step size, and ``f`` (and with ``store_grad`` its gradient) there."""
+    """State of ``scale_by_backtracking_linesearch``.
+
+    Attributes:
+        learning_rate: the accepted step size ``eta`` (1 at the start); a scalar of the real
+            dtype of the params.
+        value: ``f`` at the accepted point (``+inf`` at the start).
+        grad: the gradient at the accepted point (zeros at the start), a pytree like the
+            params; None unless ``store_grad``.
+        info: a ``BacktrackingLinesearchInfo``.
+    """
 
     learning_rate: jax.Array
     value: jax.Array
@@ -90,13 +105,34 @@ def scale_by_backtracking_linesearch(
 
     With ``store_grad`` the gradient at the accepted point is computed (by transposing the
     linearisation used for the value) and kept in the state with the value, so that
-    ``value_and_grad_from_state`` can reuse both at the next iteration.
-    Defaults (optax's): ``slope_rtol=1e-4, decrease_factor=0.8, increase_factor=1.5,
-    max_learning_rate=1, atol=rtol=0``. ``verbose`` prints a note when the search fails.
+    ``value_and_grad_from_state`` can reuse both at the next iteration. ``update`` needs
+    ``params`` and the keywords ``value=f(w)``, ``grad=grad f(w)`` and ``value_fn=f``.
 
     Armijo (1966), "Minimization of functions having Lipschitz continuous first partial
     derivatives"; Nocedal & Wright (2006), section 3.1; Vaswani et al. (2019), "Painless
     Stochastic Gradient".
+
+    Args:
+        max_backtracking_steps: the most reductions of ``eta`` per search; an int ``>= 0``.
+        slope_rtol: ``c``, the fraction of the linear decrease required; in ``[0, 1)``
+            (default 1e-4, optax's).
+        decrease_factor: the factor ``eta`` is multiplied by after a failed trial; in the
+            open interval ``(0, 1)`` (default 0.8).
+        increase_factor: the factor on the previous step that gives the first trial;
+            ``>= 1`` (default 1.5).
+        max_learning_rate: the cap of the first trial; positive (default 1).
+        atol: absolute slack of the decrease condition; ``>= 0`` (default 0).
+        rtol: relative slack of the decrease condition; ``>= 0`` (default 0).
+        store_grad: keep the gradient at the accepted point in the state (default False).
+        verbose: print a note when the search fails (default False).
+
+    Returns:
+        A ``GradientTransformation`` whose state is a ``ScaleByBacktrackingLinesearchState``.
+
+    Raises:
+        ValueError: for a hyperparameter outside its range, or an ``update`` without
+            ``params``.
+        TypeError: if ``max_backtracking_steps`` is not an int.
     """
     _check_steps("max_backtracking_steps", max_backtracking_steps)
     validate.in_range("slope_rtol", slope_rtol, 0.0, 1.0, high_open=True)
@@ -197,7 +233,13 @@ def scale_by_backtracking_linesearch(
 
 
 class ZoomLinesearchInfo(NamedTuple):
-    """Diagnostics: evaluations made and the violations of both conditions (0 on success)."""
+    """Diagnostics of ``scale_by_zoom_linesearch``'s last search.
+
+    Attributes:
+        num_linesearch_steps: the objective evaluations made; int32 scalar.
+        decrease_error: the violation of the sufficient-decrease condition, 0 on success.
+        curvature_error: the violation of the curvature condition, 0 on success.
+    """
 
     num_linesearch_steps: jax.Array  # int32
     decrease_error: jax.Array
@@ -205,7 +247,16 @@ class ZoomLinesearchInfo(NamedTuple):
 
 
 class ScaleByZoomLinesearchState(NamedTuple):
-    """The accepted step size, and ``f`` and its gradient at the accepted point."""
+    """State of ``scale_by_zoom_linesearch``.
+
+    Attributes:
+        learning_rate: the accepted step size ``eta`` (1 at the start); a scalar of the real
+            dtype of the params.
+        value: ``f`` at the accepted point (``+inf`` at the start).
+        grad: the gradient at the accepted point (zeros at the start), a pytree like the
+            params.
+        info: a ``ZoomLinesearchInfo``.
+    """
 
     learning_rate: jax.Array
     value: jax.Array
@@ -297,7 +348,33 @@ def scale_by_zoom_linesearch(
     evaluations, or once the interval is shorter than ``stepsize_precision``, the best
     point with sufficient decrease is returned (or the last point if there is none).
     The value and gradient at the returned point are kept in the state for
-    ``value_and_grad_from_state``. Defaults are optax's.
+    ``value_and_grad_from_state``. ``update`` needs ``params`` and the keywords
+    ``value=f(w)``, ``grad=grad f(w)`` and ``value_fn=f``. Defaults are optax's.
+
+    Args:
+        max_linesearch_steps: the most objective evaluations per search; an int ``>= 0``.
+        max_learning_rate: the cap of the trial step sizes; positive, or None (default) for
+            no cap.
+        tol: absolute slack of both conditions; ``>= 0`` (default 0).
+        increase_factor: the factor of each bracketing step; ``> 1`` (default 2).
+        slope_rtol: ``c1``, the sufficient-decrease constant; in ``[0, 1)`` (default 1e-4).
+        curv_rtol: ``c2``, the curvature constant; ``>= 0``, and ``c1 < c2 < 1`` for the
+            strong Wolfe theory (default 0.9).
+        approx_dec_rtol: the relative band in which the approximate decrease condition is
+            accepted; ``>= 0``, or None to turn it off (default 1e-6).
+        stepsize_precision: the interval length below which the zoom stops; ``>= 0``
+            (default 1e-5).
+        initial_guess_strategy: ``'one'`` (try 1 first) or ``'keep'`` (try the previous
+            step first, the default).
+        verbose: print a note when the search fails (default False).
+
+    Returns:
+        A ``GradientTransformation`` whose state is a ``ScaleByZoomLinesearchState``.
+
+    Raises:
+        ValueError: for a hyperparameter outside its range, or an ``update`` without
+            ``params``.
+        TypeError: if ``max_linesearch_steps`` is not an int.
     """
     _check_steps("max_linesearch_steps", max_linesearch_steps)
     if max_learning_rate is not None:
@@ -536,16 +613,22 @@ def _find_field(state: Any, key: str) -> list[Any]:
 def value_and_grad_from_state(
     value_fn: Callable[..., jax.Array],
 ) -> Callable[..., tuple[jax.Array, Any]]:
-    """``jax.value_and_grad(value_fn)`` that reuses the value and gradient a line search
-    already computed at the current params.
+    """``jax.value_and_grad(value_fn)`` that reuses a line search's last evaluation.
 
     The returned function is called as ``f(params, *args, state=opt_state, **kwargs)``. It
     looks up the single ``value`` and ``grad`` fields in the optimizer state (as stored by
     ``scale_by_zoom_linesearch`` or ``scale_by_backtracking_linesearch(store_grad=True)``);
     if the stored value is finite it returns them, otherwise (the first iteration) it
-    evaluates ``jax.value_and_grad(value_fn)``. Raises ``ValueError`` if the state holds no
-    such fields (or ``grad`` is ``None``), ``KeyError`` if it holds several. Only valid for
-    deterministic objectives: a new batch needs a new evaluation.
+    evaluates ``jax.value_and_grad(value_fn)``. Only valid for deterministic objectives: a
+    new batch needs a new evaluation.
+
+    Args:
+        value_fn: the objective ``f(params, *args, **kwargs)``, returning a real scalar.
+
+    Returns:
+        A function ``(params, *args, state, **kwargs) -> (value, grad)``. It raises
+        ``ValueError`` if the state holds no such fields (or ``grad`` is None), ``KeyError``
+        if it holds several.
     """
 
     def value_and_grad(params, *fn_args, state, **fn_kwargs):

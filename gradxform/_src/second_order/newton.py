@@ -19,10 +19,16 @@ from gradxform._src.transforms.scaling import scale_by_learning_rate
 
 
 class ScaleByNewtonState(NamedTuple):
-    """``count``: updates so far; ``negative_curvature``: whether at the last step
-    ``H + damping I`` was found not positive definite (a failed Cholesky factorisation,
-    or a CG direction of non-positive curvature); ``num_cg_steps``: Hessian-vector
-    products used by the last CG solve (0 for the dense solver)."""
+    """State of ``scale_by_newton``.
+
+    Attributes:
+        count: updates so far; int32 scalar.
+        negative_curvature: whether at the last step ``H + damping I`` was found not
+            positive definite (a failed Cholesky factorisation, or a CG direction of
+            non-positive curvature); bool scalar.
+        num_cg_steps: Hessian-vector products used by the last CG solve (0 for the dense
+            solver); int32 scalar.
+    """
 
     count: jax.Array  # int32
     negative_curvature: jax.Array  # bool
@@ -120,8 +126,29 @@ def scale_by_newton(
     On a strictly convex quadratic, ``newton()`` (learning rate 1) reaches the minimiser in
     one step. Far from a minimiser combine with a line search:
     ``chain(newton(), scale_by_backtracking_linesearch(20))``.
-    Defaults: ``damping=0, solver='cholesky', nonconvex='abs', initial_shift=1e-3,
-    cg_tol=1e-10``. Real parameters only.
+    Real parameters only. ``update`` needs ``params``.
+
+    Args:
+        damping: added to the Hessian's diagonal; ``>= 0`` (default 0).
+        hessian_fn: a function ``(params, **kw) -> (n, n)`` Hessian, in the order of
+            ``ravel_pytree(params)``; None (default) to use the ``hvp_fn=`` or ``value_fn=``
+            keyword of ``update``.
+        solver: ``'cholesky'`` (default, dense) or ``'cg'`` (matrix-free).
+        nonconvex: the repair where ``H + damping I`` is not positive definite, for the
+            dense solver: ``'abs'`` (default), ``'shift'`` or ``'none'``.
+        initial_shift: ``tau_0`` of ``nonconvex='shift'``; positive (default 1e-3).
+        cg_tol: the relative residual at which CG stops; ``>= 0``, or None for the forcing
+            sequence (default 1e-10).
+        cg_maxiter: the most Hessian-vector products per CG solve; a positive int, or None
+            (default) for ``20 n``.
+
+    Returns:
+        A ``GradientTransformation`` whose state is a ``ScaleByNewtonState``.
+
+    Raises:
+        ValueError: for a hyperparameter outside its range, or an ``update`` without
+            ``params`` or a source of curvature.
+        TypeError: if ``hessian_fn`` is given and not callable.
     """
     validate.non_negative("damping", damping)
     validate.one_of("solver", solver, _SOLVERS)
@@ -274,9 +301,25 @@ def newton(
     curvature sources (``value_fn=`` or ``hvp_fn=`` keywords of ``update``, or
     ``hessian_fn``), the solvers and the non-convex repairs. With ``lr = 1`` it minimises a
     strictly convex quadratic in one step; damped (``damping > 0``) it is
-    Levenberg-Marquardt. Defaults as ``scale_by_newton`` and ``learning_rate=1``.
+    Levenberg-Marquardt.
 
     Nocedal & Wright (2006), "Numerical Optimization", chapters 3.3-3.4 and 7.1.
+
+    Args:
+        learning_rate: the factor on the Newton step, a number or a schedule (default 1).
+        damping: added to the Hessian's diagonal; ``>= 0`` (default 0).
+        hessian_fn: a function ``(params, **kw) -> (n, n)`` Hessian; None (default) to use
+            the ``hvp_fn=`` or ``value_fn=`` keyword of ``update``.
+        solver: ``'cholesky'`` (default) or ``'cg'``.
+        nonconvex: ``'abs'`` (default), ``'shift'`` or ``'none'``; see ``scale_by_newton``.
+        initial_shift: the first shift of ``nonconvex='shift'``; positive (default 1e-3).
+        cg_tol: the relative residual at which CG stops; ``>= 0`` or None (default 1e-10).
+        cg_maxiter: the most Hessian-vector products per CG solve; a positive int or None
+            (default, ``20 n``).
+
+    Returns:
+        A ``GradientTransformation``; its state is the tuple of ``ScaleByNewtonState`` and
+        the learning-rate scaling's state.
     """
     return chain(
         scale_by_newton(damping, hessian_fn, solver, nonconvex, initial_shift, cg_tol, cg_maxiter),

@@ -21,17 +21,29 @@ def scale_by_polyak(
     eps: jax.typing.ArrayLike = 0.0,
     variant: str = "sps",
 ) -> base.GradientTransformation:
-    """``u <- gamma u`` with the Polyak step ``gamma = min((f(w) - f_min) / (||u||^2 + eps),
-    max_learning_rate)``; ``gamma = 0`` where ``||u||^2 + eps <= 2.2e-16``.
+    """``u <- gamma u`` with the Polyak step.
 
-    ``variant='sps+'`` uses the gap's positive part ``max(f(w) - f_min, 0)``. ``update``
-    takes the current objective value as ``value=``. ``||u||`` is the norm of the incoming
-    updates, so in ``chain(scale(s), scale_by_polyak())`` it includes ``s``.
-    Defaults: ``f_min=0, max_learning_rate=1, eps=0, variant='sps'``.
+    ``gamma = min((f(w) - f_min) / (||u||^2 + eps), max_learning_rate)``; ``gamma = 0``
+    where ``||u||^2 + eps <= 2.2e-16``. ``variant='sps+'`` uses the gap's positive part
+    ``max(f(w) - f_min, 0)``. ``update`` takes the current objective value as ``value=``.
+    ``||u||`` is the norm of the incoming updates, so in ``chain(scale(s),
+    scale_by_polyak())`` it includes ``s``.
 
     Polyak (1987), "Introduction to Optimization", section 5.3; Loizou et al. (2021),
     "Stochastic Polyak step-size for SGD"; Garrigos et al. (2023), "Function value
     learning" (SPS+).
+
+    Args:
+        f_min: a lower bound of ``f``, finite (default 0).
+        max_learning_rate: the cap of ``gamma``; positive (default 1).
+        eps: added to ``||u||^2``; ``>= 0`` (default 0).
+        variant: ``'sps'`` (default) or ``'sps+'``.
+
+    Returns:
+        A stateless ``GradientTransformation`` (its state is ``EmptyState()``).
+
+    Raises:
+        ValueError: for a hyperparameter outside its range.
     """
     validate.finite("f_min", f_min)
     validate.positive("max_learning_rate", max_learning_rate)
@@ -66,14 +78,22 @@ def polyak_sgd(
     ``w <- w - s gamma g`` with ``s = scaling`` (a number or a schedule) and
     ``gamma = min((f(w) - f_min) / (s^2 ||g||^2 + eps), max_learning_rate)``: the step
     is measured on the scaled gradient ``s g``, as in optax, so for ``s = 1`` it is the
-    textbook ``min((f - f*) / ||g||^2, gamma_max)``. ``variant='sps+'`` clips the gap at 0.
-    ``update`` takes ``value=f(w)``. ``f_min`` must lower-bound ``f`` (0 for models that
-    interpolate the data), or the method may diverge or stall.
-    Defaults: ``max_learning_rate=1, scaling=1, f_min=0, eps=0, variant='sps'``.
+    textbook ``min((f - f*) / ||g||^2, gamma_max)``. ``update`` takes ``value=f(w)``.
 
     Loizou et al. (2021), "Stochastic Polyak step-size for SGD: an adaptive learning
     rate for fast convergence"; Berrada et al. (2020), "Training neural networks for and
     by interpolation"; Garrigos et al. (2023).
+
+    Args:
+        max_learning_rate: the cap of ``gamma``; positive (default 1).
+        scaling: ``s``, a number or a schedule (default 1).
+        f_min: a lower bound of ``f`` (0 for models that interpolate the data, the
+            default); if it is not one, the method may diverge or stall.
+        eps: added to the squared norm; ``>= 0`` (default 0).
+        variant: ``'sps'`` (default) or ``'sps+'``, which clips the gap at 0.
+
+    Returns:
+        A ``GradientTransformation``; its state is ``sgd``'s followed by ``EmptyState()``.
     """
     return chain(
         sgd(learning_rate=scaling),
