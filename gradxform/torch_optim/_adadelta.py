@@ -60,12 +60,29 @@ def adadelta(
 ) -> base.GradientTransformation:
     """``torch.optim.Adadelta`` (defaults ``lr=1.0, rho=0.9, eps=1e-6, weight_decay=0``).
 
-    ``g <- -g`` if ``maximize``; ``g <- g + weight_decay * p``; ``u`` from
-    ``adadelta_scaling(rho, eps)``; ``p <- p - lr u``. Zeiler (2012), "ADADELTA";
+    ``g <- -g`` if ``maximize``; ``g <- g + weight_decay * p``;
+    ``s <- rho s + (1 - rho) g^2``; ``u = sqrt(d + eps) / sqrt(s + eps) g``;
+    ``d <- rho d + (1 - rho) u^2``; ``p <- p - lr u``. Zeiler (2012), "ADADELTA";
     https://pytorch.org/docs/2.13/generated/torch.optim.Adadelta.html
 
-    Raises ``ValueError`` where torch does: ``lr < 0``, ``rho`` outside ``[0, 1]``,
-    ``eps < 0``, ``weight_decay < 0``.
+    Args:
+        lr: the learning rate, a number ``>= 0`` or a schedule ``step -> lr`` evaluated at the
+            number of earlier steps (default 1.0).
+        rho: the decay rate of both running averages; in ``[0, 1]`` (default 0.9).
+        eps: added inside both square roots; ``>= 0`` (default 1e-6).
+        weight_decay: coupled weight decay (L2 penalty) added to the gradient, ``g <- g +
+            weight_decay * p``; ``>= 0`` (default 0).
+        maximize: maximize the objective instead of minimizing it: ``g <- -g`` first (default
+            False).
+
+    Returns:
+        A ``GradientTransformation``; complex parameters are stepped as pairs of reals, as torch
+        does. Its state is a tuple of the members' states,
+        the running averages in an ``AdadeltaScalingState`` (``square_avg``, ``acc_delta``).
+
+    Raises:
+        ValueError: where torch does: ``lr < 0``, ``rho`` outside ``[0, 1]``, ``eps < 0``,
+            ``weight_decay < 0``.
     """
     _common.check_lr(lr)
     return _common.torch_optimizer(

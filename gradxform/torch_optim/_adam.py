@@ -42,8 +42,30 @@ def adam(
     Kingma & Ba (2015), "Adam"; Reddi et al. (2018), "On the Convergence of Adam and
     Beyond"; https://pytorch.org/docs/2.13/generated/torch.optim.Adam.html
 
-    Raises ``ValueError`` where torch does: ``lr < 0``, ``eps < 0``, a beta outside
-    ``[0, 1)``, ``weight_decay < 0``.
+    Args:
+        lr: the learning rate, a number ``>= 0`` or a schedule ``step -> lr`` evaluated at the
+            number of earlier steps (default 1e-3).
+        betas: ``(b1, b2)``, the decay rates of the first and second moments; each in ``[0, 1)``
+            (default ``(0.9, 0.999)``).
+        eps: added to the denominator; ``>= 0`` (default 1e-8).
+        weight_decay: the weight decay, coupled (added to the gradient) unless
+            ``decoupled_weight_decay``; ``>= 0`` (default 0).
+        amsgrad: use the maximum of the raw second moments, taken before the bias
+            correction (default False).
+        maximize: maximize the objective instead of minimizing it: ``g <- -g`` first (default
+            False).
+        decoupled_weight_decay: apply ``weight_decay`` as ``p <- p (1 - lr weight_decay)``
+            (AdamW) instead of adding it to the gradient (default False).
+
+    Returns:
+        A ``GradientTransformation``; complex parameters are stepped as pairs of reals, as torch
+        does. Its state is a tuple of the members' states,
+        the moments in a ``ScaleByAdamState`` (``count``, ``mu``, ``nu``), or with
+        ``amsgrad`` a ``ScaleByAmsgradState`` (also ``nu_max``).
+
+    Raises:
+        ValueError: where torch does: ``lr < 0``, ``eps < 0``, a beta outside ``[0, 1)``,
+            ``weight_decay < 0``.
     """
     _common.check_lr(lr)
     b1, b2 = _common.check_eps_betas(eps, betas)
@@ -72,6 +94,35 @@ def adamw(
     torch's default ``weight_decay=1e-2`` (optax's ``adamw`` defaults to ``1e-4``).
     Loshchilov & Hutter (2019), "Decoupled Weight Decay Regularization";
     https://pytorch.org/docs/2.13/generated/torch.optim.AdamW.html
+
+    Args:
+        lr: the learning rate, a number ``>= 0`` or a schedule ``step -> lr`` evaluated at the
+            number of earlier steps (default 1e-3).
+        betas: ``(b1, b2)``, the decay rates of the first and second moments; each in ``[0, 1)``
+            (default ``(0.9, 0.999)``).
+        eps: added to the denominator; ``>= 0`` (default 1e-8).
+        weight_decay: the decoupled weight decay; ``>= 0`` (default 1e-2).
+        amsgrad: use the maximum of the raw second moments (default False).
+        maximize: maximize the objective instead of minimizing it: ``g <- -g`` first (default
+            False).
+
+    Returns:
+        A ``GradientTransformation``; complex parameters are stepped as pairs of reals, as torch
+        does. Its state is a tuple of the members' states,
+        the moments in a ``ScaleByAdamState`` (``count``, ``mu``, ``nu``), or with
+        ``amsgrad`` a ``ScaleByAmsgradState``.
+
+    Raises:
+        ValueError: where torch does: ``lr < 0``, ``eps < 0``, a beta outside ``[0, 1)``,
+            ``weight_decay < 0``.
+
+    Examples:
+        >>> opt = gx.torch_optim.adamw(lr=0.1)  # weight_decay=1e-2
+        >>> w = jnp.array([1.0, -2.0])
+        >>> state = opt.init(w)
+        >>> updates, state = opt.update(jnp.array([0.5, 0.5]), state, w)
+        >>> print(np.asarray(updates).round(4))  # -lr * (1 + weight_decay * w), to 1e-8
+        [-0.101 -0.098]
     """
     return adam(
         lr, betas, eps, weight_decay, amsgrad, maximize=maximize, decoupled_weight_decay=True

@@ -23,8 +23,25 @@ def adamax(
     Kingma & Ba (2015), "Adam", section 7.1;
     https://pytorch.org/docs/2.13/generated/torch.optim.Adamax.html
 
-    Raises ``ValueError`` where torch does: ``lr < 0``, ``eps < 0``, a beta outside
-    ``[0, 1)``, ``weight_decay < 0``.
+    Args:
+        lr: the learning rate, a number ``>= 0`` or a schedule ``step -> lr`` evaluated at the
+            number of earlier steps (default 2e-3).
+        betas: ``(b1, b2)``, the decay rates of the first and second moments; each in ``[0, 1)``
+            (default ``(0.9, 0.999)``).
+        eps: added to ``|g|`` in the infinity norm; ``>= 0`` (default 1e-8).
+        weight_decay: coupled weight decay (L2 penalty) added to the gradient, ``g <- g +
+            weight_decay * p``; ``>= 0`` (default 0).
+        maximize: maximize the objective instead of minimizing it: ``g <- -g`` first (default
+            False).
+
+    Returns:
+        A ``GradientTransformation``; complex parameters are stepped as pairs of reals, as torch
+        does. Its state is a tuple of the members' states,
+        ``m`` and ``n`` in a ``ScaleByAdamState`` (``count``, ``mu``, ``nu``).
+
+    Raises:
+        ValueError: where torch does: ``lr < 0``, ``eps < 0``, a beta outside ``[0, 1)``,
+            ``weight_decay < 0``.
     """
     _common.check_lr(lr)
     b1, b2 = _common.check_eps_betas(eps, betas)

@@ -57,7 +57,16 @@ def asgd_average(state: Any) -> Any:
     """The averaged parameters ``ax`` held in the state of an ``asgd`` optimizer.
 
     Searches ``state`` (possibly nested in other transformations' states) for the one
-    ``iterate_average`` state and returns its ``ax`` tree, shaped like the params.
+    ``IterateAverageState`` and returns its ``ax`` tree.
+
+    Args:
+        state: an optimizer state that holds exactly one ``asgd`` state.
+
+    Returns:
+        The average of the iterates, a pytree shaped like the params.
+
+    Raises:
+        ValueError: if ``state`` holds no ``asgd`` state or several.
     """
     found = [
         s
@@ -88,13 +97,31 @@ def asgd(
     ``p <- p (1 - lambd eta_t) - eta_t g`` with ``eta_1 = lr_1`` and
     ``eta_t = lr_{t-1} / (1 + lambd lr_{t-1} (t - 1))^alpha`` (torch computes the step
     size at the end of the previous step, so a scheduled ``lr`` acts one step late);
-    the average ``ax`` of the iterates is kept in the state (see ``iterate_average``)
-    and read with ``asgd_average(state)``. Polyak & Juditsky (1992); Xu (2011),
-    "Towards Optimal One Pass Large Scale Learning with Averaged Stochastic Gradient
-    Descent"; https://pytorch.org/docs/2.13/generated/torch.optim.ASGD.html
+    the average ``ax`` of the iterates is kept in the state and read with
+    ``asgd_average(state)``. Polyak & Juditsky (1992); Xu (2011), "Towards Optimal One Pass
+    Large Scale Learning with Averaged Stochastic Gradient Descent";
+    https://pytorch.org/docs/2.13/generated/torch.optim.ASGD.html
 
-    Raises ``ValueError`` where torch does: ``lr < 0``, ``weight_decay < 0``; and for a
-    NaN or infinite ``lambd``, ``alpha`` or ``t0``.
+    Args:
+        lr: the learning rate, a number ``>= 0`` or a schedule ``step -> lr`` evaluated at the
+            number of earlier steps (default 1e-2).
+        lambd: the decay term of ``eta`` and of the weights; finite (default 1e-4).
+        alpha: the power of the ``eta`` decay; finite (default 0.75).
+        t0: the step from which the average starts; finite (default 1e6).
+        weight_decay: coupled weight decay (L2 penalty) added to the gradient, ``g <- g +
+            weight_decay * p``; ``>= 0`` (default 0).
+        maximize: maximize the objective instead of minimizing it: ``g <- -g`` first (default
+            False).
+
+    Returns:
+        A ``GradientTransformation``; complex parameters are stepped as pairs of reals, as torch
+        does. Its state is a pair: the step's states (the
+        step counter in a ``ScaleByScheduleState``) and an ``IterateAverageState``
+        (``count``, ``ax``, the average of the iterates).
+
+    Raises:
+        ValueError: where torch does: ``lr < 0``, ``weight_decay < 0``; and for a NaN or
+            infinite ``lambd``, ``alpha`` or ``t0``.
     """
     _common.check_lr(lr)
     validate.finite("lambd", lambd)

@@ -73,13 +73,37 @@ def nadam(
 
     ``g <- -g`` if ``maximize``; ``g <- g + weight_decay * p``, or with
     ``decoupled_weight_decay`` ``p <- p (1 - lr weight_decay)`` (NAdamW);
-    ``u`` from ``nadam_momentum(b1, momentum_decay)``, ``v <- b2 v + (1 - b2) g^2``;
-    ``p <- p - lr u / (sqrt(v / (1 - b2^t)) + eps)``.
+    ``mu_t = b1 (1 - 0.5 * 0.96^(t momentum_decay))``, ``P_t = prod_{i <= t} mu_i``,
+    ``m <- b1 m + (1 - b1) g``,
+    ``u = (1 - mu_t) / (1 - P_t) g + mu_{t+1} / (1 - P_t mu_{t+1}) m``,
+    ``v <- b2 v + (1 - b2) g^2``; ``p <- p - lr u / (sqrt(v / (1 - b2^t)) + eps)``.
     Dozat (2016), "Incorporating Nesterov Momentum into Adam";
     https://pytorch.org/docs/2.13/generated/torch.optim.NAdam.html
 
-    Raises ``ValueError`` where torch does: ``lr < 0``, ``eps < 0``, a beta outside
-    ``[0, 1)``, ``weight_decay < 0``, ``momentum_decay < 0``.
+    Args:
+        lr: the learning rate, a number ``>= 0`` or a schedule ``step -> lr`` evaluated at the
+            number of earlier steps (default 2e-3).
+        betas: ``(b1, b2)``, the decay rates of the first and second moments; each in ``[0, 1)``
+            (default ``(0.9, 0.999)``).
+        eps: added to the denominator; ``>= 0`` (default 1e-8).
+        weight_decay: the weight decay, coupled unless ``decoupled_weight_decay``; ``>= 0``
+            (default 0).
+        momentum_decay: the rate at which the momentum schedule ``mu_t`` approaches ``b1``;
+            ``>= 0`` (default 4e-3).
+        decoupled_weight_decay: apply ``weight_decay`` as ``p <- p (1 - lr weight_decay)``
+            (default False).
+        maximize: maximize the objective instead of minimizing it: ``g <- -g`` first (default
+            False).
+
+    Returns:
+        A ``GradientTransformation``; complex parameters are stepped as pairs of reals, as torch
+        does. Its state is a tuple of the members' states:
+        a ``NadamMomentumState`` (``count``, ``mu_product``, ``exp_avg``) and the second
+        moment in an ``EmaState``.
+
+    Raises:
+        ValueError: where torch does: ``lr < 0``, ``eps < 0``, a beta outside ``[0, 1)``,
+            ``weight_decay < 0``, ``momentum_decay < 0``.
     """
     _common.check_lr(lr)
     b1, b2 = _common.check_eps_betas(eps, betas)

@@ -77,13 +77,34 @@ def radam(
 
     ``g <- -g`` if ``maximize``; ``g <- g + weight_decay * p``, or with
     ``decoupled_weight_decay`` ``p <- p (1 - lr weight_decay)`` (RAdamW);
-    ``m <- b1 m + (1 - b1) g``; ``p <- p - lr (m / (1 - b1^t)) / u`` with ``u`` from
-    ``rectified_root(b2, eps)``: ``eps`` is added to ``sqrt(v)``, not to the
+    ``m <- b1 m + (1 - b1) g``; ``p <- p - lr (m / (1 - b1^t)) / u`` with ``u`` the
+    rectified root of ``v <- b2 v + (1 - b2) g^2`` (1 while the variance of the adaptive
+    rate is intractable, ``rho_t <= 5``): ``eps`` is added to ``sqrt(v)``, not to the
     bias-corrected root. Liu et al. (2020), "On the Variance of the Adaptive Learning
     Rate and Beyond"; https://pytorch.org/docs/2.13/generated/torch.optim.RAdam.html
 
-    Raises ``ValueError`` where torch does: ``lr < 0``, ``eps < 0``, a beta outside
-    ``[0, 1)``, ``weight_decay < 0``.
+    Args:
+        lr: the learning rate, a number ``>= 0`` or a schedule ``step -> lr`` evaluated at the
+            number of earlier steps (default 1e-3).
+        betas: ``(b1, b2)``, the decay rates of the first and second moments; each in ``[0, 1)``
+            (default ``(0.9, 0.999)``).
+        eps: added to ``sqrt(v)``; ``>= 0`` (default 1e-8).
+        weight_decay: the weight decay, coupled unless ``decoupled_weight_decay``; ``>= 0``
+            (default 0).
+        decoupled_weight_decay: apply ``weight_decay`` as ``p <- p (1 - lr weight_decay)``
+            (default False).
+        maximize: maximize the objective instead of minimizing it: ``g <- -g`` first (default
+            False).
+
+    Returns:
+        A ``GradientTransformation``; complex parameters are stepped as pairs of reals, as torch
+        does. Its state is a tuple of the members' states:
+        the first moment in an ``EmaState`` with a ``BiasCorrectionState``, the second in a
+        ``RectifiedRootState`` (``count``, ``exp_avg_sq``).
+
+    Raises:
+        ValueError: where torch does: ``lr < 0``, ``eps < 0``, a beta outside ``[0, 1)``,
+            ``weight_decay < 0``.
     """
     _common.check_lr(lr)
     b1, b2 = _common.check_eps_betas(eps, betas)

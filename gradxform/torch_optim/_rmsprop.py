@@ -67,15 +67,36 @@ def rmsprop(
 ) -> base.GradientTransformation:
     """``torch.optim.RMSprop`` (defaults ``lr=1e-2, alpha=0.99, eps=1e-8``, the rest off).
 
-    ``g <- -g`` if ``maximize``; ``g <- g + weight_decay * p``; ``u`` from
-    ``rmsprop_scaling(alpha, eps, centered)``; with ``momentum = mu > 0``
+    ``g <- -g`` if ``maximize``; ``g <- g + weight_decay * p``; ``s <- alpha s + (1 - alpha)
+    g^2``, ``u = g / (sqrt(s) + eps)`` (``centered``: ``u = g / (sqrt(s - gbar^2) + eps)``,
+    ``gbar <- alpha gbar + (1 - alpha) g``); with ``momentum = mu > 0``
     ``b <- mu b + u`` (``b_0 = 0``) and ``p <- p - lr b``, else ``p <- p - lr u``.
     Under a schedule the buffer ``b`` is multiplied by the current ``lr``, never
     accumulated with it (optax's ``rmsprop`` accumulates ``lr``-scaled terms).
     https://pytorch.org/docs/2.13/generated/torch.optim.RMSprop.html
 
-    Raises ``ValueError`` where torch does: a negative ``lr``, ``eps``, ``momentum``,
-    ``weight_decay`` or ``alpha``.
+    Args:
+        lr: the learning rate, a number ``>= 0`` or a schedule ``step -> lr`` evaluated at the
+            number of earlier steps (default 1e-2).
+        alpha: the decay rate of the squared-gradient average; ``>= 0`` (default 0.99).
+        eps: added to the root; ``>= 0`` (default 1e-8).
+        weight_decay: coupled weight decay (L2 penalty) added to the gradient, ``g <- g +
+            weight_decay * p``; ``>= 0`` (default 0).
+        momentum: ``mu``, the momentum factor; ``>= 0`` (default 0: no buffer).
+        centered: divide by an estimate of the variance instead of the second moment
+            (default False).
+        maximize: maximize the objective instead of minimizing it: ``g <- -g`` first (default
+            False).
+
+    Returns:
+        A ``GradientTransformation``; complex parameters are stepped as pairs of reals, as torch
+        does. Its state is a tuple of the members' states:
+        an ``RmspropScalingState`` (``square_avg``, and ``grad_avg`` when ``centered``) and,
+        with momentum, a ``TraceState``.
+
+    Raises:
+        ValueError: where torch does: a negative ``lr``, ``eps``, ``momentum``,
+            ``weight_decay`` or ``alpha``.
     """
     _common.check_lr(lr)
     validate.non_negative("momentum", momentum)

@@ -76,14 +76,35 @@ def rprop(
 ) -> base.GradientTransformation:
     """``torch.optim.Rprop`` (defaults ``lr=1e-2, etas=(0.5, 1.2), step_sizes=(1e-6, 50)``).
 
-    ``g <- -g`` if ``maximize``; ``u`` from ``rprop_scaling(lr, *etas, *step_sizes)``;
-    ``p <- p - u``. ``lr`` is only the initial step size: torch reads the param group's
-    ``lr`` once, when the state is created at the first step, so a schedule contributes
-    its value at step 0 and nothing later.
+    ``g <- -g`` if ``maximize``; per element, the step size ``d`` (``d_0 = lr``) is
+    multiplied by ``etas[1]`` where ``g`` kept its sign, by ``etas[0]`` where it flipped
+    (and that element's gradient is taken as 0), kept where either is 0, and clipped to
+    ``step_sizes``;
+    ``p <- p - d sign(g)``. ``lr`` is only the initial step size: torch reads the param
+    group's ``lr`` once, when the state is created at the first step, so a schedule
+    contributes its value at step 0 and nothing later. Riedmiller & Braun (1993), "A
+    direct adaptive method for faster backpropagation learning: the RPROP algorithm";
     https://pytorch.org/docs/2.13/generated/torch.optim.Rprop.html
 
-    Raises ``ValueError`` where torch does: ``lr < 0`` and unless
-    ``0 < etas[0] < 1 < etas[1]``; also for negative or NaN ``step_sizes``.
+    Args:
+        lr: the initial step size ``d_0``, a number ``>= 0`` or a schedule (read at step 0)
+            (default 1e-2).
+        etas: ``(eta_minus, eta_plus)``, the factors on a sign flip and on a kept sign;
+            ``0 < eta_minus < 1 < eta_plus`` (default ``(0.5, 1.2)``).
+        step_sizes: ``(min_step, max_step)``, the bounds of ``d``; both ``>= 0`` (default
+            ``(1e-6, 50)``).
+        maximize: maximize the objective instead of minimizing it: ``g <- -g`` first (default
+            False).
+
+    Returns:
+        A ``GradientTransformation``; complex parameters are stepped as pairs of reals, as torch
+        does. Its state is a tuple of the members' states,
+        the previous gradient and the step sizes in an ``RpropScalingState`` (``prev``,
+        ``step_size``).
+
+    Raises:
+        ValueError: where torch does: ``lr < 0`` and unless ``0 < etas[0] < 1 < etas[1]``;
+            also for negative or NaN ``step_sizes``.
     """
     _common.check_lr(lr)
     eta_minus, eta_plus = etas

@@ -64,8 +64,37 @@ def sgd(
     Sutskever et al. (2013), "On the importance of initialization and momentum";
     https://pytorch.org/docs/2.13/generated/torch.optim.SGD.html
 
-    Raises ``ValueError`` where torch does: ``lr < 0``, ``momentum < 0``,
-    ``weight_decay < 0``, and ``nesterov`` without a positive momentum and zero dampening.
+    Args:
+        lr: the learning rate, a number ``>= 0`` or a schedule ``step -> lr`` evaluated at the
+            number of earlier steps (default 1e-3).
+        momentum: ``mu``, the momentum factor; ``>= 0`` (default 0: no buffer).
+        dampening: the dampening of the gradient in the buffer; finite (default 0).
+        weight_decay: coupled weight decay (L2 penalty) added to the gradient, ``g <- g +
+            weight_decay * p``; ``>= 0`` (default 0).
+        nesterov: use Nesterov momentum, ``g <- g + mu b_t`` (default False); needs
+            ``momentum > 0`` and ``dampening == 0``.
+        maximize: maximize the objective instead of minimizing it: ``g <- -g`` first (default
+            False).
+
+    Returns:
+        A ``GradientTransformation``; complex parameters are stepped as pairs of reals, as torch
+        does. Its state is a tuple of the members' states;
+        the momentum buffer is a ``TraceState`` (or a ``DampenedTraceState`` with
+        ``count`` and ``momentum_buffer`` when ``dampening != 0``), absent without momentum.
+
+    Raises:
+        ValueError: where torch does: ``lr < 0``, ``momentum < 0``, ``weight_decay < 0``, and
+            ``nesterov`` without a positive momentum and zero dampening.
+
+    Examples:
+        >>> opt = gx.torch_optim.sgd(lr=0.1, momentum=0.9)
+        >>> w = jnp.array([1.0, -2.0])
+        >>> state = opt.init(w)
+        >>> for _ in range(2):  # the gradient of ||w||^2 / 2 is w
+        ...     updates, state = opt.update(w, state, w)
+        ...     w = gx.apply_updates(w, updates)
+        >>> print(np.asarray(w).round(4))
+        [ 0.72 -1.44]
     """
     _common.check_lr(lr)
     validate.non_negative("momentum", momentum)
