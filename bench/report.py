@@ -75,7 +75,60 @@ def table(result: dict) -> str:
         "(params + grads + state); fresh MB = memory touched for the first time per step "
         "(page faults: the step's temporaries, allocated afresh each call).",
     ]
+    section = result.get("preconditioners")
+    if section:
+        lines += ["", *preconditioners_lines(section)]
     return "\n".join(lines)
+
+
+def _settings_lines(section: dict) -> list[str]:
+    return [
+        f"  {name}: " + ", ".join(f"{k}={v}" for k, v in kw.items())
+        for name, kw in section["settings"].items()
+    ]
+
+
+def preconditioners_lines(section: dict) -> list[str]:
+    """The preconditioners section as fixed-width lines: per optimizer, gradxform and its
+    reference, step time (median and mean), compile time, state bytes, gradxform / reference."""
+    lines = [
+        f"preconditioners on {section['workload']} ({section['leaves']} leaves, "
+        f"{section['params'] / 1e6:.1f}M params, float32), same settings on both sides:",
+        *_settings_lines(section),
+        "",
+    ]
+    head = (
+        f"{'optimizer':<11}{'contender':<38}{'ms/step':>10}{'mean ms':>10}{'compile s':>10}"
+        f"{'state MB':>10}   gradxform / reference"
+    )
+    lines += [head, "-" * len(head)]
+    for row in section["rows"]:
+        first = True
+        for name, c in row["contenders"].items():
+            label = row["optimizer"] if first else ""
+            first = False
+            if c["status"] != "ok" or "step_ms" not in c:
+                lines.append(f"{label:<11}{name:<38}  {c['status']}")
+                continue
+            compile_s = c["lower_s"] + c["compile_s"] if "compile_s" in c else None
+            ratios = ""
+            if name == "gradxform" and row["ratio"]:
+                r = row["ratio"]
+                ratios = (
+                    f"   step {r['step']:.2f}, compile {r['compile']:.2f}, "
+                    f"state {r['state']:.2f}"
+                )
+            lines.append(
+                f"{label:<11}{name:<38}{c['step_ms']:>10.2f}{c['mean_ms']:>10.2f}"
+                f"{_fmt(compile_s, '.2f'):>10}{c['state_bytes'] / 1e6:>10.2f}{ratios}"
+            )
+    lines += [
+        "",
+        "ms/step = median of the alternating rounds, mean ms = their mean (it carries the "
+        "steps that refresh a basis); compile s = trace + lower + compile of the jitted step "
+        "(the torch reference runs eagerly: none, and no ratio across frameworks).",
+    ]
+    return lines
 
 
 def write_json(result: dict, path: str) -> None:
@@ -129,7 +182,37 @@ def markdown(result: dict) -> str:
                 lines.append(
                     f"| {name} | {c['median_s']:.1f} | {_fmt(comp['ratio'].get(name), '.2f')} |"
                 )
+    section = result.get("preconditioners")
+    if section:
+        lines += ["", *preconditioners_markdown(section)]
     return "\n".join(lines) + "\n"
+
+
+def preconditioners_markdown(section: dict) -> list[str]:
+    """The preconditioners section as a Markdown table, settings listed under it."""
+    lines = [
+        f"Preconditioners on {section['workload']} ({section['leaves']} leaves, float32), "
+        "same settings on both sides:",
+        "",
+        "| optimizer | contender | ms/step (median) | mean ms | compile s | state MB "
+        "| step ratio | compile ratio | state ratio |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for row in section["rows"]:
+        for name, c in row["contenders"].items():
+            if c["status"] != "ok" or "step_ms" not in c:
+                lines.append(f"| {row['optimizer']} | {name} | {c['status']} | | | | | | |")
+                continue
+            compile_s = c["lower_s"] + c["compile_s"] if "compile_s" in c else None
+            r = row["ratio"] if name == "gradxform" else {}
+            lines.append(
+                f"| {row['optimizer']} | {name} | {c['step_ms']:.1f} | {c['mean_ms']:.1f} "
+                f"| {_fmt(compile_s, '.1f')} | {c['state_bytes'] / 1e6:.2f} "
+                f"| {_fmt(r.get('step'), '.2f')} | {_fmt(r.get('compile'), '.2f')} "
+                f"| {_fmt(r.get('state'), '.2f')} |"
+            )
+    lines += ["", "Settings:", "", *(f"- {line.strip()}" for line in _settings_lines(section))]
+    return lines
 
 
 def summary_markdown(result: dict) -> str:

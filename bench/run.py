@@ -16,7 +16,7 @@ import jax
 import optax
 
 import gradxform as gx
-from bench import cases, memory, report, timing, workloads
+from bench import cases, memory, preconditioners, report, timing, workloads
 from bench.cases import FLOOR
 
 RESULTS_DIR = os.path.join(os.path.dirname(__file__), "results")
@@ -205,6 +205,70 @@ def run_compile(case, workload: str, quick: bool, repeats: int) -> dict:
     return out
 
 
+def run_preconditioners(names: list[str], quick: bool, repeats: int) -> dict:
+    """The ``preconditioners`` section: each named optimizer (``shampoo``, ``psgd_kron``,
+    ``soap``) against its reference on the transformer tree, in one process.
+
+    JAX contenders are jitted and donated as in the other sections (one compile each,
+    timed); SOAP's torch reference is an eager ``opt.step()`` on CPU tensors. Each pair
+    is timed alternating, one warm-up step each (it also takes SOAP's statistics-only
+    first step); ``mean_ms`` beside the median shows the steps that refresh a basis.
+    """
+    params, grads = workloads.make(preconditioners.WORKLOAD, quick)
+    leaves, size = workloads.count(params)
+    out = {
+        "workload": preconditioners.WORKLOAD,
+        "leaves": leaves,
+        "params": size,
+        "settings": {n: preconditioners.SETTINGS[n] for n in names},
+        "rows": [],
+    }
+    jax_entries = preconditioners.jax_contenders()
+    for name in names:
+        row = {"optimizer": name, "contenders": {}, "ratio": {}}
+        runners = {}
+        for contender, build in jax_entries[name].items():
+            apply_updates = gx.apply_updates if contender == "gradxform" else optax.apply_updates
+            try:
+                built = build()
+            except ImportError as e:  # the reference is not installed
+                row["contenders"][contender] = {"status": f"missing ({e})"}
+                continue
+            record, runner = _prepare(
+                contender, lambda _, t=built: t, apply_updates, _tree, None, params, grads
+            )
+            row["contenders"][contender] = record
+            if runner is not None:
+                runners[contender] = runner
+        if name == "soap":
+            contender = preconditioners.REFERENCE["soap"]
+            try:
+                step, state_bytes = preconditioners.torch_soap_runner(params, grads)
+            except ImportError as e:
+                row["contenders"][contender] = {"status": f"missing ({e})"}
+            else:
+                row["contenders"][contender] = {"status": "ok", "state_bytes": state_bytes}
+                runners[contender] = (step, (), None)
+        if runners:
+            samples = timing.time_alternating(runners, repeats, warmup=1)
+            for contender, secs in samples.items():
+                rec = row["contenders"][contender]
+                rec["step_ms"] = 1e3 * statistics.median(secs)
+                rec["mean_ms"] = 1e3 * statistics.fmean(secs)
+                rec["step_ms_samples"] = [1e3 * s for s in secs]
+        ours = row["contenders"].get("gradxform", {})
+        reference = row["contenders"].get(preconditioners.REFERENCE[name], {})
+        if ours.get("step_ms") and reference.get("step_ms") and "compile_s" in reference:
+            row["ratio"]["step"] = ours["step_ms"] / reference["step_ms"]
+            row["ratio"]["compile"] = (ours["lower_s"] + ours["compile_s"]) / (
+                reference["lower_s"] + reference["compile_s"]
+            )
+            row["ratio"]["state"] = ours["state_bytes"] / reference["state_bytes"]
+        out["rows"].append(row)
+        print(f"  done {preconditioners.SECTION}/{name}", file=sys.stderr, flush=True)
+    return out
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(
         prog="python -m bench", description="gradxform vs optax: step time, compile time, memory."
@@ -212,10 +276,16 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--quick", action="store_true", help="small sizes: checks the runner works")
     parser.add_argument(
         "--only", default=None,
-        help="comma-separated substrings of 'workload/optimizer' to run (e.g. 'adam,small_leaves/')",
+        help="comma-separated substrings of 'workload/optimizer' to run "
+        "(e.g. 'adam,small_leaves/'; 'preconditioners', or 'transformer/shampoo' and so on, "
+        "for the preconditioners section)",
     )
     parser.add_argument("--repeats", type=int, default=None, help="timed rounds per case")
     parser.add_argument("--compile-repeats", type=int, default=None)
+    parser.add_argument(
+        "--kron-repeats", type=int, default=None,
+        help="timed rounds per optimizer in the preconditioners section (default 5, quick 2)",
+    )
     parser.add_argument("--no-compile", action="store_true", help="skip the compile-time section")
     parser.add_argument("--out", default=None, help="JSON path (default bench/results/<device>.json)")
     parser.add_argument("--markdown", default=None, help="also write the table as Markdown here")
@@ -260,6 +330,16 @@ def main(argv: list[str] | None = None) -> dict:
     chain = cases.CASES["clip_adamw_schedule"]
     if not args.no_compile and _selected(only, "small_leaves", chain.name):
         compile_result = run_compile(chain, "small_leaves", args.quick, compile_repeats)
+    kron_names = [
+        name for name in preconditioners.SETTINGS
+        if _selected(only, preconditioners.WORKLOAD, name)
+        or (only and preconditioners.SECTION in only)
+    ]
+    kron_result = None
+    if kron_names:
+        kron_result = run_preconditioners(
+            kron_names, args.quick, args.kron_repeats or (2 if args.quick else 5)
+        )
     probe_end = timing.bandwidth_probe(probe_elems, repeats=5 if args.quick else 20)
     meta["loadavg_end"] = list(os.getloadavg())
     meta["wall_s"] = time.time() - started
@@ -272,6 +352,7 @@ def main(argv: list[str] | None = None) -> dict:
         },
         "results": results,
         "compile": compile_result,
+        preconditioners.SECTION: kron_result,
     }
     for row in results:
         for rec in row["contenders"].values():

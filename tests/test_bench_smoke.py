@@ -9,7 +9,7 @@ import sys
 import jax
 import pytest
 
-from bench import run
+from bench import preconditioners, run, workloads
 
 
 @pytest.fixture
@@ -60,3 +60,37 @@ def test_quick_train_step_comparison_runs(float32):
     medians = train_step.main(["--quick", "--repeats", "1"])
     assert set(medians) == {"optax", "gradxform", "gradxform group", "gradxform pack"}
     assert all(s > 0 for s in medians.values())
+
+
+def test_quick_preconditioners_section(tmp_path, float32, capsys):
+    # SOAP alone keeps the smoke run cheap: one jitted step against the eager torch step.
+    out = tmp_path / "bench.json"
+    run.main([
+        "--quick", "--only", "transformer/soap", "--kron-repeats", "1", "--no-compile",
+        "--out", str(out),
+    ])
+    result = json.loads(out.read_text())
+    assert result["results"] == [] and result["compile"] is None
+    section = result["preconditioners"]
+    assert section["workload"] == "transformer" and set(section["settings"]) == {"soap"}
+    (row,) = section["rows"]
+    assert row["optimizer"] == "soap"
+    ours = row["contenders"]["gradxform"]
+    assert ours["status"] == "ok", ours["status"]
+    for key in ("step_ms", "mean_ms", "compile_s", "lower_s", "state_bytes"):
+        assert ours[key] > 0, key
+    torch_ref = row["contenders"][preconditioners.REFERENCE["soap"]]
+    assert torch_ref["status"] == "ok" and torch_ref["step_ms"] > 0
+    # Both hold m, v and one factor and basis per axis of the same shapes, in float32.
+    assert torch_ref["state_bytes"] <= ours["state_bytes"] <= torch_ref["state_bytes"] + 64
+    assert "preconditioners on transformer" in capsys.readouterr().out
+
+
+def test_jax_references_build_with_the_section_settings(float32):
+    # The JAX pairs are not timed here: each side is built and its state's shapes traced.
+    params, _ = workloads.make("transformer", quick=True)
+    for name, pair in preconditioners.jax_contenders().items():
+        for contender, build in pair.items():
+            state = jax.eval_shape(build().init, params)
+            assert jax.tree.leaves(state), (name, contender)
+    assert set(preconditioners.jax_contenders()) == set(preconditioners.SETTINGS)
