@@ -126,7 +126,6 @@ NOT_YET_DOCUMENTED = {
     "gradxform._src.transforms.weight_decay",
     "gradxform._src.tree_dtype",
     "gradxform.sharding",
-    "gradxform.torch_optim.schedulers",
     "gradxform.tree",
 }
 

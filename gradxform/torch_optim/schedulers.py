@@ -27,7 +27,22 @@ from gradxform._src.schedules.decay import as_float, broadcast_float, check_step
 
 
 def step_lr(base_lr: float, step_size: int, gamma: float = 0.1) -> base.Schedule:
-    """``StepLR``: ``lr(t) = base_lr * gamma ** floor(t / step_size)``."""
+    """``StepLR``: ``lr(t) = base_lr * gamma ** floor(t / step_size)``.
+
+    Args:
+        base_lr: the learning rate the optimizer was built with; ``>= 0``.
+        step_size: the number of steps between two decays; a positive int.
+        gamma: the factor of each decay; ``>= 0`` (default 0.1).
+
+    Returns:
+        A schedule ``t -> lr(t)``, ``t`` the number of ``scheduler.step()`` calls; a float
+        array of ``t``'s shape.
+
+    Examples:
+        >>> s = gx.torch_optim.step_lr(0.1, step_size=2)
+        >>> print(np.asarray(s(jnp.arange(5))).round(4))
+        [0.1   0.1   0.01  0.01  0.001]
+    """
     validate.non_negative("base_lr", base_lr)
     validate.positive_int("step_size", step_size)
     validate.non_negative("gamma", gamma)
@@ -42,6 +57,16 @@ def multi_step_lr(base_lr: float, milestones: Iterable[int], gamma: float = 0.1)
     """``MultiStepLR``: ``lr(t) = base_lr * gamma ** #{m in milestones : m <= t}``.
 
     A milestone listed twice counts twice, as in torch.
+
+    Args:
+        base_lr: the learning rate the optimizer was built with; ``>= 0``.
+        milestones: the steps at which the rate is multiplied by ``gamma``; ints ``>= 0``,
+            in any order.
+        gamma: the factor at each milestone; ``>= 0`` (default 0.1).
+
+    Returns:
+        A schedule ``t -> lr(t)``, ``t`` the number of ``scheduler.step()`` calls; a float
+        array of ``t``'s shape.
     """
     validate.non_negative("base_lr", base_lr)
     validate.non_negative("gamma", gamma)
@@ -61,7 +86,15 @@ def multi_step_lr(base_lr: float, milestones: Iterable[int], gamma: float = 0.1)
 def constant_lr(base_lr: float, factor: float = 1.0 / 3, total_iters: int = 5) -> base.Schedule:
     """``ConstantLR``: ``lr(t) = base_lr * factor`` for ``t < total_iters``, ``base_lr`` after.
 
-    ``total_iters`` must be ``>= 1`` (torch keeps ``base_lr * factor`` forever with 0).
+    Args:
+        base_lr: the learning rate the optimizer was built with; ``>= 0``.
+        factor: the factor applied before ``total_iters``; in ``[0, 1]`` (default 1/3).
+        total_iters: the number of steps the factor applies; an int ``>= 1`` (default 5;
+            torch keeps ``base_lr * factor`` forever with 0).
+
+    Returns:
+        A schedule ``t -> lr(t)``, ``t`` the number of ``scheduler.step()`` calls; a float
+        array of ``t``'s shape.
     """
     validate.non_negative("base_lr", base_lr)
     validate.in_range("factor", factor, 0.0, 1.0)
@@ -79,11 +112,25 @@ def linear_lr(
     end_factor: float = 1.0,
     total_iters: int = 5,
 ) -> base.Schedule:
-    """``LinearLR``: with ``T = total_iters``,
-    ``lr(t) = base_lr * (start + (end - start) * min(t, T) / T)``.
+    """``LinearLR``: ``lr(t) = base_lr * (start + (end - start) * min(t, T) / T)``.
 
-    torch requires ``0 < start_factor <= 1`` and ``0 <= end_factor <= 1``; ``T >= 1`` here
-    (torch keeps ``start_factor`` forever with 0).
+    ``T = total_iters``, ``start = start_factor``, ``end = end_factor``.
+
+    Args:
+        base_lr: the learning rate the optimizer was built with; ``>= 0``.
+        start_factor: the factor at step 0; in ``(0, 1]`` (default 1/3), as torch requires.
+        end_factor: the factor from step ``total_iters`` on; in ``[0, 1]`` (default 1).
+        total_iters: ``T``, the length of the ramp; an int ``>= 1`` (default 5; torch keeps
+            ``start_factor`` forever with 0).
+
+    Returns:
+        A schedule ``t -> lr(t)``, ``t`` the number of ``scheduler.step()`` calls; a float
+        array of ``t``'s shape.
+
+    Examples:
+        >>> s = gx.torch_optim.linear_lr(1.0, total_iters=4)
+        >>> print(np.asarray(s(jnp.arange(6))).round(4))
+        [0.3333 0.5    0.6667 0.8333 1.     1.    ]
     """
     validate.non_negative("base_lr", base_lr)
     validate.in_range("start_factor", start_factor, 0.0, 1.0, low_open=True)
@@ -100,7 +147,16 @@ def linear_lr(
 
 
 def exponential_lr(base_lr: float, gamma: float) -> base.Schedule:
-    """``ExponentialLR``: ``lr(t) = base_lr * gamma ** t``."""
+    """``ExponentialLR``: ``lr(t) = base_lr * gamma ** t``.
+
+    Args:
+        base_lr: the learning rate the optimizer was built with; ``>= 0``.
+        gamma: the factor per step; ``>= 0``.
+
+    Returns:
+        A schedule ``t -> lr(t)``, ``t`` the number of ``scheduler.step()`` calls; a float
+        array of ``t``'s shape.
+    """
     validate.non_negative("base_lr", base_lr)
     validate.non_negative("gamma", gamma)
 
@@ -111,7 +167,17 @@ def exponential_lr(base_lr: float, gamma: float) -> base.Schedule:
 
 
 def polynomial_lr(base_lr: float, total_iters: int = 5, power: float = 1.0) -> base.Schedule:
-    """``PolynomialLR``: ``lr(t) = base_lr * (1 - min(t, T) / T) ** power``, ``T = total_iters``."""
+    """``PolynomialLR``: ``lr(t) = base_lr * (1 - min(t, T) / T) ** power``, ``T = total_iters``.
+
+    Args:
+        base_lr: the learning rate the optimizer was built with; ``>= 0``.
+        total_iters: ``T``, the number of steps to reach 0; a positive int (default 5).
+        power: the exponent; ``>= 0`` (default 1).
+
+    Returns:
+        A schedule ``t -> lr(t)``, ``t`` the number of ``scheduler.step()`` calls; a float
+        array of ``t``'s shape.
+    """
     validate.non_negative("base_lr", base_lr)
     validate.positive_int("total_iters", total_iters)
     validate.non_negative("power", power)
@@ -129,13 +195,27 @@ def cosine_annealing_lr(
     T_max: int,
     eta_min: float = 0.0,
 ) -> base.Schedule:
-    """``CosineAnnealingLR`` (Loshchilov & Hutter, SGDR, arXiv:1608.03983), without restarts:
+    """``CosineAnnealingLR`` (Loshchilov & Hutter, SGDR, arXiv:1608.03983), without restarts::
 
         lr(t) = eta_min + (base_lr - eta_min) * (1 + cos(pi * t / T_max)) / 2
 
     **Not clamped** past ``T_max``: like torch's recursion, the rate rises back to
     ``base_lr`` at ``2 T_max`` and keeps oscillating (``optax.cosine_decay_schedule`` stays
     at its floor instead).
+
+    Args:
+        base_lr: the learning rate the optimizer was built with; ``>= 0``.
+        T_max: the half-period, the step at which ``eta_min`` is reached; a positive int.
+        eta_min: the lowest rate; ``>= 0`` (default 0).
+
+    Returns:
+        A schedule ``t -> lr(t)``, ``t`` the number of ``scheduler.step()`` calls; a float
+        array of ``t``'s shape.
+
+    Examples:
+        >>> s = gx.torch_optim.cosine_annealing_lr(1.0, T_max=4)
+        >>> print(np.asarray(s(jnp.arange(9))).round(4))
+        [1.     0.8536 0.5    0.1464 0.     0.1464 0.5    0.8536 1.    ]
     """
     validate.non_negative("base_lr", base_lr)
     validate.positive_int("T_max", T_max)
@@ -160,6 +240,17 @@ def cosine_annealing_warm_restarts(
     last restart, ``lr(t) = eta_min + (base_lr - eta_min) * (1 + cos(pi * T_cur / T_i)) / 2``.
     Cycle ``i`` starts at ``t = T_0 * (T_mult ** i - 1) / (T_mult - 1)`` (``T_0 * i`` when
     ``T_mult == 1``).
+
+    Args:
+        base_lr: the learning rate the optimizer was built with; ``>= 0``.
+        T_0: the length of the first cycle; a positive int.
+        T_mult: the factor by which each cycle is longer than the previous; a positive int
+            (default 1).
+        eta_min: the lowest rate; ``>= 0`` (default 0).
+
+    Returns:
+        A schedule ``t -> lr(t)``, ``t`` the number of ``scheduler.step()`` calls; a float
+        array of ``t``'s shape.
     """
     validate.non_negative("base_lr", base_lr)
     validate.positive_int("T_0", T_0)
@@ -206,8 +297,25 @@ def cyclic_lr(
 
     ``scale`` is 1 (``"triangular"``), ``1 / 2 ** (cycle - 1)`` (``"triangular2"``) or
     ``gamma ** t`` (``"exp_range"``); a custom ``scale_fn`` (jittable) is called with
-    ``cycle`` or with ``t`` per ``scale_mode``. ``step_size_down`` defaults to
-    ``step_size_up``.
+    ``cycle`` or with ``t`` per ``scale_mode``.
+
+    Args:
+        base_lr: the lower end of the cycle; ``>= 0``.
+        max_lr: the upper end of the cycle; ``>= 0``.
+        step_size_up: the steps from ``base_lr`` to ``max_lr``; positive (default 2000).
+        step_size_down: the steps back down; ``>= 0``, or None (default) for
+            ``step_size_up``.
+        mode: ``"triangular"`` (default), ``"triangular2"`` or ``"exp_range"``; ignored when
+            ``scale_fn`` is given.
+        gamma: the factor per step of ``"exp_range"`` (default 1).
+        scale_fn: a jittable function of ``cycle`` or ``t`` giving ``scale``; None (default)
+            to use ``mode``.
+        scale_mode: what ``scale_fn`` is called with: ``"cycle"`` (default) or
+            ``"iterations"`` (``t``); used only with ``scale_fn``.
+
+    Returns:
+        A schedule ``t -> lr(t)``, ``t`` the number of ``scheduler.step()`` calls; a float
+        array of ``t``'s shape.
     """
     validate.non_negative("base_lr", base_lr)
     validate.non_negative("max_lr", max_lr)
@@ -259,12 +367,40 @@ def one_cycle_lr(
     (each annealed from its start to its end value, by cosine ``end + (start - end) *
     (1 + cos(pi * f)) / 2`` or linearly, ``f`` the fraction of the phase done) are:
 
-    - two phases: ``lr0 -> max_lr`` on ``[0, p - 1]``, ``max_lr -> lr_min`` on ``[p - 1, N - 1]``;
+    - two phases: ``lr0 -> max_lr`` on ``[0, p - 1]``, ``max_lr -> lr_min`` on
+      ``[p - 1, N - 1]``;
     - ``three_phase``: ``lr0 -> max_lr`` on ``[0, p - 1]``, ``max_lr -> lr0`` on
       ``[p - 1, 2p - 2]``, ``lr0 -> lr_min`` on ``[2p - 2, N - 1]``.
 
     The schedule ends at ``t = N - 1``; torch raises past ``t = N``, here the last phase's
     formula simply continues.
+
+    Args:
+        max_lr: the peak rate; positive.
+        total_steps: ``N``, a positive int; or None (default) to use
+            ``epochs * steps_per_epoch``.
+        epochs: the number of epochs, a positive int, used with ``steps_per_epoch`` when
+            ``total_steps`` is None (default None).
+        steps_per_epoch: the steps per epoch, a positive int (default None).
+        pct_start: the fraction of the steps spent rising; in ``[0, 1]`` (default 0.3), and no
+            phase may have length 0.
+        anneal_strategy: ``"cos"`` (default) or ``"linear"``.
+        div_factor: ``max_lr / lr0``; positive (default 25).
+        final_div_factor: ``lr0 / lr_min``; positive (default 1e4).
+        three_phase: fall back to ``lr0`` before the final annealing (default False).
+
+    Returns:
+        A schedule ``t -> lr(t)``, ``t`` the number of ``scheduler.step()`` calls; a float
+        array of ``t``'s shape.
+
+    Raises:
+        ValueError: without ``total_steps`` nor both ``epochs`` and ``steps_per_epoch``, for a
+            hyperparameter outside its range, or a phase of length 0.
+
+    Examples:
+        >>> s = gx.torch_optim.one_cycle_lr(1.0, total_steps=10)
+        >>> print(np.asarray(s(jnp.array([0, 2, 9]))).round(6))
+        [4.e-02 1.e+00 4.e-06]
     """
     if total_steps is not None:
         validate.positive_int("total_steps", total_steps)
@@ -318,7 +454,19 @@ def one_cycle_lr(
 
 
 def lambda_lr(base_lr: float, lr_lambda: Callable) -> base.Schedule:
-    """``LambdaLR``: ``lr(t) = base_lr * lr_lambda(t)``; ``lr_lambda`` must be jittable."""
+    """``LambdaLR``: ``lr(t) = base_lr * lr_lambda(t)``.
+
+    Args:
+        base_lr: the learning rate the optimizer was built with; ``>= 0``.
+        lr_lambda: a jittable function of the step count ``t`` giving the factor.
+
+    Returns:
+        A schedule ``t -> lr(t)``, ``t`` the number of ``scheduler.step()`` calls; a float
+        array of ``t``'s shape.
+
+    Raises:
+        TypeError: if ``lr_lambda`` is not callable.
+    """
     validate.non_negative("base_lr", base_lr)
     if not callable(lr_lambda):
         raise TypeError(f"lr_lambda must be callable, got {type(lr_lambda).__name__}")
@@ -330,6 +478,16 @@ def lambda_lr(base_lr: float, lr_lambda: Callable) -> base.Schedule:
 
 
 class ReduceLROnPlateauState(NamedTuple):
+    """State of ``reduce_lr_on_plateau`` (torch's scheduler attributes).
+
+    Attributes:
+        lr: the current rate, torch's ``param_groups[0]["lr"]``; a scalar of JAX's default
+            float dtype.
+        best: the best metric so far (``+inf`` in ``"min"`` mode, ``-inf`` in ``"max"``).
+        num_bad_epochs: the evaluations without improvement since the last one; int32.
+        cooldown_counter: evaluations left in the cooldown; int32.
+        last_epoch: the number of ``scheduler.step(metric)`` calls; int32.
+    """
     lr: jax.Array  # torch's param_groups[0]["lr"]
     best: jax.Array  # the best metric so far (+inf in "min" mode, -inf in "max")
     num_bad_epochs: jax.Array  # int32
@@ -352,7 +510,7 @@ def reduce_lr_on_plateau(
 
     Each update plays one ``scheduler.step(metric)`` and then returns
     ``u * lr / base_lr``, so ``chain(torch_optimizer(base_lr), reduce_lr_on_plateau(base_lr))``
-    steps with the reduced rate. One ``scheduler.step(metric)``:
+    steps with the reduced rate. One ``scheduler.step(metric)``::
 
         better = metric < best * (1 - threshold)   ("min", "rel")
                  metric < best - threshold         ("min", "abs")
@@ -368,6 +526,27 @@ def reduce_lr_on_plateau(
     ``reduce_on_plateau`` reduces when they reach it). In torch the metric passed after
     optimizer step ``k`` changes the rate of step ``k + 1``: pass here the metric measured
     before this update.
+
+    Args:
+        base_lr: the learning rate of the optimizer this follows; positive.
+        mode: ``"min"`` (default: lower is better) or ``"max"``.
+        factor: the factor of a reduction; in ``[0, 1)`` (default 0.1).
+        patience: the bad evaluations tolerated before a reduction; an int ``>= 0``
+            (default 10).
+        threshold: the margin an improvement must clear; ``>= 0`` (default 1e-4).
+        threshold_mode: ``"rel"`` (default, relative to ``best``) or ``"abs"``.
+        cooldown: evaluations after a reduction during which bad ones are not counted; an
+            int ``>= 0`` (default 0).
+        min_lr: the floor of the rate; ``>= 0`` (default 0).
+        eps: reductions smaller than this are skipped; ``>= 0`` (default 1e-8).
+
+    Returns:
+        A ``GradientTransformation`` whose ``update`` needs ``value=`` and whose state is a
+        ``ReduceLROnPlateauState``.
+
+    Raises:
+        ValueError: for a hyperparameter outside its range, or an ``update`` without
+            ``value``.
     """
     validate.positive("base_lr", base_lr)
     validate.one_of("mode", mode, ("min", "max"))
