@@ -199,7 +199,9 @@ def shampoo(
         identities to a multiple of the axis size and sharded over it, so each device
         keeps, and computes under ``jax.shard_map``, the roots of its share of the
         blocks, as distributed Shampoo does; the numbers do not change. The roots are
-        gathered where the gradient is preconditioned.
+        gathered where the gradient is preconditioned. Recommended with sharded params:
+        left alone, XLA may split each factor's matrix across devices and pay a
+        collective in every Newton and power iteration.
 
     Returns:
       A ``GradientTransformation`` with state ``ShampooState``.
