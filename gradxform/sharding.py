@@ -95,6 +95,9 @@ def state_shardings(tx: Any, params_shardings: Any, params: Any = None) -> Any:
     ``init`` that JAX's sharding type rules reject (one that flattens sharded params, say)
     is traced without layouts instead, and a state leaf gets a parameter's sharding when
     its key path ends with that parameter's path and its shape is the parameter's.
+
+    Raises:
+      ValueError: if the params are laid out on more than one mesh.
     """
     tx = base.as_transformation(tx)
     if params is None:
@@ -172,6 +175,22 @@ def partition_spec(
     largest sharded one still divisible by the product of its axes and ``axis`` (the
     axes then nest on it). A leaf with no such dimension, scalars among them, stays
     replicated over ``axis``. A ``spec`` that already uses ``axis`` is returned as is.
+
+    Args:
+      shape: the shape of the array to lay out.
+      spec: its current ``PartitionSpec`` (may be shorter than ``shape``: the missing
+        trailing dimensions are unsharded).
+      axis: a mesh axis name, or several, to add.
+      mesh: the mesh that holds ``axis`` (its axis sizes decide divisibility).
+
+    Returns:
+      A ``PartitionSpec`` with one entry per dimension of ``shape``.
+
+    Examples:
+      >>> from jax.sharding import PartitionSpec
+      >>> mesh = jax.make_mesh((1,), ("data",))
+      >>> print(gx.sharding.partition_spec((8, 4), PartitionSpec(), "data", mesh))
+      P('data', None)
     """
     axes = (axis,) if isinstance(axis, str) else tuple(axis)
     entries = list(spec) + [None] * (len(shape) - len(spec))
@@ -227,7 +246,15 @@ def partition_state(
     Args:
       tx: the transformation to partition (any ``(init, update)`` pair).
       mesh: the device mesh that holds ``axis``.
-      axis: a mesh axis name, or several, whose devices share the state.
+      axis: a mesh axis name, or several, whose devices share the state (default
+        ``"data"``).
+
+    Returns:
+      A ``GradientTransformation`` whose state is ``tx``'s, each array leaf split over
+      ``axis``.
+
+    Raises:
+      ValueError: if ``axis`` is not an axis of ``mesh``.
     """
     tx = base.as_transformation(tx)
     axes = (axis,) if isinstance(axis, str) else tuple(axis)
@@ -294,6 +321,12 @@ def with_auto_axes(tx: Any) -> base.GradientTransformation:
     returned updates get the incoming updates' layout, so the state keeps its
     ``state_shardings`` layout from step to step. ``init`` is ``tx.init``. Outside an
     ``Explicit`` mesh context the wrapper calls ``tx.update`` unchanged.
+
+    Args:
+      tx: the transformation to wrap (any ``(init, update)`` pair).
+
+    Returns:
+      A ``GradientTransformation`` whose state is ``tx``'s.
     """
     tx = base.as_transformation(tx)
 
@@ -392,6 +425,17 @@ def bytes_per_device(tree: Any) -> dict[Any, int]:
 
     A replicated leaf counts in full on every device, a sharded one only its shard;
     ``max(bytes_per_device(state).values())`` is the per-device memory of the state.
+
+    Args:
+      tree: a pytree; leaves that are not ``jax.Array`` (None, Python numbers, NumPy
+        arrays) are not counted.
+
+    Returns:
+      A dict from each device holding a shard to the bytes it holds.
+
+    Examples:
+      >>> list(gx.sharding.bytes_per_device({"w": jnp.zeros((4, 3))}).values())
+      [48]
     """
     held: dict[Any, int] = collections.defaultdict(int)
     for leaf in jax.tree.leaves(tree):

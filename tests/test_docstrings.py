@@ -125,7 +125,6 @@ NOT_YET_DOCUMENTED = {
     "gradxform._src.transforms.update_norm",
     "gradxform._src.transforms.weight_decay",
     "gradxform._src.tree_dtype",
-    "gradxform.sharding",
     "gradxform.tree",
 }
 
