@@ -100,6 +100,13 @@ def graft_step(
 
 
 class GraftState(NamedTuple):
+    """The state of ``graft``.
+
+    Attributes:
+      magnitude: the state of the transformation whose norm is kept.
+      direction: the state of the transformation whose direction is kept.
+    """
+
     magnitude: Any
     direction: Any
 
