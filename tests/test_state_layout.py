@@ -31,7 +31,8 @@ SCHEDULE = optax.cosine_decay_schedule(1e-2, 50)
 
 
 def _aliases(module) -> set[str]:
-    """The optimizers of ``module``: its functions whose first argument is learning_rate."""
+    """The optimizers of ``module``: its functions whose first argument is learning_rate
+    and whose other arguments have defaults."""
     found = set()
     for name, obj in vars(module).items():
         if name.startswith(("_", "scale_by")) or not inspect.isfunction(obj):
