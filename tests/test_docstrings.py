@@ -243,12 +243,18 @@ def _doctests():
 
 
 DOCTESTS = _doctests()
+NUMPY_PRINT_DEFAULTS = dict(
+    precision=8, threshold=1000, edgeitems=3, linewidth=75, suppress=False,
+    floatmode="maxprec", sign="-", legacy=False,
+)
 
 
 @pytest.mark.parametrize("test", DOCTESTS, ids=[t.name for t in DOCTESTS])
 def test_docstring_examples(test):
     runner = doctest.DocTestRunner(optionflags=doctest.NORMALIZE_WHITESPACE)
     report = []
-    with jax.enable_x64(False):  # the suite runs in float64; the examples show the default
+    # The suite runs in float64; the examples show JAX's default float32, printed with
+    # NumPy's default options whatever another test may have set.
+    with jax.enable_x64(False), np.printoptions(**NUMPY_PRINT_DEFAULTS):
         result = runner.run(test, out=report.append, clear_globs=True)
     assert result.failed == 0, "".join(report)
