@@ -37,8 +37,11 @@ def _aliases(module) -> set[str]:
     for name, obj in vars(module).items():
         if name.startswith(("_", "scale_by")) or not inspect.isfunction(obj):
             continue
-        params = list(inspect.signature(obj).parameters)
-        if params and params[0] == "learning_rate":
+        params = list(inspect.signature(obj).parameters.values())
+        if params and params[0].name == "learning_rate" and all(
+            p.default is not p.empty or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+            for p in params[1:]
+        ):
             found.add(name)
     return found
 
