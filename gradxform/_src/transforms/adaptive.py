@@ -215,7 +215,8 @@ def scale_by_adam(
 
     The same numbers as the composition ``divide(ema(b1), second_moment_root(b2, eps,
     eps_root))``, written as one function over the tree helpers so that the state is
-    one named tuple with one counter and the compiled program is as small as optax's.
+    one named tuple with one counter and the compiled program is optax's plus the
+    saturation of the moments (``tree.update_moment``).
 
     Args:
       b1: Decay of the first moment, in ``[0, 1)`` (default 0.9).
