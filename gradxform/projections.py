@@ -5,6 +5,10 @@ Bounds given as numbers apply to every leaf; ``gradxform.projected(tx, P)`` turn
 optimizer into a projected method. Names and semantics follow ``optax.projections``,
 except that ``projection_box`` and ``projection_hypercube`` also accept scalar bounds on
 pytrees (and a bound tree that is a prefix of ``tree``), where optax raises.
+
+Nothing is validated, so that every projection traces cheaply inside a step: the ranges
+the docstrings give (a positive ``scale``, ``lower <= upper``, a non-zero ``a``) are what
+the formulas assume, and outside them the result is not a projection (or is NaN).
 """
 
 from __future__ import annotations

@@ -68,7 +68,9 @@ def _two_loop(updates, s_memory, y_memory, rhos, gamma, newest):
     return r
 
 
-def scale_by_lbfgs(memory_size: int = 10, scale_init_precond: bool = True) -> base.GradientTransformation:
+def scale_by_lbfgs(
+    memory_size: int = 10, scale_init_precond: bool = True
+) -> base.GradientTransformation:
     """L-BFGS direction ``u <- H_k u`` with ``H_k`` the limited-memory inverse-Hessian estimate.
 
     With ``s_i = w_{i+1} - w_i``, ``y_i = u_{i+1} - u_i`` (``u`` the incoming updates, the
@@ -155,7 +157,9 @@ def scale_by_lbfgs(memory_size: int = 10, scale_init_precond: bool = True) -> ba
     return base.GradientTransformation(init, update)
 
 
-_DEFAULT_LINESEARCH = scale_by_zoom_linesearch(max_linesearch_steps=20, initial_guess_strategy="one")
+_DEFAULT_LINESEARCH = scale_by_zoom_linesearch(
+    max_linesearch_steps=20, initial_guess_strategy="one"
+)
 
 
 def lbfgs(
