@@ -27,6 +27,15 @@ class GradientTransformation(NamedTuple):
 
     ``init(params) -> state``;
     ``update(updates, state, params=None, **extra) -> (new_updates, new_state)``.
+
+    Attributes:
+      init: ``init(params) -> state``, a pure function building the initial state from
+        the parameter tree (it reads shapes and dtypes, not values, for most members).
+      update: ``update(updates, state, params=None, **extra) -> (updates, state)``, a pure
+        function mapping an update tree (usually the gradient) and the state to the new
+        update tree and state; ``params`` is needed only by members that read the
+        parameters (weight decay, lookahead, ...), ``extra`` (e.g. ``value=``) is ignored
+        by members that do not use it.
     """
 
     init: Callable[..., OptState]
@@ -63,6 +72,12 @@ class StatefulSchedule(Protocol):
     ``__call__(state, **extra) -> value`` reads the current value. ``extra`` are the
     keyword arguments ``update`` received (e.g. ``value=`` for a loss-driven schedule).
     ``inject_hyperparams`` accepts such an object wherever it accepts a schedule.
+
+    Args:
+      *args: Not used: a protocol is not instantiated. Implement ``init``, ``update``
+        and ``__call__`` on your own class; ``isinstance(obj, StatefulSchedule)`` checks
+        that the three methods exist.
+      **kwargs: Not used, as ``*args``.
     """
 
     def init(self) -> Any:
@@ -88,6 +103,15 @@ def as_transformation(tx: Any) -> GradientTransformation:
 
     An update function that does not take ``**extra`` gets the extra arguments dropped,
     so foreign transformations chain with gradxform ones in both directions.
+
+    Args:
+      tx: Any object with ``init`` and ``update`` attributes (a ``GradientTransformation``,
+        an optax transformation, ...). Anything else raises ``TypeError``.
+
+    Returns:
+      A ``GradientTransformation`` with ``tx``'s ``init``: ``tx`` itself when it already
+      is one whose ``update`` takes ``**extra``, else a wrapper whose ``update`` drops the
+      extra keyword arguments before calling ``tx.update(updates, state, params)``.
     """
     if not (hasattr(tx, "init") and hasattr(tx, "update")):
         raise TypeError(
@@ -193,7 +217,11 @@ def check_accumulator_dtype(params: PyTree, dtype: Any, who: str) -> None:
 
 
 def identity() -> GradientTransformation:
-    """Returns the updates unchanged: ``u <- u``."""
+    """Returns the updates unchanged: ``u <- u``.
+
+    Returns:
+      A ``GradientTransformation`` whose state is ``EmptyState()``.
+    """
 
     def init(params):
         del params
@@ -207,7 +235,12 @@ def identity() -> GradientTransformation:
 
 
 def set_to_zero() -> GradientTransformation:
-    """Replaces every update by zeros: ``u <- 0`` (freezes the parameters it sees)."""
+    """Replaces every update by zeros: ``u <- 0`` (freezes the parameters it sees).
+
+    Returns:
+      A ``GradientTransformation`` whose state is ``EmptyState()``; each update keeps its
+      shape and dtype.
+    """
 
     def init(params):
         del params
@@ -221,7 +254,17 @@ def set_to_zero() -> GradientTransformation:
 
 
 def stateless(f: Callable[[Updates, Params | None], Updates]) -> GradientTransformation:
-    """A transformation without state: ``u <- f(u, params)``."""
+    """A transformation without state: ``u <- f(u, params)``.
+
+    Args:
+      f: ``f(updates, params) -> updates``, a pure function of the whole update tree and
+        the parameter tree (``params`` is ``None`` when ``update`` is called without it).
+        It must return a tree of the same structure.
+
+    Returns:
+      A ``GradientTransformation`` whose state is ``EmptyState()``. Its ``init`` raises
+      ``TypeError`` for integer or boolean parameter leaves.
+    """
 
     def init(params):
         check_float_leaves(params, "stateless transformation")
@@ -235,7 +278,15 @@ def stateless(f: Callable[[Updates, Params | None], Updates]) -> GradientTransfo
 
 
 def stateless_with_tree_map(f: Callable[..., jax.Array]) -> GradientTransformation:
-    """A stateless transformation applied leaf by leaf: ``u_i <- f(u_i, p_i)``."""
+    """A stateless transformation applied leaf by leaf: ``u_i <- f(u_i, p_i)``.
+
+    Args:
+      f: ``f(update_leaf, param_leaf) -> update_leaf``, applied to each pair of leaves;
+        ``param_leaf`` is ``None`` when ``update`` is called without ``params``.
+
+    Returns:
+      A ``GradientTransformation`` whose state is ``EmptyState()``.
+    """
 
     def mapped(updates, params):
         if params is None:
@@ -246,12 +297,36 @@ def stateless_with_tree_map(f: Callable[..., jax.Array]) -> GradientTransformati
 
 
 def elementwise(f: Callable[[jax.Array], jax.Array]) -> GradientTransformation:
-    """A stateless leaf-wise map that ignores params: ``u_i <- f(u_i)``."""
+    """A stateless leaf-wise map that ignores params: ``u_i <- f(u_i)``.
+
+    Args:
+      f: ``f(update_leaf) -> update_leaf``, applied to each leaf (e.g. ``gx.abs_sq``).
+
+    Returns:
+      A ``GradientTransformation`` whose state is ``EmptyState()``.
+    """
     return stateless(lambda updates, params: jax.tree.map(f, updates))
 
 
 def apply_updates(params: Params, updates: Updates) -> Params:
-    """``p <- p + u`` leaf by leaf, keeping each parameter's dtype; ``None`` leaves pass."""
+    """``p <- p + u`` leaf by leaf, keeping each parameter's dtype; ``None`` leaves pass.
+
+    Args:
+      params: The parameter tree.
+      updates: An update tree of the same structure (e.g. the output of a
+        transformation's ``update``); each sum is cast back to its parameter's dtype.
+
+    Returns:
+      The new parameter tree, same structure and dtypes as ``params``.
+
+    Examples:
+      >>> params = {"w": jnp.array([1.0, 2.0])}
+      >>> opt = gx.sgd(learning_rate=0.1)
+      >>> state = opt.init(params)
+      >>> updates, state = opt.update({"w": jnp.array([1.0, -1.0])}, state, params)
+      >>> print(np.asarray(gx.apply_updates(params, updates)["w"]).round(4))
+      [0.9 2.1]
+    """
     return jax.tree.map(
         lambda p, u: None if p is None else jnp.asarray(p + u).astype(jnp.asarray(p).dtype),
         params,

@@ -15,6 +15,22 @@ def chain(*transformations: Any) -> base.GradientTransformation:
 
     Every member receives the same ``params`` and extra keyword arguments. Members may be
     any ``(init, update)`` pair, optax transformations included.
+
+    Args:
+      *transformations: The members, applied in the order given; none is allowed (the
+        chain is then the identity).
+
+    Returns:
+      A ``GradientTransformation`` whose state is the tuple of the members' states, in
+      order; ``update`` raises ``ValueError`` when handed a state of another length.
+
+    Examples:
+      >>> opt = gx.chain(gx.clip_by_global_norm(1.0), gx.scale(-0.5))
+      >>> params = jnp.array([0.0, 0.0])
+      >>> state = opt.init(params)
+      >>> updates, state = opt.update(jnp.array([3.0, 4.0]), state, params)
+      >>> print(np.asarray(updates).round(4))
+      [-0.3 -0.4]
     """
     txs = tuple(base.as_transformation(t) for t in transformations)
 
@@ -37,7 +53,15 @@ def chain(*transformations: Any) -> base.GradientTransformation:
 
 
 def named_chain(*transformations: tuple[str, Any]) -> base.GradientTransformation:
-    """``chain`` whose state is a dict keyed by the given names."""
+    """``chain`` whose state is a dict keyed by the given names.
+
+    Args:
+      *transformations: ``(name, transformation)`` pairs, applied in the order given;
+        the names must be unique (else ``ValueError``).
+
+    Returns:
+      A ``GradientTransformation`` whose state is ``{name: member_state}``.
+    """
     names = [name for name, _ in transformations]
     if len(set(names)) != len(names):
         raise ValueError(f"named_chain: names must be unique, got {names}")
@@ -58,6 +82,13 @@ def named_chain(*transformations: tuple[str, Any]) -> base.GradientTransformatio
 
 
 class DivideState(NamedTuple):
+    """The state of ``divide``.
+
+    Attributes:
+      numerator: The numerator branch's state.
+      denominator: The denominator branch's state.
+    """
+
     numerator: Any
     denominator: Any
 
@@ -70,6 +101,15 @@ def divide(numerator: Any, denominator: Any) -> base.GradientTransformation:
 
     This is how a preconditioned method is written as primitives, e.g. Adam:
     ``divide(chain(ema(b1), ...), chain(elementwise(abs_sq), ema(b2), ...))``.
+
+    Args:
+      numerator: The transformation ``N`` whose output is divided.
+      denominator: The transformation ``D`` dividing it; it must return a tree of the
+        same structure (it is never guarded against zero: add ``eps`` inside it).
+
+    Returns:
+      A ``GradientTransformation`` whose state is ``DivideState(numerator, denominator)``,
+      the two branches' states.
     """
     num = base.as_transformation(numerator)
     den = base.as_transformation(denominator)
