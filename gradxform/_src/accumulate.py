@@ -24,6 +24,20 @@ def _check_k(name: str, k: Any) -> None:
 
 
 class MultiStepsState(NamedTuple):
+    """The state of ``MultiSteps``.
+
+    Attributes:
+      mini_step: int32 scalar, the mini-steps accumulated since the last emitted update
+        (``0..k-1``).
+      gradient_step: int32 scalar, the optimizer steps emitted so far (saturates at the
+        int32 maximum).
+      inner_opt_state: The wrapped optimizer's state, changed only on emitting steps.
+      acc_grads: The running mean (or sum) of this step's gradients, a tree like the
+        parameters in ``accumulator_dtype``.
+      skip_state: What ``should_skip_update_fn`` reported on the last call (``()`` when
+        there is none).
+    """
+
     mini_step: jax.Array  # int32: mini-steps accumulated since the last emitted update
     gradient_step: jax.Array  # int32: optimizer steps emitted so far
     inner_opt_state: Any
@@ -45,6 +59,38 @@ class MultiSteps:
     (e.g. ``skip_not_finite``) rejects a mini-step: zero updates, state unchanged
     except ``skip_state``. ``accumulator_dtype`` defaults to float32, as in optax.
     ``every_k_schedule`` is an int ``>= 1`` or a function of ``gradient_step``.
+
+    Args:
+      opt: The optimizer to wrap, any ``(init, update)`` pair.
+      every_k_schedule: The number ``k`` of mini-steps per optimizer step: an int
+        ``>= 1`` (else ``ValueError``; a float or bool raises ``TypeError``), or a
+        function ``gradient_step -> k`` whose value is cast to int32 and not validated.
+      use_grad_mean: If True (default), ``opt`` receives the mean of the ``k`` gradients;
+        if False, their sum.
+      should_skip_update_fn: Optional ``fn(updates, gradient_step, params) ->
+        (skip, skip_state)`` with ``skip`` a bool scalar (else ``ValueError``); e.g.
+        ``gx.skip_not_finite``. Default None: no mini-step is skipped.
+      accumulator_dtype: The dtype of ``acc_grads``, default float32. A real dtype with
+        complex parameters raises ``ValueError``; None keeps JAX's default float dtype.
+
+    Attributes:
+      inner_opt: The wrapped optimizer, as a ``GradientTransformation``.
+
+    ``init(params)`` returns a ``MultiStepsState``; ``update(updates, state, params=None,
+    **extra)`` returns ``(updates, state)``, the updates in the gradients' dtypes;
+    ``has_updated(state)`` says whether the last call emitted a step;
+    ``gradient_transformation()`` returns ``GradientTransformation(init, update)``.
+
+    Examples:
+      >>> opt = gx.MultiSteps(gx.sgd(learning_rate=1.0), every_k_schedule=2)
+      >>> params = jnp.array([0.0, 0.0])
+      >>> state = opt.init(params)
+      >>> u, state = opt.update(jnp.array([1.0, 2.0]), state, params)
+      >>> print(np.asarray(u).round(4), bool(opt.has_updated(state)))
+      [0. 0.] False
+      >>> u, state = opt.update(jnp.array([3.0, 4.0]), state, params)
+      >>> print(np.asarray(u).round(4), bool(opt.has_updated(state)))
+      [-2. -3.] True
     """
 
     def __init__(
@@ -158,6 +204,13 @@ class MultiSteps:
 
 
 class ApplyEvery(NamedTuple):
+    """The state of ``apply_every``.
+
+    Attributes:
+      count: int32 scalar, the position in the current window of ``k`` steps.
+      grad_acc: The sum of the window's updates so far, a tree like the parameters.
+    """
+
     count: jax.Array  # int32: position in the current window of k steps
     grad_acc: Any  # the sum of the window's updates so far
 
@@ -168,6 +221,13 @@ def apply_every(k: int = 1) -> base.GradientTransformation:
     ``a <- g + [t mod k != 0] a``; ``u <- [t mod k = k - 1] a``, ``t`` the 0-based step.
     Transformations before it in a chain still update their state every step; for a
     faithful large-batch equivalent wrap the optimizer in ``MultiSteps``. ``k >= 1``.
+
+    Args:
+      k: The window length, an int ``>= 1`` (default 1: every step emits its update).
+        A smaller int raises ``ValueError``, a float or bool ``TypeError``.
+
+    Returns:
+      A ``GradientTransformation`` whose state is ``ApplyEvery(count, grad_acc)``.
     """
     _check_k("k", k)
 

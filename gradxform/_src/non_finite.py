@@ -32,6 +32,16 @@ def zeros_like_output(fn, *args, **kwargs) -> Any:
 
 
 class ApplyIfFiniteState(NamedTuple):
+    """The state of ``apply_if_finite``.
+
+    Attributes:
+      notfinite_count: int32 scalar, the consecutive non-finite steps, 0 after a finite
+        one.
+      last_finite: bool scalar, whether the last step's updates were all finite.
+      total_notfinite: int32 scalar, the non-finite steps since ``init``, never reset.
+      inner_state: The wrapped transformation's state.
+    """
+
     notfinite_count: jax.Array  # int32: consecutive non-finite steps, 0 after a finite one
     last_finite: jax.Array  # bool: whether the last step's updates were all finite
     total_notfinite: jax.Array  # int32: non-finite steps since init, never reset
@@ -46,6 +56,26 @@ def apply_if_finite(inner: Any, max_consecutive_errors: int) -> base.GradientTra
     such step in a row: then ``inner`` is applied anyway. The state counts consecutive
     (``notfinite_count``) and total (``total_notfinite``) non-finite steps and records
     ``last_finite``. ``max_consecutive_errors >= 0`` (0 never skips).
+
+    Args:
+      inner: The transformation to protect, any ``(init, update)`` pair.
+      max_consecutive_errors: How many non-finite steps in a row are rejected before
+        ``inner`` is applied anyway; an int ``>= 0`` (a negative int raises
+        ``ValueError``, a float or bool ``TypeError``).
+
+    Returns:
+      A ``GradientTransformation`` whose state is an ``ApplyIfFiniteState``.
+
+    Examples:
+      >>> opt = gx.apply_if_finite(gx.sgd(learning_rate=1.0), max_consecutive_errors=2)
+      >>> params = jnp.array([1.0, 2.0])
+      >>> state = opt.init(params)
+      >>> u, state = opt.update(jnp.array([jnp.nan, 1.0]), state, params)
+      >>> print(np.asarray(u).round(4), int(state.notfinite_count), bool(state.last_finite))
+      [0. 0.] 1 False
+      >>> u, state = opt.update(jnp.array([0.5, 1.0]), state, params)
+      >>> print(np.asarray(u).round(4), int(state.total_notfinite))
+      [-0.5 -1. ] 1
     """
     _check_count("max_consecutive_errors", max_consecutive_errors)
     inner = base.as_transformation(inner)
@@ -94,6 +124,12 @@ def _check_count(name: str, value: Any) -> None:
 
 
 class ZeroNansState(NamedTuple):
+    """The state of ``zero_nans``.
+
+    Attributes:
+      found_nan: A bool scalar per leaf: whether the last update had a NaN there.
+    """
+
     found_nan: Any  # a bool per leaf: whether the last update had a NaN there
 
 
@@ -101,6 +137,9 @@ def zero_nans() -> base.GradientTransformation:
     """Replaces NaN entries by zero: ``u <- where(isnan(u), 0, u)``; Inf passes through.
 
     The state holds, per leaf, whether the last update contained a NaN.
+
+    Returns:
+      A ``GradientTransformation`` whose state is ``ZeroNansState(found_nan)``.
     """
 
     def init(params):
@@ -123,6 +162,15 @@ def skip_not_finite(
     """A ``should_skip_update_fn`` for ``MultiSteps``: skip when any update is NaN or Inf.
 
     Returns ``(should_skip, {"should_skip", "num_not_finite"})``, the count an int32.
+
+    Args:
+      updates: The mini-step's gradient tree.
+      gradient_step: The optimizer step count (ignored).
+      params: The parameters (ignored).
+
+    Returns:
+      ``(should_skip, {"should_skip": should_skip, "num_not_finite": n})``: a bool
+      scalar and the int32 number of NaN or Inf entries over all leaves.
     """
     del gradient_step, params
     counts = [jnp.sum(~jnp.isfinite(u), dtype=jnp.int32) for u in jax.tree.leaves(updates)]
@@ -141,6 +189,16 @@ def skip_large_updates(
 
     A NaN norm is skipped too. Bind the threshold with ``functools.partial``. Returns
     ``(should_skip, {"should_skip", "norm_squared"})``. ``max_squared_norm >= 0``.
+
+    Args:
+      updates: The mini-step's gradient tree.
+      gradient_step: The optimizer step count (ignored).
+      params: The parameters (ignored).
+      max_squared_norm: The threshold on ``sum |u|^2`` over all leaves; must be ``>= 0``
+        (else ``ValueError``). No default: bind it with ``functools.partial``.
+
+    Returns:
+      ``(should_skip, {"should_skip": should_skip, "norm_squared": ||u||^2})``.
     """
     del gradient_step, params
     validate.non_negative("max_squared_norm", max_squared_norm)
