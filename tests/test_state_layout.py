@@ -61,9 +61,6 @@ CONSTANT_ONLY = {"rprop", "sm3", "optimistic_adam"}
 # Layouts that still differ from optax's, each in a transformation of its own module:
 # marked strict, so that the mark has to go when the layout is fixed.
 DIFFERENT = {
-    "optimistic_adam": "ScaleByOptimisticGradientState holds count, not is_initial_step",
-    "optimistic_adam_v2": "ScaleByOptimisticGradientState holds count, not is_initial_step",
-    "optimistic_gradient_descent": "count instead of optax's is_initial_step",
     "rprop": "ScaleByRpropState holds prev_sign (optax: prev_updates)",
     "sm3": "the first moment of a scalar leaf is kept (optax drops it)",
     "muon": "MultiTransformState (optax: PartitionState)",

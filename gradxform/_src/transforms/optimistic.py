@@ -8,11 +8,11 @@ import jax
 import jax.numpy as jnp
 
 from gradxform import tree as tree_ops
-from gradxform._src import base, numerics, validate
+from gradxform._src import base, validate
 
 
 class ScaleByOptimisticGradientState(NamedTuple):
-    count: jax.Array  # int32 scalar
+    is_initial_step: jax.Array  # bool scalar: no previous gradient yet (optax's field)
     previous_gradient: Any
 
 
@@ -32,13 +32,13 @@ def scale_by_optimistic_gradient(
     def init(params):
         base.check_float_leaves(params, "scale_by_optimistic_gradient")
         return ScaleByOptimisticGradientState(
-            count=jnp.zeros([], jnp.int32), previous_gradient=tree_ops.zeros_like(params)
+            is_initial_step=jnp.array(True), previous_gradient=tree_ops.zeros_like(params)
         )
 
     def update(updates, state, params=None, **extra):
         del params, extra
         base.check_same_structure(updates, state.previous_gradient, "previous gradient")
-        first = state.count == 0
+        first = state.is_initial_step
 
         def step(g, prev):
             prev = jnp.where(first, g, prev)
@@ -48,7 +48,7 @@ def scale_by_optimistic_gradient(
         # Kept in the dtype it was initialised with, so that the state's dtypes are fixed.
         previous = tree_ops.cast_like(updates, state.previous_gradient)
         return out, ScaleByOptimisticGradientState(
-            count=numerics.safe_increment(state.count), previous_gradient=previous
+            is_initial_step=jnp.zeros_like(state.is_initial_step), previous_gradient=previous
         )
 
     return base.GradientTransformation(init, update)
