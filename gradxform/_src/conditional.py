@@ -19,6 +19,13 @@ def _check_condition(fn: Any) -> None:
 
 
 class ConditionallyTransformState(NamedTuple):
+    """The state of ``conditionally_transform``.
+
+    Attributes:
+      inner_state: The wrapped transformation's state, kept on steps that skip it.
+      step: int32 scalar, the calls to ``update`` so far (saturates at the int32 maximum).
+    """
+
     inner_state: Any
     step: jax.Array  # int32: calls to update so far
 
@@ -31,6 +38,16 @@ def conditionally_transform(
     ``t`` counts earlier calls (0 on the first). When the condition fails the updates
     pass through unchanged and ``inner``'s state is kept. With ``forward_extra_args``
     the extra keyword arguments of ``update`` are passed to the condition too.
+
+    Args:
+      inner: The transformation to run conditionally, any ``(init, update)`` pair.
+      should_transform_fn: ``fn(step, **extra) -> bool scalar`` (a traced value is fine);
+        must be callable (else ``TypeError``).
+      forward_extra_args: If True, ``update``'s extra keyword arguments are passed to
+        ``should_transform_fn``. Default False.
+
+    Returns:
+      A ``GradientTransformation`` whose state is a ``ConditionallyTransformState``.
     """
     _check_condition(should_transform_fn)
     inner = base.as_transformation(inner)
@@ -56,6 +73,13 @@ def conditionally_transform(
 
 
 class ConditionallyMaskState(NamedTuple):
+    """The state of ``conditionally_mask``.
+
+    Attributes:
+      step: int32 scalar, the calls to ``update`` so far (saturates at the int32 maximum).
+      inner_state: The wrapped transformation's state, kept on steps that skip it.
+    """
+
     step: jax.Array  # int32: calls to update so far
     inner_state: Any
 
@@ -68,6 +92,16 @@ def conditionally_mask(
     ``t`` counts earlier calls (0 on the first). When the condition fails the updates
     are zeros and ``inner``'s state is kept. With ``forward_extra_args`` the extra
     keyword arguments of ``update`` are passed to the condition too.
+
+    Args:
+      inner: The transformation to run conditionally, any ``(init, update)`` pair.
+      should_transform_fn: ``fn(step, **extra) -> bool scalar`` (a traced value is fine);
+        must be callable (else ``TypeError``).
+      forward_extra_args: If True, ``update``'s extra keyword arguments are passed to
+        ``should_transform_fn``. Default False.
+
+    Returns:
+      A ``GradientTransformation`` whose state is a ``ConditionallyMaskState``.
     """
     _check_condition(should_transform_fn)
     inner = base.as_transformation(inner)

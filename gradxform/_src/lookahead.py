@@ -13,12 +13,25 @@ from gradxform._src import base, numerics, validate
 
 
 class LookaheadState(NamedTuple):
+    """The state of ``lookahead``.
+
+    Attributes:
+      fast_state: The fast optimizer's state.
+      steps_since_sync: int32 scalar, the fast steps since the last synchronisation
+        (``0..sync_period-1``).
+    """
+
     fast_state: Any  # the fast optimizer's state
     steps_since_sync: jax.Array  # int32: fast steps since the last synchronisation
 
 
 class LookaheadParams(NamedTuple):
-    """The fast weights (take gradients here) and the slow weights (evaluate these)."""
+    """The fast weights (take gradients here) and the slow weights (evaluate these).
+
+    Attributes:
+      fast: The fast weights, a parameter tree; gradients are taken here.
+      slow: The slow weights, a tree of the same structure; evaluate the model here.
+    """
 
     fast: Any
     slow: Any
@@ -45,6 +58,31 @@ def lookahead(
     ``sync_period >= 1``; ``reset_state`` re-initialises the fast optimizer's state at
     each synchronisation. Gradients are taken at ``params.fast``; apply the updates
     unmodified. Zhang et al. (2019), "Lookahead Optimizer: k steps forward, 1 step back".
+
+    Args:
+      fast_optimizer: The optimizer run on the fast weights, any ``(init, update)`` pair.
+      sync_period: The number ``k`` of fast steps between synchronisations, an int
+        ``>= 1`` (a smaller int raises ``ValueError``, a float or bool ``TypeError``).
+      slow_step_size: The interpolation factor ``alpha`` in ``[0, 1]`` (else
+        ``ValueError``); 1 makes the slow weights jump to the fast ones.
+      reset_state: If True, the fast optimizer's state is re-initialised at each
+        synchronisation. Default False.
+
+    Returns:
+      A ``GradientTransformation`` whose state is a ``LookaheadState``; its ``update``
+      takes and returns ``LookaheadParams`` trees (and raises ``ValueError`` when
+      ``params`` is not one). ``init`` takes ``LookaheadParams`` (plain params are taken
+      as the fast weights, with a warning).
+
+    Examples:
+      >>> opt = gx.lookahead(gx.sgd(learning_rate=0.5), sync_period=2, slow_step_size=0.5)
+      >>> params = gx.LookaheadParams.init_synced(jnp.array([1.0]))
+      >>> state = opt.init(params)
+      >>> for _ in range(2):
+      ...     updates, state = opt.update(jnp.array([1.0]), state, params)  # grad at fast
+      ...     params = gx.apply_updates(params, updates)
+      >>> print(np.asarray(params.fast).round(4), np.asarray(params.slow).round(4))
+      [0.5] [0.5]
     """
     if isinstance(sync_period, bool) or (
         isinstance(sync_period, numbers.Number) and not isinstance(sync_period, numbers.Integral)
