@@ -27,10 +27,22 @@ REFERENCE_SEED = 5318008
 
 
 class ScaleByPsgdKronState(NamedTuple):
-    count: jax.Array  # int32 scalar: earlier updates
-    mu: Any  # momentum (None when b1 == 0)
-    factors: Any  # per leaf, the tuple of Q's factors
-    update_counter: jax.Array  # int32 scalar: calls since the last fit
+    """The state of ``scale_by_psgd_kron``.
+
+    Attributes:
+        count: int32 scalar, the number of earlier updates.
+        mu: the momentum, a tree like the params in ``mu_dtype`` (``None`` when
+            ``b1 == 0``).
+        factors: per leaf, the tuple of ``Q``'s Kronecker factors, one per axis: a
+            triangular ``(d, d)`` matrix or a diagonal ``(d,)`` vector, in
+            ``precond_dtype``.
+        update_counter: int32 scalar, the calls since ``Q`` was last fitted.
+    """
+
+    count: jax.Array
+    mu: Any
+    factors: Any
+    update_counter: jax.Array
 
 
 def precond_update_prob_schedule(
@@ -124,7 +136,8 @@ def scale_by_psgd_kron(
             an int seed, a raw ``uint32[2]`` key or a typed key (same draws as the raw one).
 
     Returns:
-        A ``GradientTransformation``.
+        A ``GradientTransformation`` with state ``ScaleByPsgdKronState`` (count, momentum,
+        the factors of ``Q`` and the calls since the last fit).
     """
     validate.decay("b1", b1)
     if not callable(preconditioner_update_probability):
@@ -306,6 +319,18 @@ def psgd_kron(
 
     Returns:
         A ``GradientTransformation``; ``update`` needs ``params`` when ``weight_decay > 0``.
+
+    Examples:
+        >>> params = (jnp.array([[1.0, -2.0], [0.5, 3.0]]), jnp.array([1.0, 1.0]))
+        >>> loss = lambda p: jnp.sum(p[0] ** 2) + jnp.sum(p[1] ** 2)
+        >>> opt = gx.psgd_kron(0.1)
+        >>> state = opt.init(params)
+        >>> for _ in range(2):
+        ...     updates, state = opt.update(jax.grad(loss)(params), state, params)
+        ...     params = gx.apply_updates(params, updates)
+        >>> print(np.asarray(params[0]).round(3), np.asarray(params[1]).round(3))
+        [[ 0.831 -1.773]
+         [ 0.413  2.675]] [0.78 0.78]
     """
     validate.non_negative("learning_rate", learning_rate)
     validate.non_negative("weight_decay", weight_decay)

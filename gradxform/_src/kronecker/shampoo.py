@@ -205,6 +205,18 @@ def shampoo(
 
     Returns:
       A ``GradientTransformation`` with state ``ShampooState``.
+
+    Examples:
+      >>> params = {"w": jnp.array([[1.0, -2.0], [0.5, 3.0]])}
+      >>> opt = gx.shampoo(0.1)
+      >>> state = opt.init(params)
+      >>> for _ in range(3):
+      ...     grads = jax.grad(lambda p: jnp.sum(p["w"] ** 2))(params)
+      ...     updates, state = opt.update(grads, state, params)
+      ...     params = gx.apply_updates(params, updates)
+      >>> print(np.asarray(params["w"]).round(3))
+      [[-0.108  0.217]
+       [-0.054 -0.325]]
     """
     validate.non_negative("learning_rate", learning_rate)
     _check_int("block_size", block_size, 1)

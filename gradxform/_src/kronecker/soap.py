@@ -15,11 +15,23 @@ from gradxform._src.kronecker.statistics import axis_gram
 
 
 class ScaleBySoapState(NamedTuple):
-    count: jax.Array  # int32 scalar: earlier updates
-    mu: Any  # first moment, original basis, param dtype
-    nu: Any  # second moment, eigenbasis, param dtype
-    factors: Any  # per leaf, a tuple with one (d, d) factor or None per axis
-    bases: Any  # per leaf, the factors' eigenbases (same layout)
+    """The state of ``scale_by_soap``.
+
+    Attributes:
+        count: int32 scalar, the number of earlier updates.
+        mu: the first moment in the original basis, a tree like the params (param
+            dtype).
+        nu: the second moment in the eigenbasis, a tree like the params (param dtype).
+        factors: per leaf, a tuple with one ``(d, d)`` Kronecker factor ``E[G G^T]``
+            (at least float32) or ``None`` per axis (an axis left unpreconditioned).
+        bases: per leaf, the eigenbases of ``factors``, same layout.
+    """
+
+    count: jax.Array
+    mu: Any
+    nu: Any
+    factors: Any
+    bases: Any
 
 
 class SoapStepState(NamedTuple):
@@ -94,7 +106,8 @@ def scale_by_soap(
         merge_dims: merge small adjacent axes of tensors before factoring. Default False.
 
     Returns:
-        A ``GradientTransformation``; its state holds ``m``, ``v`` (params' dtype) and
+        A ``GradientTransformation`` with state ``ScaleBySoapState``: ``m``, ``v``
+        (params' dtype) and
         ``L_i``, ``Q_i`` (params' dtype, at least float32).
     """
     validate.decay("b1", b1)
@@ -276,6 +289,17 @@ def soap(
     Returns:
         A ``GradientTransformation`` whose ``update`` needs ``params`` when
         ``weight_decay != 0``.
+
+    Examples:
+        >>> w = jnp.array([[1.0, -2.0], [0.5, 3.0]])
+        >>> opt = gx.soap(0.1, b1=0.9, weight_decay=0.0)
+        >>> state = opt.init(w)
+        >>> for _ in range(4):
+        ...     updates, state = opt.update(2 * w, state)  # the gradient of sum(w ** 2)
+        ...     w = w + updates
+        >>> print(np.asarray(w).round(3))
+        [[ 0.777 -1.798]
+         [ 0.293  2.773]]
     """
     validate.non_negative("learning_rate", learning_rate)
     validate.non_negative("weight_decay", weight_decay)
