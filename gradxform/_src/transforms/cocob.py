@@ -12,9 +12,16 @@ from gradxform._src import base, numerics, validate
 
 
 class COCOBState(NamedTuple):
-    """``init_particles`` ``x_0``; ``cumulative_gradients`` ``C = -sum g``; ``scale``
-    ``L = max |g|`` (from ``eps``); ``subgradients`` ``G = sum |g|``; ``reward``
-    ``R``, the wealth won so far. All shaped like the params, in their dtypes."""
+    """The state of ``scale_by_cocob``; every field is shaped like the params, in their
+    dtypes.
+
+    Attributes:
+        init_particles: ``x_0``, the params at ``init``.
+        cumulative_gradients: ``C = -sum g``, the negated gradient sum.
+        scale: ``L = max |g|``, the largest gradient magnitude seen (starts at ``eps``).
+        subgradients: ``G = sum |g|``, the sum of gradient magnitudes.
+        reward: ``R``, the wealth won so far.
+    """
 
     init_particles: Any
     cumulative_gradients: Any
@@ -39,7 +46,8 @@ def scale_by_cocob(
       eps: initial ``L``, keeping the first division finite, ``> 0``; default 1e-8.
 
     Returns:
-      A ``GradientTransformation`` that needs ``params``. Real parameters only.
+      A ``GradientTransformation`` with state ``COCOBState``; ``update`` needs
+      ``params``. Real parameters only.
     """
     validate.positive("alpha", alpha)
     validate.positive("eps", eps)

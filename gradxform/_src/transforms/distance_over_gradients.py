@@ -12,8 +12,16 @@ from gradxform._src import base, numerics, validate
 
 
 class ScaleByDistanceOverGradientsState(NamedTuple):
-    """Per leaf: ``max_dist`` ``r_bar`` (a scalar), ``grad_sum_of_squares`` ``G`` (shape
-    ``(1,)``, as optax keeps it) and ``init_params`` ``x_0`` (in ``param_dtype``)."""
+    """The state of ``scale_by_distance_over_gradients``.
+
+    Attributes:
+        max_dist: per leaf, ``r_bar``, the largest distance from ``x_0`` seen so far (a
+            scalar in ``param_dtype``).
+        grad_sum_of_squares: per leaf, ``G``, the running sum of squared gradient norms
+            (shape ``(1,)``, as optax keeps it, in ``param_dtype``).
+        init_params: ``x_0``, the params at ``init``, a tree like the params in
+            ``param_dtype``.
+    """
 
     max_dist: Any
     grad_sum_of_squares: Any
@@ -43,7 +51,8 @@ def scale_by_distance_over_gradients(
         default 1.
 
     Returns:
-      A ``GradientTransformation`` that needs ``params``.
+      A ``GradientTransformation`` with state ``ScaleByDistanceOverGradientsState``;
+      ``update`` needs ``params``.
     """
     validate.non_negative("reps_rel", reps_rel)
     validate.non_negative("eps", eps)

@@ -24,8 +24,15 @@ def _step(lr: jax.Array, updates: Any) -> Any:
 
 
 class DoGState(NamedTuple):
-    """``is_init_step`` (bool), ``init_params`` ``x_0``, ``max_dist`` ``r_bar``,
-    ``sum_sq_norm_grads`` ``G``; the scalars in the params' lowest dtype (>= float32)."""
+    """The state of ``scale_by_dog``; the scalars are in the params' lowest dtype
+    (at least float32).
+
+    Attributes:
+        is_init_step: bool scalar, True until the first update.
+        init_params: ``x_0``, the params at ``init``, a tree like the params.
+        max_dist: ``r_bar``, the largest distance ``||x_t - x_0||`` seen so far (scalar).
+        sum_sq_norm_grads: ``G``, the running sum of squared gradient norms (scalar).
+    """
 
     is_init_step: jax.Array
     init_params: Any
@@ -51,7 +58,7 @@ def scale_by_dog(
       eps: added to ``G``, ``>= 0``; default 1e-8.
 
     Returns:
-      A ``GradientTransformation`` that needs ``params``.
+      A ``GradientTransformation`` with state ``DoGState``; ``update`` needs ``params``.
     """
     if not (isinstance(init_step, tuple) and len(init_step) == 2):
         raise ValueError(f"init_step must be a pair (tag, value), got {init_step!r}")
@@ -99,8 +106,14 @@ def scale_by_dog(
 
 
 class DoWGState(NamedTuple):
-    """``init_params`` ``x_0``, ``weighted_sq_norm_grads`` ``v``, ``estim_sq_dist``
-    ``r_bar^2``; the scalars in the params' lowest dtype (>= float32)."""
+    """The state of ``scale_by_dowg``; the scalars are in the params' lowest dtype
+    (at least float32).
+
+    Attributes:
+        init_params: ``x_0``, the params at ``init``, a tree like the params.
+        weighted_sq_norm_grads: ``v``, the running sum of ``r_bar^2 ||g||^2`` (scalar).
+        estim_sq_dist: ``r_bar^2``, the largest squared distance from ``x_0`` (scalar).
+    """
 
     init_params: Any
     weighted_sq_norm_grads: jax.Array
@@ -122,7 +135,7 @@ def scale_by_dowg(
       eps: added to ``sqrt(v)``, ``>= 0``; default 1e-4.
 
     Returns:
-      A ``GradientTransformation`` that needs ``params``.
+      A ``GradientTransformation`` with state ``DoWGState``; ``update`` needs ``params``.
     """
     validate.non_negative("init_estim_sq_dist", init_estim_sq_dist)
     validate.non_negative("eps", eps)

@@ -13,17 +13,27 @@ from gradxform._src.transforms.adaptive import scale_by_adam
 
 
 class GaLoreDimensionNumbers(NamedTuple):
-    """Which axes of a leaf are the matrix's rows (``reduction_axis``, contracted in the
-    layer) and which its columns (``output_axis``); together they must name every axis."""
+    """Which axes of a leaf form the rows and which the columns of GaLore's matrix;
+    together they must name every axis of the leaf.
+
+    Attributes:
+        reduction_axis: the axis or axes of the rows (contracted in the layer). Default 0.
+        output_axis: the axis or axes of the columns. Default 1.
+    """
 
     reduction_axis: Sequence[int] | int = 0
     output_axis: Sequence[int] | int = 1
 
 
 class GaLoreState(NamedTuple):
-    """``count`` (int32); ``base_optimizer_state`` (over the projected gradients);
-    ``projector`` per leaf: the ``(m, r)`` or ``(n, r)`` basis, ``(0, 0)`` for leaves
-    that are not projected."""
+    """The state of ``scale_by_galore``.
+
+    Attributes:
+        count: int32 scalar, the number of earlier updates.
+        base_optimizer_state: the base optimizer's state over the projected gradients.
+        projector: per leaf, the ``(m, r)`` or ``(n, r)`` orthonormal basis, an empty
+            ``(0, 0)`` array for leaves that are not projected.
+    """
 
     count: jax.Array
     base_optimizer_state: Any

@@ -12,8 +12,14 @@ from gradxform._src import base, numerics, validate
 
 
 class MadgradState(NamedTuple):
-    """``count`` (int32 steps taken), ``grad_sum_sq`` ``S``, ``s`` the weighted
-    gradient sum, ``x0`` the initial params; trees in the params' dtypes."""
+    """The state of ``scale_by_madgrad``; the trees are like the params, in their dtypes.
+
+    Attributes:
+        count: int32 scalar, the number of steps taken.
+        grad_sum_sq: ``S``, the ``lambda``-weighted sum of squared gradients.
+        s: the ``lambda``-weighted sum of gradients.
+        x0: the params at ``init``.
+    """
 
     count: jax.Array
     grad_sum_sq: Any
@@ -42,7 +48,8 @@ def scale_by_madgrad(
       eps: added to ``lr`` and to ``S^(1/3)``, ``>= 0``; default 1e-6.
 
     Returns:
-      A ``GradientTransformation`` that needs ``params``. Real parameters only.
+      A ``GradientTransformation`` with state ``MadgradState``; ``update`` needs
+      ``params``. Real parameters only.
     """
     if not callable(learning_rate):
         validate.non_negative("learning_rate", learning_rate)

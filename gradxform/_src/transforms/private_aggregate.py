@@ -13,7 +13,11 @@ from gradxform._src.transforms.noise import _as_key
 
 
 class DifferentiallyPrivateAggregateState(NamedTuple):
-    """``rng_key``: the typed PRNG key of the next step's noise."""
+    """The state of ``differentially_private_aggregate``.
+
+    Attributes:
+        rng_key: the typed PRNG key of the next step's noise.
+    """
 
     rng_key: jax.Array
 

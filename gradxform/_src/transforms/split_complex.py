@@ -18,7 +18,11 @@ class SplitRealAndImaginaryArrays(NamedTuple):
 
 
 class SplitRealAndImaginaryState(NamedTuple):
-    """``inner_state``: the inner transformation's state over the split tree."""
+    """The state of ``split_real_and_imaginary``.
+
+    Attributes:
+        inner_state: the inner transformation's state over the split (all-real) tree.
+    """
 
     inner_state: Any
 
