@@ -109,7 +109,7 @@ def test_real_only_optimizers_refuse_complex_leaves_by_path(name):
 @pytest.mark.parametrize("name", sorted(set(OPTIMIZERS) - set(REAL_ONLY)))
 def test_complex64_jit_equals_eager_and_stays_finite(name):
     problem = test_properties.make_problem("complex64", 1.0, [(2, 3), (), None], seed=2)
-    test_properties.check_jit_equals_eager_and_finite(name, problem)
+    test_properties.check_jit_equals_eager_and_finite(name, [problem])
 
 
 @pytest.mark.parametrize(
@@ -141,7 +141,7 @@ def test_real_second_moment_for_complex_leaves_is_allowed():
 def test_complex64_gradients_of_1e30_stay_finite(name):
     # |g|^2 = 1e60 overflows float32: the second moment saturates, in a complex state too.
     problem = test_properties.make_problem("complex64", 1e30, [(2, 3)], seed=4)
-    test_properties.check_jit_equals_eager_and_finite(name, problem)
+    test_properties.check_jit_equals_eager_and_finite(name, [problem])
 
 
 # Rotating parameters and gradients by the same phase, p -> i p and g -> i g, leaves every
