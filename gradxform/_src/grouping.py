@@ -56,7 +56,11 @@ class GroupedState(NamedTuple):
     state over the dict of stacks; ``leaves``, its state over the plain tree;
     ``vmapped``, ``(shared, per_group)`` with ``per_group[g]`` the per-leaf arrays of
     group ``g`` (leading stack axis) and ``shared`` the leaf-independent ones (a step
-    count), stored once."""
+    count), stored once.
+
+    Attributes:
+      inner: The tuple of the members' states, one per transformation, in order.
+    """
 
     inner: tuple
 
@@ -269,6 +273,26 @@ def grouped(
     ``GroupedState``, a layout of its own (not interchangeable with the ungrouped
     chain's). The transformations must treat every leaf alike: apply masks outside,
     ``masked(grouped(tx), mask)``.
+
+    Args:
+      *transformations: The members, chained in order; at least one (else
+        ``ValueError``).
+      group_size: The most leaves in one stack, an int ``>= 1`` (else ``ValueError``);
+        default 16.
+      max_stack_size: Leaves of more than this many elements are never stacked, an int
+        ``>= 1`` (else ``ValueError``); default ``2**15``.
+
+    Returns:
+      A ``GradientTransformation`` whose state is a ``GroupedState``; its updates have
+      the structure of the updates it receives (a tree, or a ``Packed`` value).
+
+    Examples:
+      >>> params = {"a": jnp.array([1.0, 2.0]), "b": jnp.array([3.0, 4.0])}
+      >>> opt = gx.grouped(gx.clip_by_global_norm(1.0), gx.sgd(learning_rate=1.0))
+      >>> state = opt.init(params)
+      >>> updates, state = opt.update(params, state, params)
+      >>> print(np.asarray(updates["b"]).round(4))
+      [-0.5477 -0.7303]
     """
     if not transformations:
         raise ValueError("grouped needs at least one transformation")

@@ -7,7 +7,14 @@ import jax.numpy as jnp
 
 
 def abs_sq(x: jax.Array) -> jax.Array:
-    """``|x|^2`` without a square root; for complex ``x`` it is ``re^2 + im^2``."""
+    """``|x|^2`` without a square root; for complex ``x`` it is ``re^2 + im^2``.
+
+    Args:
+      x: An array (or array-like), real or complex.
+
+    Returns:
+      ``|x|^2`` element-wise, real (a real dtype of the same precision for complex ``x``).
+    """
     x = jnp.asarray(x)
     if jnp.iscomplexobj(x):
         return x.real**2 + x.imag**2
@@ -15,7 +22,15 @@ def abs_sq(x: jax.Array) -> jax.Array:
 
 
 def safe_increment(count: jax.typing.ArrayLike) -> jax.Array:
-    """``count + 1``, saturating at the dtype's maximum instead of overflowing."""
+    """``count + 1``, saturating at the dtype's maximum instead of overflowing.
+
+    Args:
+      count: An integer or floating counter (any shape); another dtype raises
+        ``ValueError``.
+
+    Returns:
+      ``min(count + 1, max)`` in ``count``'s dtype.
+    """
     count = jnp.asarray(count)
     if jnp.issubdtype(count.dtype, jnp.integer):
         top = jnp.iinfo(count.dtype).max
@@ -28,12 +43,32 @@ def safe_increment(count: jax.typing.ArrayLike) -> jax.Array:
 
 
 def safe_int32_increment(count: jax.typing.ArrayLike) -> jax.Array:
-    """``safe_increment`` for an int32 counter (optax's older name)."""
+    """``safe_increment`` for an int32 counter (optax's older name).
+
+    Args:
+      count: A counter, converted to int32.
+
+    Returns:
+      ``min(count + 1, 2**31 - 1)`` as int32.
+    """
     return safe_increment(jnp.asarray(count, jnp.int32))
 
 
 def safe_norm(x, min_norm, ord=None, axis=None, keepdims=False):  # noqa: A002
-    """``max(||x||, min_norm)`` whose gradient is zero, not NaN, where ``||x|| <= min_norm``."""
+    """``max(||x||, min_norm)`` whose gradient is zero, not NaN, where ``||x|| <= min_norm``.
+
+    Args:
+      x: An array, real or complex.
+      min_norm: The floor of the norm, a scalar (typically ``>= 0``; not validated).
+      ord: The norm's order, as ``jnp.linalg.norm`` takes it; default None, the 2-norm
+        (Frobenius for a matrix) over the axes.
+      axis: The axis or axes the norm is taken over, as ``jnp.linalg.norm`` takes them;
+        default None, all of them.
+      keepdims: If True, the reduced axes are kept with size 1. Default False.
+
+    Returns:
+      The floored norm, in ``x``'s dtype for the 2-norm.
+    """
     dtype = jnp.asarray(x).dtype
     if ord is None:
         # The 2-norm in one pass over x: the root of the sum of squares is taken of a
@@ -60,6 +95,13 @@ def safe_root_mean_squares(x: jax.Array, min_rms: jax.typing.ArrayLike) -> jax.A
     ``|x|^2`` is the squared modulus (``abs_sq``): ``x^2`` of a complex leaf is complex and
     its root is not a scale. The mean is taken once; where the rms is small the root is
     taken of a substitute (1), which keeps its gradient finite.
+
+    Args:
+      x: An array, real or complex; the mean is over all its entries.
+      min_rms: The floor of the result, a scalar (typically ``>= 0``; not validated).
+
+    Returns:
+      A scalar, ``max(rms(x), min_rms)``.
     """
     mean_sq = jnp.mean(abs_sq(x))
     small = jnp.sqrt(mean_sq) <= min_rms
@@ -76,7 +118,19 @@ def clamped_variance(second: jax.Array, first: jax.Array) -> jax.Array:
 
 
 def global_norm(updates) -> jax.Array:
-    """``sqrt(sum_i ||u_i||^2)`` over every leaf of the tree."""
+    """``sqrt(sum_i ||u_i||^2)`` over every leaf of the tree.
+
+    Args:
+      updates: A pytree of arrays, real or complex (``|u|^2`` is the squared modulus).
+
+    Returns:
+      A scalar array; 0.0 for a tree without leaves.
+
+    Examples:
+      >>> tree = {"a": jnp.array([3.0]), "b": jnp.array([[4.0, 12.0]])}
+      >>> print(np.asarray(gx.global_norm(tree)).round(4))
+      13.0
+    """
     leaves = jax.tree.leaves(updates)
     if not leaves:
         return jnp.asarray(0.0)

@@ -74,6 +74,15 @@ class Packed:
     (element-wise maths only: a per-leaf statistic would see a whole stack). ``stacks[g]``
     holds the leaves ``groups[g]`` (indices in ``jax.tree.leaves`` order) along a new
     leading axis, or the one leaf itself, unstacked, when the group has one member.
+
+    Build one with ``pack``; the constructor does not check its arguments.
+
+    Attributes:
+      stacks: A tuple of arrays, one per group: the group's leaves stacked along a new
+        leading axis, or the leaf itself when the group has one member.
+      treedef: The ``PyTreeDef`` of the packed tree.
+      groups: A tuple of tuples of leaf indices (``jax.tree.leaves`` order), one per
+        stack.
     """
 
     __slots__ = ("stacks", "treedef", "groups")
@@ -119,6 +128,16 @@ def pack(tree: Any, group_size: int = 16, max_stack_size: int = 1 << 15) -> Pack
     ``Packed`` value donates such a leaf's buffer). The defaults are ``grouped``'s,
     so ``grouped(tx).init(pack(params))`` and ``grouped(tx).init(params)`` build the same
     state. ``pack(tree).unpack()`` equals ``tree``.
+
+    Args:
+      tree: A pytree with at least one array leaf (else ``ValueError``).
+      group_size: The most leaves in one stack, an int ``>= 1`` (else ``ValueError``);
+        default 16.
+      max_stack_size: Leaves of more than this many elements stay alone, an int ``>= 1``
+        (else ``ValueError``); default ``2**15``.
+
+    Returns:
+      A ``Packed`` value holding ``tree``'s leaves.
     """
     check_size("group_size", group_size)
     check_size("max_stack_size", max_stack_size)
