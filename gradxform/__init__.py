@@ -32,7 +32,14 @@ from gradxform._src.numerics import (
     safe_norm,
     safe_root_mean_squares,
 )
-from gradxform._src.partition import MaskedNode, masked, multi_transform, partition
+from gradxform._src.partition import (
+    MaskedNode,
+    MultiTransformState,
+    PartitionState,
+    masked,
+    multi_transform,
+    partition,
+)
 from gradxform._src.transforms.accumulation import (
     BiasCorrectionState,
     EmaState,

@@ -85,8 +85,11 @@ def masked(
     return base.GradientTransformation(init, update)
 
 
-class MultiTransformState(NamedTuple):
+class PartitionState(NamedTuple):
     inner_states: Mapping[Hashable, Any]
+
+
+MultiTransformState = PartitionState  # the older name, kept as optax keeps it
 
 
 def multi_transform(
@@ -118,7 +121,7 @@ def multi_transform(
     def init(params):
         _refuse_packed("multi_transform", "labels", params)
         masks = masks_of(params)
-        return MultiTransformState(
+        return PartitionState(
             {
                 k: masked(t, masks[k], mask_compatible_extra_args=mask_compatible_extra_args).init(
                     params
@@ -134,7 +137,7 @@ def multi_transform(
         for k, t in transforms.items():
             tx = masked(t, masks[k], mask_compatible_extra_args=mask_compatible_extra_args)
             updates, new_states[k] = tx.update(updates, state.inner_states[k], params, **extra)
-        return updates, MultiTransformState(new_states)
+        return updates, PartitionState(new_states)
 
     return base.GradientTransformation(init, update)
 
