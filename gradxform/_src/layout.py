@@ -32,6 +32,15 @@ def flatten(inner: Any) -> base.GradientTransformation:
     ``update(u) = unvec(inner.update(vec(u), state, vec(params)))``. Fewer, larger
     arrays cost less per-op overhead than many small ones. Each output leaf is cast
     back to the dtype of its input leaf (concatenation promotes mixed dtypes).
+
+    Args:
+      inner: The transformation to run on the flat vector, any ``(init, update)`` pair.
+        It sees one 1-D array in the promoted dtype of all leaves, so per-leaf
+        statistics (trust ratios, factored moments) become whole-vector ones.
+
+    Returns:
+      A ``GradientTransformation`` whose state is ``inner``'s state over the flat
+      vector. Its ``init`` raises ``TypeError`` for integer or boolean leaves.
     """
     inner = base.as_transformation(inner)
 

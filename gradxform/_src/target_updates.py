@@ -19,7 +19,7 @@ def incremental_update(new_tensors: Any, old_tensors: Any, step_size: jax.typing
       new_tensors: The latest parameters.
       old_tensors: The tracking copy, same structure.
       step_size: The weight of the new values, usually in ``[0, 1]`` (a scalar or an
-        array broadcasting with every leaf).
+        array broadcasting with every leaf; not validated).
 
     Returns:
       The updated tracking copy.
@@ -46,7 +46,7 @@ def periodic_update(
       new_tensors: The latest parameters.
       old_tensors: The tracking copy, same structure and dtypes.
       steps: The current step (an integer scalar, may be traced).
-      update_period: The refresh period, an integer ``>= 1``.
+      update_period: The refresh period, an integer ``>= 1`` (not validated).
 
     Returns:
       ``new_tensors`` or ``old_tensors``, chosen under ``lax.cond``.
