@@ -19,7 +19,12 @@ Filtering = Optional[Callable[[KeyPath, Any], bool]]
 
 @dataclasses.dataclass(frozen=True)
 class NamedTupleKey:
-    """A path entry: the field ``name`` of a NamedTuple of class ``tuple_name``."""
+    """A path entry: the field ``name`` of a NamedTuple of class ``tuple_name``.
+
+    Attributes:
+      tuple_name: The NamedTuple's class name, e.g. ``"ScaleByAdamState"``.
+      name: The field's name, e.g. ``"mu"``.
+    """
 
     tuple_name: str
     name: str

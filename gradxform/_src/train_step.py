@@ -39,7 +39,14 @@ from gradxform._src.packing import pack as pack_tree
 class TrainState(NamedTuple):
     """``params``: what the model sees (a ``Packed`` value with ``pack=True``: its
     ``unpack()`` is the tree); ``opt_state``: the optimizer's state; ``master``: the
-    full-precision copy the optimizer updates (``None`` without ``master_dtype``)."""
+    full-precision copy the optimizer updates (``None`` without ``master_dtype``).
+
+    Attributes:
+      params: The parameters the model sees (a ``Packed`` value with ``pack=True``).
+      opt_state: The optimizer's state.
+      master: The full-precision copy of the params the optimizer updates, or ``None``
+        without ``master_dtype`` (default).
+    """
 
     params: Any
     opt_state: Any
@@ -71,7 +78,37 @@ def _like(value: Any, default: jax.Array) -> jax.Array:
 
 
 class TrainStep:
-    """``state, loss = step(state, *batch, **hyperparams)``; see ``train_step``."""
+    """``state, loss = step(state, *batch, **hyperparams)``; see ``train_step``.
+
+    Build it with ``train_step``, which checks the hyperparameters against the factory's
+    signature; all arguments here are required.
+
+    Args:
+      loss_fn: ``loss_fn(params, *batch) -> loss`` (or ``(loss, aux)`` with
+        ``has_aux``), the scalar to minimise.
+      optimizer: A transformation, or a factory such as ``gx.adam`` called with
+        ``hyperparams`` (else ``TypeError``). A built transformation with
+        ``hyperparams`` raises ``TypeError``.
+      hyperparams: The factory's keyword arguments: float ones become traced arguments
+        each call may override, the others are fixed.
+      has_aux: If True, ``loss_fn`` returns ``(loss, aux)`` and the step returns
+        ``(state, loss, aux)``. Default False.
+      master_dtype: If not None, the optimizer updates a copy of the params in this
+        dtype (e.g. ``jnp.float32`` for bfloat16 params) and the model sees it cast back
+        to each param's dtype. Default None: no master copy.
+      group: If True, the optimizer is wrapped in ``grouped``. Default False.
+      pack: If True, the params are held as a ``Packed`` value (implies ``group``).
+        Default False.
+      donate: If True (default), the state passed to the step is donated to XLA, which
+        updates it in place; do not reuse it after the call.
+
+    Attributes:
+      hyperparams: The current default hyperparameters (the float ones as arrays).
+
+    ``init(params)`` returns the first ``TrainState``; ``transformation(**dynamic)`` the
+    optimizer for given float hyperparameters. Calling the step with a keyword that is
+    not a float hyperparameter raises ``TypeError``.
+    """
 
     def __init__(
         self,
@@ -199,6 +236,41 @@ def train_step(
     buffer per leaf. With ``has_aux`` the loss function returns
     ``(loss, aux)`` and the step ``(state, loss, aux)``. ``step.init(params)`` builds the
     first state.
+
+    Args:
+      loss_fn: ``loss_fn(params, *batch) -> loss`` (or ``(loss, aux)`` with
+        ``has_aux``), the scalar to minimise; ``params`` is the tree even with ``pack``.
+      optimizer: A transformation, or a factory such as ``gx.adam`` (anything callable
+        without ``init``). Anything else raises ``TypeError``.
+      has_aux: If True, ``loss_fn`` returns ``(loss, aux)`` and the step returns
+        ``(state, loss, aux)``. Default False.
+      master_dtype: If not None, the optimizer updates a copy of the params in this
+        dtype (e.g. ``jnp.float32`` for bfloat16 params) and the model sees it cast back
+        to each param's dtype. Default None: no master copy.
+      group: If True, the optimizer is wrapped in ``grouped``. Default False.
+      pack: If True, the params are held as a ``Packed`` value (implies ``group``).
+        Default False.
+      donate: If True (default), the state passed to the step is donated to XLA, which
+        updates it in place; do not reuse it after the call.
+      **hyperparams: Keyword arguments for the factory (``TypeError`` with a built
+        transformation, or when the factory's signature does not take them).
+
+    Returns:
+      A ``TrainStep``: call it as ``step(state, *batch, **float_hyperparams)`` to get
+      ``(state, loss)`` (``(state, loss, aux)`` with ``has_aux``); ``step.init(params)``
+      gives the first ``TrainState``.
+
+    Examples:
+      >>> def loss_fn(w, x):
+      ...     return jnp.sum((w - x) ** 2)
+      >>> step = gx.train_step(loss_fn, gx.sgd, learning_rate=0.25)
+      >>> state = step.init(jnp.array([1.0, 2.0]))
+      >>> state, loss = step(state, jnp.zeros(2))
+      >>> print(np.asarray(state.params).round(4), np.asarray(loss).round(4))
+      [0.5 1. ] 5.0
+      >>> state, loss = step(state, jnp.zeros(2), learning_rate=0.5)
+      >>> print(np.asarray(state.params).round(4), np.asarray(loss).round(4))
+      [0. 0.] 1.25
     """
     if hyperparams and not callable(optimizer):
         raise TypeError("train_step: hyperparameters need an optimizer factory")
