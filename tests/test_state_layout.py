@@ -63,7 +63,6 @@ CONSTANT_ONLY = {"rprop", "sm3", "optimistic_adam"}
 DIFFERENT = {
     "rprop": "ScaleByRpropState holds prev_sign (optax: prev_updates)",
     "sm3": "the first moment of a scalar leaf is kept (optax drops it)",
-    "prodigy": "chained with scale_by_learning_rate (optax: one ProdigyState)",
 }
 
 

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import jax
+import jax.numpy as jnp
 
 from gradxform._src import base
-from gradxform._src.combine import chain
 from gradxform._src.transforms.prodigy import scale_by_prodigy
-from gradxform._src.transforms.scaling import scale
 
 
 def prodigy(
@@ -30,16 +29,14 @@ def prodigy(
     on ``d`` (keep 1, or a schedule). Defaults ``betas=(0.9, 0.999), beta3=sqrt(b2),
     eps=1e-8, estim_lr0=1e-6, estim_lr_coef=1, weight_decay=0``.
     """
-    return chain(
-        scale_by_prodigy(
-            learning_rate,
-            betas,
-            beta3,
-            eps,
-            estim_lr0,
-            estim_lr_coef,
-            weight_decay,
-            safeguard_warmup,
-        ),
-        scale(-1.0),
+    step = scale_by_prodigy(
+        learning_rate, betas, beta3, eps, estim_lr0, estim_lr_coef, weight_decay, safeguard_warmup
     )
+
+    # The descent step negates scale_by_prodigy's output in place of chaining scale(-1), so
+    # that the state is the one ProdigyState, as optax's (a checkpoint crosses over as is).
+    def update(updates, state, params=None, **extra):
+        updates, state = step.update(updates, state, params, **extra)
+        return jax.tree.map(jnp.negative, updates), state
+
+    return base.GradientTransformation(step.init, update)
