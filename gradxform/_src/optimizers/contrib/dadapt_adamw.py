@@ -13,9 +13,17 @@ from gradxform._src.dtypes import lowest_dtype
 
 
 class DAdaptAdamWState(NamedTuple):
-    """``exp_avg`` ``m``, ``exp_avg_sq`` ``v``, ``grad_sum`` ``s`` (trees in the params'
-    dtypes); ``estim_lr`` ``d``, ``numerator_weighted`` ``r`` (scalars in the params'
-    lowest dtype, at least float32); ``count`` (int32)."""
+    """The state of ``dadapt_adamw``: trees in the params' dtypes, scalars in the params'
+    lowest dtype (at least float32).
+
+    Attributes:
+        exp_avg: ``m``, the first moment, a tree like the params.
+        exp_avg_sq: ``v``, the second moment, a tree like the params.
+        grad_sum: ``s``, the weighted gradient sum, a tree like the params.
+        estim_lr: ``d``, the distance estimate (scalar).
+        numerator_weighted: ``r``, the weighted numerator of the estimate (scalar).
+        count: int32 scalar, the number of earlier updates.
+    """
 
     exp_avg: Any
     exp_avg_sq: Any

@@ -13,9 +13,18 @@ from gradxform._src.dtypes import lowest_dtype
 
 
 class MechanicState(NamedTuple):
-    """``base_optimizer_state``; ``count`` (int32); per-beta vectors ``r`` (reward),
-    ``m`` (max ``|h|``), ``v`` (second moment of ``h``), ``s`` (scales), in the params'
-    lowest dtype (>= float32); ``x0`` the reference point (the params at the first step)."""
+    """The state of ``mechanize``; the per-beta vectors (one entry per beta) are in the
+    params' lowest dtype (at least float32).
+
+    Attributes:
+        base_optimizer_state: the wrapped optimizer's state.
+        count: int32 scalar, the number of earlier updates.
+        r: per beta, the reward.
+        m: per beta, the largest ``|h|`` seen.
+        v: per beta, the second moment of ``h``.
+        s: per beta, the scale.
+        x0: the reference point, the params at the first step.
+    """
 
     base_optimizer_state: Any
     count: jax.Array

@@ -13,8 +13,16 @@ from gradxform._src.dtypes import lowest_dtype
 
 
 class MomoState(NamedTuple):
-    """``exp_avg`` ``d`` (a tree); scalars ``barf`` (averaged loss), ``gamma`` (averaged
-    ``<g, x>``), ``lb`` (lower bound) in the params' lowest dtype (>= float32); ``count``."""
+    """The state of ``momo``; the scalars are in the params' lowest dtype (at least
+    float32).
+
+    Attributes:
+        exp_avg: ``d``, the momentum of the gradients, a tree like the params.
+        barf: the averaged loss (scalar).
+        gamma: the averaged ``<g, x>`` (scalar).
+        lb: the current lower bound on the loss (scalar).
+        count: int32 scalar, the number of earlier updates.
+    """
 
     exp_avg: Any
     barf: jax.Array
@@ -24,7 +32,17 @@ class MomoState(NamedTuple):
 
 
 class MomoAdamState(NamedTuple):
-    """As ``MomoState``, with ``exp_avg_sq`` Adam's second moment."""
+    """The state of ``momo_adam``; the scalars are in the params' lowest dtype (at least
+    float32).
+
+    Attributes:
+        exp_avg: ``d``, the momentum of the gradients, a tree like the params.
+        exp_avg_sq: Adam's second moment, a tree like the params.
+        barf: the averaged loss (scalar).
+        gamma: the averaged ``<g, x>`` (scalar).
+        lb: the current lower bound on the loss (scalar).
+        count: int32 scalar, the number of earlier updates.
+    """
 
     exp_avg: Any
     exp_avg_sq: Any

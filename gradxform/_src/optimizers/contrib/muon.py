@@ -56,6 +56,46 @@ def muon(
     nesterov=nesterov)``. Defaults ``ns_coeffs=(3.4445, -4.7750, 2.0315)`` (or a preset
     name, ``"standard"`` or ``"dion"``), ``ns_steps=5, beta=0.95, eps=1e-8,
     weight_decay=0, nesterov=True``.
+
+    Args:
+        learning_rate: ``lr`` of the Muon leaves, a number ``>= 0`` or a schedule of the
+            step count.
+        ns_coeffs: the Newton-Schulz polynomial's ``(a, b, c)``, shape ``(3,)`` or one row
+            per step ``(ns_steps, 3)``, or a preset name (``"standard"``, ``"dion"``).
+            Default ``(3.4445, -4.7750, 2.0315)``.
+        ns_steps: Newton-Schulz iterations, ``>= 1``. Default 5.
+        beta: momentum decay of the Muon leaves, in ``[0, 1)``. Default 0.95.
+        eps: Newton-Schulz normalisation term and AdamW's ``eps``, ``>= 0``. Default 1e-8.
+        weight_decay: decoupled weight decay of the Muon leaves; any finite number.
+            Default 0.0.
+        weight_decay_mask: which Muon leaves are decayed: a tree of bools or a function
+            of the params returning one; ``None`` (default) decays them all.
+        mu_dtype: dtype of the momenta (both branches); ``None`` (default) keeps the
+            params'.
+        nesterov: Nesterov momentum in both branches. Default True.
+        adaptive: scale the orthogonalised update by ``<m_hat, O>`` (its dual norm).
+            Default False.
+        preconditioning: how the Newton-Schulz input is normalised: ``"frobenius"``
+            (default), ``"spectral"``, ``"aol"`` or ``"schatten"``.
+        adam_b1: AdamW's first-moment decay on the other leaves, in ``[0, 1)``.
+            Default 0.9.
+        adam_b2: AdamW's second-moment decay, in ``[0, 1)``. Default 0.999.
+        adam_eps_root: AdamW's ``eps_root``, ``>= 0``. Default 0.0.
+        adam_weight_decay: AdamW's decoupled weight decay; any finite number. Default 0.0.
+        adam_learning_rate: AdamW's learning rate (number ``>= 0`` or schedule); ``None``
+            (default) uses ``learning_rate``.
+        muon_weight_dimension_numbers: which leaves are Muon's and how they are matrices:
+            a ``MuonDimensionNumbers`` for every leaf, a tree of them with ``None`` for
+            AdamW's leaves, or a function of the params returning such a tree; ``None``
+            (default) gives Muon every rank-2 leaf.
+        consistent_rms: ``r >= 0`` scales ``O`` by ``r sqrt(max(fan_in, fan_out))``
+            instead of ``sqrt(max(1, fan_out / fan_in))``; ``None`` (default) keeps the
+            latter.
+
+    Returns:
+        A ``multi_transform`` ``GradientTransformation``: its state holds the Muon
+        branch's (``MuonState``, then the shape scaling, decay and learning rate) and
+        AdamW's, each over its own leaves.
     """
     validate.finite("weight_decay", weight_decay)
     validate.decay("adam_b1", adam_b1)

@@ -12,9 +12,16 @@ from gradxform._src import base, validate
 
 
 class SAMState(NamedTuple):
-    """``steps_since_sync`` (int32, ``0 .. sync_period - 1``); ``opt_state`` and
-    ``adv_state`` of the outer and adversarial optimizers; ``cache`` the outer params
-    (``None`` in opaque mode)."""
+    """The state of ``sam``.
+
+    Attributes:
+        steps_since_sync: int32 scalar in ``0 .. sync_period - 1``, the adversarial steps
+            since the outer optimizer's last step.
+        opt_state: the outer optimizer's state.
+        adv_state: the adversarial optimizer's state.
+        cache: the outer params, kept across the adversarial steps (``None`` in opaque
+            mode).
+    """
 
     steps_since_sync: jax.Array
     opt_state: Any

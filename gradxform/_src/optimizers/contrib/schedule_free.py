@@ -37,7 +37,23 @@ def schedule_free_sgd(
     ``c_t = lr_max^2 / sum_s lr_max,s^2`` (``weight_lr_power=2``);
     ``y <- b1 x + (1 - b1) z`` (the parameters). ``lr_t`` rises linearly from 0 over
     ``warmup_steps``. Evaluate at ``schedule_free_eval_params(state, params)``.
-    Defaults ``learning_rate=1, b1=0.9, weight_decay=None``.
+
+    Args:
+        learning_rate: the peak ``lr``, a number ``>= 0`` (a schedule of the step count
+            when ``warmup_steps`` is ``None``). Default 1.0.
+        warmup_steps: steps of the linear warm-up from 0, ``>= 1``; ``None`` (default)
+            has none.
+        b1: interpolation between ``x`` and ``z``, in ``(0, 1)``. Default 0.9.
+        weight_decay: ``wd``, added to the gradient at ``y``; any finite number, or
+            ``None`` (default) for none.
+        weight_lr_power: the exponent ``p`` of the averaging weights
+            ``w_t = max_{s<=t} lr_s^p``; any finite number. Default 2.0.
+        state_dtype: dtype of ``z``; ``None`` (default) keeps the params'.
+
+    Returns:
+        A ``GradientTransformation`` with state ``ScheduleFreeState`` (``b1``, the weight
+        sum, the 1-based step count, the largest learning rate, the SGD state and ``z``);
+        ``update`` needs ``params``.
     """
     learning_rate = _with_warmup(learning_rate, warmup_steps)
     inner = sgd(learning_rate)
@@ -63,6 +79,25 @@ def schedule_free_adamw(
     ``schedule_free_sgd`` (no first moment: ``b1`` is the interpolation). Defaults
     ``learning_rate=0.0025, b1=0.9, b2=0.999, eps=1e-8, weight_decay=0``. Evaluate at
     ``schedule_free_eval_params(state, params)``.
+
+    Args:
+        learning_rate: the peak ``lr``, a number ``>= 0`` (a schedule of the step count
+            when ``warmup_steps`` is ``None``). Default 0.0025.
+        warmup_steps: steps of the linear warm-up from 0, ``>= 1``; ``None`` (default)
+            has none.
+        b1: interpolation between ``x`` and ``z``, in ``(0, 1)``. Default 0.9.
+        b2: decay of ``v``, in ``[0, 1)``. Default 0.999.
+        eps: added to ``sqrt(v_hat)``, ``>= 0``. Default 1e-8.
+        weight_decay: ``wd``, added to the preconditioned gradient; any finite number.
+            Default 0.0.
+        weight_lr_power: the exponent ``p`` of the averaging weights
+            ``w_t = max_{s<=t} lr_s^p``; any finite number. Default 2.0.
+        state_dtype: dtype of ``z``; ``None`` (default) keeps the params'.
+
+    Returns:
+        A ``GradientTransformation`` with state ``ScheduleFreeState`` (``b1``, the weight
+        sum, the 1-based step count, the largest learning rate, the inner AdamW state and
+        ``z``); ``update`` needs ``params``.
     """
     learning_rate = _with_warmup(learning_rate, warmup_steps)
     inner = chain(
