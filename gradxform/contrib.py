@@ -6,6 +6,38 @@ match), and only here: a name that optax keeps in ``contrib`` is not at ``gradxf
 level either. ``dpsgd`` and ``differentially_private_aggregate`` are here too (optax's
 top-level aliases of them are deprecated). Each optimizer is a short ``chain`` of the
 primitives beside it.
+
+What is here, by kind (each name's docstring gives its equations, paper, every argument
+with its default and valid range, and the state it keeps):
+
+- Adaptive: ``acprop``, ``ademamix``, ``simplified_ademamix``, ``adopt``, ``madgrad``,
+  ``sophia`` (its Hessian estimate needs the loss function through
+  ``update(..., obj_fn=...)``; ``hutchinson_estimator_diag_hessian`` is that estimate).
+- Parameter-free (no learning rate to tune): ``cocob``, ``dog``, ``dowg``,
+  ``dadapt_adamw``, ``prodigy``, ``mechanize`` (wraps any optimizer), ``momo`` and
+  ``momo_adam`` (need the loss value through ``update(..., value=...)``).
+- Schedule-free: ``schedule_free_sgd``, ``schedule_free_adamw``, the ``schedule_free``
+  wrapper; evaluate at ``schedule_free_eval_params(state, params)``.
+- Matrix-aware: ``muon`` (Newton-Schulz orthogonalised momentum on matrices, AdamW
+  elsewhere; ``orthogonalize_via_newton_schulz`` and ``MuonDimensionNumbers`` are its
+  parts), ``galore`` (low-rank projected gradients; ``GaLoreDimensionNumbers``).
+- Wrappers and helpers: ``normalize`` (divides the updates by their global norm),
+  ``sam`` (sharpness-aware minimisation), ``reduce_on_plateau`` (a learning-rate
+  scale driven by ``update(..., value=...)``), ``split_real_and_imaginary`` (runs a
+  real-only transformation on complex parameters).
+- Private training: ``dpsgd`` and ``differentially_private_aggregate`` (per-example
+  gradients, a leading batch axis, clipped and noised).
+- The ``scale_by_*`` primitives the optimizers are built from, and their ``*State`` named
+  tuples.
+
+Use them as any other transformation::
+
+    import gradxform as gx
+
+    opt = gx.contrib.prodigy()              # or gx.contrib.muon(0.02), ...
+    state = opt.init(params)
+    updates, state = opt.update(grads, state, params)
+    params = gx.apply_updates(params, updates)
 """
 
 from gradxform._src.optimizers.contrib.acprop import acprop
