@@ -13,9 +13,10 @@ with its default and valid range, and the state it keeps):
 - Adaptive: ``acprop``, ``ademamix``, ``simplified_ademamix``, ``adopt``, ``madgrad``,
   ``sophia`` (its Hessian estimate needs the loss function through
   ``update(..., obj_fn=...)``; ``hutchinson_estimator_diag_hessian`` is that estimate).
-- Parameter-free (no learning rate to tune): ``cocob``, ``dog``, ``dowg``,
-  ``dadapt_adamw``, ``prodigy``, ``mechanize`` (wraps any optimizer), ``momo`` and
-  ``momo_adam`` (need the loss value through ``update(..., value=...)``).
+- Parameter-free (the step size is estimated): ``cocob``, ``dog``, ``dowg``,
+  ``dadapt_adamw``, ``prodigy``, ``mechanize`` (tunes the scale of any optimizer).
+- Polyak-type steps from the loss value: ``momo`` and ``momo_adam`` (they need it
+  through ``update(..., value=...)``).
 - Schedule-free: ``schedule_free_sgd``, ``schedule_free_adamw``, the ``schedule_free``
   wrapper; evaluate at ``schedule_free_eval_params(state, params)``.
 - Matrix-aware: ``muon`` (Newton-Schulz orthogonalised momentum on matrices, AdamW
