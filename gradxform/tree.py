@@ -21,13 +21,14 @@ from gradxform._src.state_access import (  # noqa: F401 (re-exported)
     map_params,
     set,
 )
-from gradxform._src.tree_dtype import dtype  # noqa: F401 (re-exported)
+from gradxform._src.tree_dtype import dtype, unwrap_random_key_data  # noqa: F401 (re-exported)
 
 __all__ = [
     "add", "add_scale", "allclose", "map_moment", "bias_correction", "cast", "cast_like", "clip", "conj",
     "div", "dtype", "full_like", "get", "get_all_with_path", "map_params", "max", "min", "mul",
     "NamedTupleKey", "norm", "ones_like", "real", "scale", "set", "size", "sub", "sum",
-    "update_infinity_moment", "update_moment", "update_moment_per_elem_norm",
+    "unwrap_random_key_data", "update_infinity_moment", "update_moment",
+    "update_moment_per_elem_norm",
     "vdot", "where", "zeros_like",
 ]
 

@@ -116,6 +116,10 @@ def test_tree_helpers_match_optax():
         np.testing.assert_allclose(
             gx.tree.sum(x, associative_reduction=assoc), optax.tree.sum(x), rtol=1e-12
         )
+    keys = {"k": jax.random.key(3), "x": jnp.ones(2)}
+    assert_trees_close(
+        gx.tree.unwrap_random_key_data(keys), optax.tree.unwrap_random_key_data(keys)
+    )
     y = {"a": None, "b": jnp.ones(2)}
     assert gx.tree.add_scale(None, 1.0, y) is None
     assert_trees_close(gx.tree.add_scale(y, 2.0, y), optax.tree.add_scale(y, 2.0, y))

@@ -1,4 +1,4 @@
-"""The dtype of a pytree's leaves, with a rule for trees of mixed dtypes."""
+"""The dtypes of a pytree's leaves: the common one, and typed PRNG keys unwrapped."""
 
 from __future__ import annotations
 
@@ -56,3 +56,23 @@ def dtype(tree: Any, mixed_dtype_handler: str | None = None) -> Any:
         "mixed_dtype_handler must be None, 'promote', 'highest' or 'lowest', "
         f"got {mixed_dtype_handler!r}"
     )
+
+
+def unwrap_random_key_data(tree: Any) -> Any:
+    """Every typed PRNG key leaf (``jax.random.key``) replaced by its raw ``uint32`` data
+    (``jax.random.key_data``), other leaves unchanged: for code and checkpoints that take
+    plain arrays only.
+
+    Args:
+      tree: A pytree that may hold typed keys.
+
+    Returns:
+      The same tree with the keys unwrapped.
+    """
+
+    def unwrap(x):
+        if isinstance(x, jax.Array) and jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
+            return jax.random.key_data(x)
+        return x
+
+    return jax.tree.map(unwrap, tree)

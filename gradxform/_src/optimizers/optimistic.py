@@ -89,7 +89,7 @@ def optimistic_adam(
       ValueError: when ``learning_rate`` is a schedule.
     """
     warnings.warn(
-        "optimistic_adam is deprecated, use optimistic_adam_v2",
+        "`optimistic_adam` is deprecated, please use `optimistic_adam_v2` instead.",
         DeprecationWarning,
         stacklevel=2,
     )
