@@ -116,9 +116,11 @@ def scale_by_psgd_kron(
         b1: momentum decay in ``[0, 1)``; 0 disables momentum. Default 0.9.
         preconditioner_update_probability: fitting frequency in ``(0, 1]`` or a schedule of
             ``c1``. Default ``precond_update_prob_schedule()``.
-        max_size_triangular: axes above this size get diagonal factors. Default 8192.
-        min_ndim_triangular: leaves with fewer axes get diagonal factors. Default 2.
-        memory_save_mode: ``None``, ``"one_diag"`` (largest axis diagonal) or
+        max_size_triangular: axes above this size get diagonal factors, ``>= 0``.
+            Default 8192.
+        min_ndim_triangular: leaves with fewer axes get diagonal factors, ``>= 0``.
+            Default 2.
+        memory_save_mode: ``None`` (default), ``"one_diag"`` (largest axis diagonal) or
             ``"all_diag"``.
         momentum_into_precond_update: fit on the momentum rather than the gradient.
             Default True.

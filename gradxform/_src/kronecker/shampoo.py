@@ -166,36 +166,53 @@ def shampoo(
 
     Args:
       learning_rate: the step size (``>= 0``) or a schedule of the step count.
-      block_size: the longest block along any axis (integer ``>= 1``).
-      beta1: momentum in ``[0, 1)``.
+      block_size: the longest block along any axis (integer ``>= 1``). Default 128.
+      beta1: momentum in ``[0, 1)``. Default 0.9.
       beta2: decay of the statistics and the RMSProp graft, in ``[0, 1]`` (1: sums).
+        Default 0.999.
       diagonal_epsilon: added to ``sqrt(D)`` in the AdaGrad/RMSProp grafts (``>= 0``).
-      matrix_epsilon: the factors' ridge and initial value (``>= 0``).
-      weight_decay: L2 weight decay (``>= 0``); needs ``params`` when nonzero.
-      start_preconditioning_step: the first 0-based step that uses Shampoo (``>= 0``).
-      preconditioning_compute_steps: refresh the roots every this many steps (``>= 1``).
-      statistics_compute_steps: update the statistics every this many steps (``>= 1``).
-      best_effort_shape_interpretation: merge small dimensions first.
-      graft_type: one of ``"none"``, ``"sgd"``, ``"adagrad"``, ``"rmsprop"``,
+        Default 1e-10.
+      matrix_epsilon: the factors' ridge and initial value (``>= 0``). Default 1e-6.
+      weight_decay: L2 weight decay (``>= 0``); needs ``params`` when nonzero. Default 0.
+      start_preconditioning_step: the first 0-based step that uses Shampoo (integer
+        ``>= 0``). Default 5.
+      preconditioning_compute_steps: refresh the roots every this many steps (integer
+        ``>= 1``). Default 1.
+      statistics_compute_steps: update the statistics every this many steps (integer
+        ``>= 1``). Default 1.
+      best_effort_shape_interpretation: merge small dimensions first. Default True.
+      graft_type: one of ``"none"``, ``"sgd"`` (default), ``"adagrad"``, ``"rmsprop"``,
         ``"rmsprop_normalized"``, ``"sqrt_n"``, ``"adagrad_normalized"``.
-      nesterov: Nesterov momentum.
-      exponent_override: ``p`` of the roots for every factor; 0 for the default.
+      nesterov: Nesterov momentum. Default True.
+      exponent_override: ``p`` of the roots for every factor (integer ``>= 0``); 0
+        (default) for twice the number of preconditioned axes.
       inverse_failure_threshold: roots with a larger error are rejected (``>= 0``).
+        Default 0.1.
       moving_average_for_momentum: weight new updates by ``1 - beta1`` in the momenta.
-      skip_preconditioning_dim_size_gt: leaves with a longer dimension are only grafted.
-      clip_by_scaled_gradient_norm: RMSProp-graft clipping threshold (``> 0``) or ``None``.
-      precision: XLA precision of the root computations.
-      tensordot_precision: XLA precision of the statistics' contractions.
+        Default False.
+      skip_preconditioning_dim_size_gt: leaves with a longer dimension are only grafted
+        (integer ``>= 0``). Default 4096.
+      clip_by_scaled_gradient_norm: RMSProp-graft clipping threshold (``> 0``) or ``None``
+        (default, no clipping).
+      precision: XLA precision of the root computations. Default
+        ``lax.Precision.HIGHEST``.
+      tensordot_precision: XLA precision of the statistics' contractions; ``None``
+        (default) for XLA's default.
       relative_matrix_epsilon: scale the ridge by the factor's largest eigenvalue.
+        Default True.
       merge_small_dims_block_size: the largest merged dimension (integer ``>= 1``).
-      preconditioner_type: ``"all"`` axes, ``"input"`` (all but the last) or
+        Default 4096.
+      preconditioner_type: ``"all"`` (default) axes, ``"input"`` (all but the last) or
         ``"output"`` (only the last) of leaves of rank ``>= 2``.
-      skip_preconditioning_rank_lt: leaves of lower rank are only grafted.
+      skip_preconditioning_rank_lt: leaves of lower rank are only grafted (integer
+        ``>= 0``). Default 1.
       decoupled_learning_rate: apply ``lr`` after the momentum (else to the graft).
-      decoupled_weight_decay: add ``lr weight_decay p`` after the momentum.
+        Default True.
+      decoupled_weight_decay: add ``lr weight_decay p`` after the momentum. Default False.
       eigh: compute the roots by an eigendecomposition instead of Newton's iteration.
+        Default False.
       shard_roots_over: ``(mesh, axis_name)`` (or ``(mesh, (name, ...))`` for several
-        axes at once), or ``None``. The stacks of factors and roots are padded with
+        axes at once), or ``None`` (default). The stacks of factors and roots are padded with
         identities to a multiple of the axis size and sharded over it, so each device
         keeps, and computes under ``jax.shard_map``, the roots of its share of the
         blocks, as distributed Shampoo does; the numbers do not change. The roots are

@@ -22,8 +22,9 @@ class ScaleBySoapState(NamedTuple):
         mu: the first moment in the original basis, a tree like the params (param
             dtype).
         nu: the second moment in the eigenbasis, a tree like the params (param dtype).
-        factors: per leaf, a tuple with one ``(d, d)`` Kronecker factor ``E[G G^T]``
-            (at least float32) or ``None`` per axis (an axis left unpreconditioned).
+        factors: per leaf, a tuple with one ``(d, d)`` Kronecker factor (the EMA of
+            ``G_(i) G_(i)^T``, in the params' dtype promoted to at least float32) or
+            ``None`` per axis (an axis left unpreconditioned).
         bases: per leaf, the eigenbases of ``factors``, same layout.
     """
 
