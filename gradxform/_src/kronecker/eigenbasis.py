@@ -65,7 +65,7 @@ def project(x: jax.Array, bases: Sequence[jax.Array | None], back: bool = False)
     Args:
         x: an array with one entry of ``bases`` per axis.
         bases: per axis, a ``(d_i, d_i)`` orthogonal matrix or ``None`` (identity).
-        back: map eigenbasis coefficients back to the original basis.
+        back: map eigenbasis coefficients back to the original basis. Default False.
 
     Returns:
         The array in the new basis, same shape as ``x``.

@@ -35,7 +35,7 @@ def graft_norm(direction: jax.Array, magnitude: jax.Array, eps: float = GRAFT_EP
     Args:
       direction: the update whose direction to keep.
       magnitude: the update whose norm to take.
-      eps: added to ``|direction|`` (``>= 0``).
+      eps: added to ``|direction|`` (``>= 0``). Default 1e-25.
 
     Returns:
       An array shaped like ``direction``.
@@ -73,8 +73,8 @@ def graft_step(
       graft_type: one of ``GRAFT_TYPES``.
       g: the gradient leaf.
       diagonal: the accumulator ``D`` (``None`` for the kinds without one).
-      beta2: RMSProp's decay in ``[0, 1]``.
-      diagonal_epsilon: added to ``sqrt(D)`` (``>= 0``).
+      beta2: RMSProp's decay in ``[0, 1]``. Default 0.999.
+      diagonal_epsilon: added to ``sqrt(D)`` (``>= 0``). Default 1e-10.
       clip_by_scaled_gradient_norm: RMSProp only; ``None`` for no clipping, else ``> 0``.
 
     Returns:
@@ -123,7 +123,7 @@ def graft(
     Args:
       magnitude: the transformation whose per-leaf norm is kept.
       direction: the transformation whose direction is kept.
-      eps: added to the direction's norm (``>= 0``).
+      eps: added to the direction's norm (``>= 0``). Default 1e-25.
 
     Returns:
       A ``GradientTransformation`` with state ``GraftState(magnitude, direction)``.

@@ -85,9 +85,10 @@ def power_iteration(
         pytrees shaped like ``v0``.
       v0: the start vector (a pytree when ``matrix`` is a callable, where it is
         required); default: uniform in ``[-1, 1]`` drawn with ``key``.
-      num_iters: the most matrix-vector products (``>= 0``).
-      error_tolerance: the relative residual at which to stop (``>= 0``).
+      num_iters: the most matrix-vector products (``>= 0``). Default 100.
+      error_tolerance: the relative residual at which to stop (``>= 0``). Default 1e-6.
       precision: XLA matmul precision for an array ``matrix``.
+        Default ``lax.Precision.HIGHEST``.
       key: PRNG key for the default ``v0``; ``None`` means ``jax.random.PRNGKey(0)``.
 
     Returns:
@@ -141,9 +142,10 @@ def largest_eigenvalue(
 
     Args:
       matrix: a symmetric positive semi-definite ``(n, n)`` array.
-      num_iters: the most matrix-vector products (``>= 1``).
+      num_iters: the most matrix-vector products (``>= 1``). Default 100.
       error_tolerance: absolute change of the estimate at which to stop (``>= 0``).
-      precision: XLA matmul precision.
+        Default 1e-6.
+      precision: XLA matmul precision. Default ``lax.Precision.HIGHEST``.
       size: if not ``None``, ``matrix`` is a ``size x size`` matrix padded with zeros (an
         integer, may be traced): the start vector is zero beyond ``size``.
 
@@ -220,9 +222,9 @@ def coupled_newton_inverse_root(
     Args:
       damped: the ``(n, n)`` matrix ``A`` (already damped: no ridge is added here).
       p: the root, a positive integer (static or traced).
-      num_iters: the most iterations.
-      error_tolerance: the error ``max|M_k - I|`` at which to stop.
-      precision: XLA matmul precision.
+      num_iters: the most iterations. Default 100.
+      error_tolerance: the error ``max|M_k - I|`` at which to stop. Default 1e-6.
+      precision: XLA matmul precision. Default ``lax.Precision.HIGHEST``.
       identity: the identity to use; for a zero-padded ``A``, the identity with zeros
         on the padding (the padding then stays zero). Default ``I``.
 
@@ -271,10 +273,11 @@ def matrix_inverse_pth_root(
     Args:
       matrix: a symmetric positive semi-definite ``(n, n)`` array.
       p: the root, a positive integer.
-      num_iters: the most Newton iterations.
+      num_iters: the most Newton iterations. Default 100.
       ridge_epsilon: the ridge, relative to the largest eigenvalue (``>= 0``).
-      error_tolerance: the Newton error ``max|M - I|`` at which to stop.
-      precision: XLA matmul precision.
+        Default 1e-6.
+      error_tolerance: the Newton error ``max|M - I|`` at which to stop. Default 1e-6.
+      precision: XLA matmul precision. Default ``lax.Precision.HIGHEST``.
 
     Returns:
       ``(root, error)``: the root in ``matrix``'s dtype and the final Newton error.
@@ -328,13 +331,13 @@ def robust_matrix_inverse_pth_root(
       matrix: a symmetric positive semi-definite ``(n, n)`` array.
       p: the root, a positive integer.
       ridge_epsilon: the ridge (``>= 0``), relative to ``lambda_max`` when
-        ``relative_epsilon``.
-      relative_epsilon: scale the ridge by the largest eigenvalue.
-      num_iters: the most Newton iterations per try.
-      error_tolerance: the Newton error at which a try stops.
-      max_retries: the most tries (``>= 1``).
-      retry_error: a try with a larger error is retried.
-      precision: XLA matmul precision.
+        ``relative_epsilon``. Default 1e-6.
+      relative_epsilon: scale the ridge by the largest eigenvalue. Default True.
+      num_iters: the most Newton iterations per try. Default 100.
+      error_tolerance: the Newton error at which a try stops. Default 1e-6.
+      max_retries: the most tries (``>= 1``). Default 6.
+      retry_error: a try with a larger error is retried. Default 0.05.
+      precision: XLA matmul precision. Default ``lax.Precision.HIGHEST``.
       compute_dtype: the dtype to compute in; default ``root_dtype()`` (float64 under
         ``jax_enable_x64``, else float32).
       size: if not ``None``, only the leading ``size x size`` block of ``matrix`` is used
@@ -392,10 +395,11 @@ def matrix_inverse_pth_root_eigh(
       matrix: a symmetric positive semi-definite ``(n, n)`` array.
       p: the root, a positive number.
       ridge_epsilon: the ridge (``>= 0``), relative to ``lambda_max`` when
-        ``relative_epsilon``.
-      relative_epsilon: scale the ridge by the largest eigenvalue.
+        ``relative_epsilon``. Default 1e-6.
+      relative_epsilon: scale the ridge by the largest eigenvalue. Default True.
       error_tolerance: the power iteration's tolerance, and the floor of ``lambda_max``.
-      precision: XLA matmul precision.
+        Default 1e-6.
+      precision: XLA matmul precision. Default ``lax.Precision.HIGHEST``.
       compute_dtype: as for ``robust_matrix_inverse_pth_root``.
       size: as for ``robust_matrix_inverse_pth_root``; the padding's eigenvalues (the
         smallest, exactly zero) are dropped.

@@ -66,7 +66,7 @@ def block_grams(
       layout: how ``x`` splits into blocks (``blocking.block_layout``).
       x: a tensor of shape ``layout.shape``.
       axes: one flag per axis of ``layout.merged_shape``: form that axis' statistic.
-      precision: XLA precision of the contractions.
+      precision: XLA precision of the contractions; ``None`` (default): XLA's default.
 
     Returns:
       ``[axis_gram(b, i) for b in layout.split(x) for i in flagged axes]``: blocks in

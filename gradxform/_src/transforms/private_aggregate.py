@@ -43,7 +43,7 @@ def differentially_private_aggregate(
       noise_multiplier: ``sigma``, ``>= 0``.
       key: a PRNG key or an int seed; default ``None``: key 0, with a warning (the
         privacy guarantee needs fresh randomness per run).
-      seed: deprecated spelling of an int ``key``.
+      seed: deprecated spelling of an int ``key``; default ``None``.
 
     Returns:
       A ``GradientTransformation`` with state ``DifferentiallyPrivateAggregateState``;

@@ -35,7 +35,8 @@ def acprop(
       eps: added to the root, ``>= 0``; default 1e-16.
       eps_root: added to ``s`` each step, ``>= 0``; default 1e-16.
       weight_decay: decoupled weight decay; default 0.
-      mask: which leaves get the weight decay.
+      mask: which leaves get the weight decay: a tree of bools like the params or a
+        function of the params returning one; ``None`` (default) decays every leaf.
 
     Returns:
       A ``GradientTransformation``; state ``(ScaleByBeliefState, EmptyState, scale

@@ -48,9 +48,8 @@ def ademamix(
         eps_root: added to ``v_hat`` inside the square root, ``>= 0``. Default 0.0.
         mu_dtype: dtype of the first moments; ``None`` (default) keeps the params'.
         weight_decay: ``wd``, the decoupled weight decay; any finite number. Default 0.0.
-        mask: which leaves are decayed: a tree of bools like the params (or a prefix of
-            it), or a function of the params returning one; ``None`` (default) decays
-            every leaf.
+        mask: which leaves are decayed: a tree of bools like the params, or a function
+            of the params returning one; ``None`` (default) decays every leaf.
 
     Returns:
         A ``GradientTransformation``; its state chains ``ScaleByAdemamixState`` (count,
@@ -101,9 +100,8 @@ def simplified_ademamix(
         eps: added to the denominator outside the square root, ``>= 0``. Default 1e-8.
         eps_root: added to ``n_hat`` inside the square root, ``>= 0``. Default 0.0.
         weight_decay: ``wd``, the decoupled weight decay; any finite number. Default 0.0.
-        mask: which leaves are decayed: a tree of bools like the params (or a prefix of
-            it), or a function of the params returning one; ``None`` (default) decays
-            every leaf.
+        mask: which leaves are decayed: a tree of bools like the params, or a function
+            of the params returning one; ``None`` (default) decays every leaf.
 
     Returns:
         A ``GradientTransformation``; its state chains ``ScaleBySimplifiedAdEMAMixState``

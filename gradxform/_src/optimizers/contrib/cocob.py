@@ -32,7 +32,8 @@ def cocob(
       alpha: bound on the early bets, ``> 0``; default 100.
       eps: initial gradient-scale estimate, ``> 0``; default 1e-8.
       weight_decay: L2 coefficient added to the gradient; default 0.
-      mask: which leaves get the weight decay (a tree of bools or a function of params).
+      mask: which leaves get the weight decay: a tree of bools like the params or a
+        function of the params returning one; ``None`` (default) decays every leaf.
 
     Returns:
       A ``GradientTransformation``; its state is ``(EmptyState, scale state,

@@ -43,7 +43,8 @@ def dog(
         ``value g``).
       eps: added to ``G``, ``>= 0``; default 1e-8.
       weight_decay: L2 coefficient added to the gradient; default ``None`` (none).
-      mask: which leaves get the weight decay.
+      mask: which leaves get the weight decay: a tree of bools like the params or a
+        function of the params returning one; ``None`` (default) decays every leaf.
 
     Returns:
       A ``GradientTransformation`` that needs ``params``; state ``(decay state,
@@ -76,7 +77,8 @@ def dowg(
         (``eps``).
       eps: added to ``sqrt(v)``, ``>= 0``; default 1e-4.
       weight_decay: L2 coefficient added to the gradient; default ``None`` (none).
-      mask: which leaves get the weight decay.
+      mask: which leaves get the weight decay: a tree of bools like the params or a
+        function of the params returning one; ``None`` (default) decays every leaf.
 
     Returns:
       A ``GradientTransformation`` that needs ``params``; state ``(decay state,

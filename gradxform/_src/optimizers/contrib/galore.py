@@ -36,7 +36,8 @@ def galore(
       scale: multiplier on the projected-back update; default 1.
       base_optimizer: run on the projected gradients; default ``scale_by_adam()``.
       weight_decay: decoupled weight decay; default 0.
-      mask: which leaves get the weight decay.
+      mask: which leaves get the weight decay: a tree of bools like the params or a
+        function of the params returning one; ``None`` (default) decays every leaf.
       weight_dimension_numbers: which leaves are projected, and their row and column
         axes (see ``scale_by_galore``); default every 2-d leaf.
 
