@@ -93,9 +93,10 @@ def muon(
             latter.
 
     Returns:
-        A ``multi_transform`` ``GradientTransformation``: its state holds the Muon
-        branch's (``MuonState``, then the shape scaling, decay and learning rate) and
-        AdamW's, each over its own leaves.
+        A ``multi_transform`` ``GradientTransformation`` with state ``PartitionState``:
+        ``inner_states["muon"]`` (``MuonState``, then the shape scaling's, the decay's and
+        the learning rate's) and ``inner_states["adam"]`` (AdamW's), each masked to its
+        own leaves.
     """
     validate.finite("weight_decay", weight_decay)
     validate.decay("adam_b1", adam_b1)
