@@ -91,16 +91,11 @@ class TrainStep:
         ``hyperparams`` raises ``TypeError``.
       hyperparams: The factory's keyword arguments: float ones become traced arguments
         each call may override, the others are fixed.
-      has_aux: If True, ``loss_fn`` returns ``(loss, aux)`` and the step returns
-        ``(state, loss, aux)``. Default False.
-      master_dtype: If not None, the optimizer updates a copy of the params in this
-        dtype (e.g. ``jnp.float32`` for bfloat16 params) and the model sees it cast back
-        to each param's dtype. Default None: no master copy.
-      group: If True, the optimizer is wrapped in ``grouped``. Default False.
-      pack: If True, the params are held as a ``Packed`` value (implies ``group``).
-        Default False.
-      donate: If True (default), the state passed to the step is donated to XLA, which
-        updates it in place; do not reuse it after the call.
+      has_aux: As in ``train_step``.
+      master_dtype: As in ``train_step`` (None: no master copy).
+      group: As in ``train_step``.
+      pack: As in ``train_step``.
+      donate: As in ``train_step``.
 
     Attributes:
       hyperparams: The current default hyperparameters (the float ones as arrays).
@@ -135,7 +130,9 @@ class TrainStep:
             self._factory = optimizer
             self._built = None
         else:
-            raise TypeError(f"train_step: optimizer must be a transformation or a factory, got {optimizer!r}")
+            raise TypeError(
+                f"train_step: optimizer must be a transformation or a factory, got {optimizer!r}"
+            )
         self._static = {k: v for k, v in hyperparams.items() if not _is_dynamic(v)}
         self._dynamic = {k: jnp.asarray(v) for k, v in hyperparams.items() if _is_dynamic(v)}
         self._loss_fn = loss_fn
@@ -155,7 +152,8 @@ class TrainStep:
         if self._factory is None:
             tx = self._built
         else:
-            tx = base.as_transformation(self._factory(**self._static, **{**self._dynamic, **dynamic}))
+            dynamic = {**self._dynamic, **dynamic}
+            tx = base.as_transformation(self._factory(**self._static, **dynamic))
         return grouped(tx) if self._group else tx
 
     def init(self, params) -> TrainState:
