@@ -263,14 +263,13 @@ from gradxform._src.base import (
 from gradxform._src.nnls import nnls
 from gradxform._src.optimizers.optimistic import optimistic_adam
 from gradxform._src.scale_gradient import scale_gradient
+from gradxform._src.state_access import map_params as tree_map_params  # optax's name
 from gradxform._src.target_updates import incremental_update, periodic_update
 from gradxform._src.transforms.distance_over_gradients import (
     ScaleByDistanceOverGradientsState,
     scale_by_distance_over_gradients,
 )
 from gradxform._src.transforms.update_norm import normalize_by_update_norm
-
-tree_map_params = tree.map_params  # optax's top-level spelling
 
 __version__ = "0.1.0"
 from gradxform import sharding  # noqa: E402

@@ -74,10 +74,10 @@ class StatefulSchedule(Protocol):
     ``inject_hyperparams`` accepts such an object wherever it accepts a schedule.
 
     Args:
-      *args: Not used: a protocol is not instantiated. Implement ``init``, ``update``
-        and ``__call__`` on your own class; ``isinstance(obj, StatefulSchedule)`` checks
-        that the three methods exist.
-      **kwargs: Not used, as ``*args``.
+      *args: Not used: the positional ``args`` of a protocol's constructor, which is
+        never called. Implement ``init``, ``update`` and ``__call__`` on your own class;
+        ``isinstance(obj, StatefulSchedule)`` checks that the three methods exist.
+      **kwargs: Not used: the keyword ``kwargs`` of that constructor.
     """
 
     def init(self) -> Any:
