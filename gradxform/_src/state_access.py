@@ -76,14 +76,44 @@ def _matches(path: KeyPath, node: Any, key: Any, filtering: Filtering) -> bool:
     return hit and (filtering is None or filtering(path, node))
 
 
-def _walk(path: KeyPath, node: Any) -> Iterator[tuple[KeyPath, Any]]:
-    yield path, node
+def _holds(node: Any, key: Any) -> bool:
+    """Whether ``key`` names ``node`` itself or one of its fields or keys."""
+    if _is_named_tuple(node):
+        return key in node._fields or type(node).__name__ == key
+    return isinstance(node, dict) and key in node
+
+
+def _outermost(path: KeyPath, node: Any, key: Any) -> Iterator[tuple[KeyPath, Any]]:
+    """The nodes holding ``key`` that no other such node contains, in tree order."""
+    if _holds(node, key):
+        yield path, node
+        return
     for child_path, child in _children(path, node):
-        yield from _walk(child_path, child)
+        yield from _outermost(child_path, child, key)
+
+
+def _found(path: KeyPath, node: Any, key: Any) -> list[tuple[KeyPath, Any]]:
+    """optax's order: the outermost matches first, then those nested inside them."""
+    holders = list(_outermost(path, node, key))
+    found = []
+    for holder_path, holder in holders:
+        if _is_named_tuple(holder) and type(holder).__name__ == key:
+            found.append((holder_path, holder))
+        elif _is_named_tuple(holder):
+            found.append(
+                ((*holder_path, NamedTupleKey(type(holder).__name__, key)), getattr(holder, key))
+            )
+        else:
+            found.append(((*holder_path, jax.tree_util.DictKey(key)), holder[key]))
+    for holder_path, holder in holders:
+        for child_path, child in _children(holder_path, holder):
+            found.extend(_found(child_path, child, key))
+    return found
 
 
 def get_all_with_path(tree: Any, key: Any, filtering: Filtering = None) -> list:
-    """Every ``(path, value)`` that ``key`` names in ``tree``, in depth-first order.
+    """Every ``(path, value)`` that ``key`` names in ``tree``: the outermost matches in
+    tree order, then the matches nested inside them (optax's order).
 
     Args:
       tree: A pytree, usually an optimizer state.
@@ -95,7 +125,8 @@ def get_all_with_path(tree: Any, key: Any, filtering: Filtering = None) -> list:
       A list of ``(path, value)``; a path is a tuple of JAX key entries and
       ``NamedTupleKey``.
     """
-    return [(p, v) for p, v in _walk((), tree) if _matches(p, v, key, filtering)]
+    found = _found((), tree, key)
+    return found if filtering is None else [(p, v) for p, v in found if filtering(p, v)]
 
 
 def get(tree: Any, key: Any, default: Any = None, filtering: Filtering = None) -> Any:
