@@ -287,6 +287,10 @@ def main(argv: list[str] | None = None) -> dict:
         help="timed rounds per optimizer in the preconditioners section (default 5, quick 2)",
     )
     parser.add_argument("--no-compile", action="store_true", help="skip the compile-time section")
+    parser.add_argument(
+        "--no-preconditioners", action="store_true",
+        help="skip the preconditioners section (Shampoo, PSGD-Kron, SOAP; the longest)",
+    )
     parser.add_argument("--out", default=None, help="JSON path (default bench/results/<device>.json)")
     parser.add_argument("--markdown", default=None, help="also write the table as Markdown here")
     parser.add_argument(
@@ -330,7 +334,7 @@ def main(argv: list[str] | None = None) -> dict:
     chain = cases.CASES["clip_adamw_schedule"]
     if not args.no_compile and _selected(only, "small_leaves", chain.name):
         compile_result = run_compile(chain, "small_leaves", args.quick, compile_repeats)
-    kron_names = [
+    kron_names = [] if args.no_preconditioners else [
         name for name in preconditioners.SETTINGS
         if _selected(only, preconditioners.WORKLOAD, name)
         or (only and preconditioners.SECTION in only)
