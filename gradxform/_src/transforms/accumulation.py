@@ -16,6 +16,13 @@ def _dtype(dtype: Any) -> Any:
 
 
 class TraceState(NamedTuple):
+    """The state of ``trace``.
+
+    Attributes:
+        trace: the momentum ``v``, a tree like the params (in ``accumulator_dtype`` when
+            given, else the params' dtypes).
+    """
+
     trace: Any
 
 
@@ -29,6 +36,15 @@ def trace(
     ``v <- g + decay * v``; ``u <- v``, or with ``nesterov``: ``u <- g + decay * v``.
     Polyak (1964), "Some methods of speeding up the convergence of iteration methods";
     Sutskever et al. (2013), "On the importance of initialization and momentum".
+
+    Args:
+      decay: the momentum factor ``decay``, ``>= 0``.
+      nesterov: use Nesterov's form ``u <- g + decay * v`` (default False).
+      accumulator_dtype: storage dtype of ``v`` (default None: the params'); a real
+        dtype is refused for complex params.
+
+    Returns:
+      The ``GradientTransformation``; its state is ``TraceState(trace)``.
     """
     validate.non_negative("decay", decay)
     accumulator_dtype = _dtype(accumulator_dtype)
@@ -50,7 +66,15 @@ def trace(
 
 
 class EmaState(NamedTuple):
-    count: jax.Array  # int32 scalar: the number of updates made so far
+    """The state of ``ema``.
+
+    Attributes:
+        count: int32 scalar, the number of updates made so far.
+        ema: the average ``m``, a tree like the params (in ``accumulator_dtype`` when
+            given, else the params' dtypes).
+    """
+
+    count: jax.Array
     ema: Any
 
 
@@ -73,10 +97,10 @@ def ema(
       accumulator_dtype: Storage dtype of ``m`` (default None: the params').
       order: 1 averages ``g`` (default); 2 averages ``|g|^2`` (Adam's second moment),
         the square taken inside the saturating moment update, so a float32 gradient
-        of 1e30 cannot make the average infinite.
+        of 1e30 cannot make the average infinite. Other values raise ``ValueError``.
 
     Returns:
-      The ``GradientTransformation``.
+      The ``GradientTransformation``; its state is ``EmaState(count, ema)``.
     """
     if order not in (1, 2):
         raise ValueError(f"order must be 1 or 2, got {order!r}")
@@ -112,7 +136,13 @@ def ema(
 
 
 class BiasCorrectionState(NamedTuple):
-    count: jax.Array  # int32 scalar: the number of updates made so far
+    """The state of ``bias_correction``.
+
+    Attributes:
+        count: int32 scalar, the number of updates made so far.
+    """
+
+    count: jax.Array
 
 
 def bias_correction(decay: jax.typing.ArrayLike) -> base.GradientTransformation:

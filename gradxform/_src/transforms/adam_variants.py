@@ -65,7 +65,16 @@ def _adam_quotient(eps: Any, eps_root: Any):
 
 
 class ScaleByAmsgradState(NamedTuple):
-    count: jax.Array  # int32 scalar: the number of updates made so far
+    """The state of ``scale_by_amsgrad`` (optax's).
+
+    Attributes:
+        count: int32 scalar, the number of updates made so far.
+        mu: the first moment ``m``, a tree like the params (in ``mu_dtype`` when given).
+        nu: the second moment ``v``, a tree like the params, in their dtypes.
+        nu_max: the running maximum ``v_max``, a tree like the params, in their dtypes.
+    """
+
+    count: jax.Array
     mu: Any
     nu: Any
     nu_max: Any
@@ -155,7 +164,8 @@ def scale_by_adamax(
       eps: Added to ``|g|``, ``>= 0`` (default 1e-8).
 
     Returns:
-      The ``GradientTransformation``; its state is optax's ``ScaleByAdamState``.
+      The ``GradientTransformation``; its state is optax's
+      ``ScaleByAdamState(count, mu, nu)``.
     """
     _validate_adam(b1, b2, eps)
 
@@ -177,7 +187,15 @@ def scale_by_adamax(
 
 
 class ScaleByBeliefState(NamedTuple):
-    count: jax.Array  # int32 scalar: the number of updates made so far
+    """The state of ``scale_by_belief`` (optax's).
+
+    Attributes:
+        count: int32 scalar, the number of updates made so far.
+        mu: the first moment ``m``, a tree like the params, in their dtypes.
+        nu: the second central moment ``s``, a tree like the params, in their dtypes.
+    """
+
+    count: jax.Array
     mu: Any
     nu: Any
 
@@ -254,7 +272,8 @@ def scale_by_yogi(
       initial_accumulator_value: Start of both moments, ``>= 0`` (default 1e-6).
 
     Returns:
-      The ``GradientTransformation``; its state is optax's ``ScaleByAdamState``.
+      The ``GradientTransformation``; its state is optax's
+      ``ScaleByAdamState(count, mu, nu)``.
     """
     _validate_adam(b1, b2, eps, eps_root)
     validate.non_negative("initial_accumulator_value", initial_accumulator_value)
@@ -312,7 +331,8 @@ def scale_by_radam(
       nesterov: Use Dozat's look-ahead first moment (default False).
 
     Returns:
-      The ``GradientTransformation``; its state is optax's ``ScaleByAdamState``.
+      The ``GradientTransformation``; its state is optax's
+      ``ScaleByAdamState(count, mu, nu)``.
     """
     _validate_adam(b1, b2, eps, eps_root)
     validate.finite("threshold", threshold)

@@ -18,10 +18,23 @@ from gradxform._src.transforms.accumulation import _dtype, ema
 
 
 class ScaleByRmsState(NamedTuple):
+    """The state of ``scale_by_rms`` without bias correction.
+
+    Attributes:
+        nu: the average ``v`` of ``|g|^2``, a tree like the params, in their dtypes.
+    """
+
     nu: Any
 
 
 class ScaleByRmsWithCountState(NamedTuple):
+    """The state of ``scale_by_rms(bias_correction=True)``.
+
+    Attributes:
+        count: int32 scalar, the number of updates made so far.
+        nu: the average ``v`` of ``|g|^2``, a tree like the params, in their dtypes.
+    """
+
     count: jax.Array
     nu: Any
 
@@ -38,6 +51,20 @@ def scale_by_rms(
     ``v <- decay * v + (1 - decay) * g^2`` (``v_0 = initial_scale``);
     ``v_hat = v / (1 - decay**t)`` with ``bias_correction``, else ``v``;
     ``u <- g / sqrt(v_hat + eps)``, or ``g / (sqrt(v_hat) + eps)`` when not ``eps_in_sqrt``.
+    The statistics are computed in at least float32; ``u`` comes back in the updates'
+    dtype.
+
+    Args:
+      decay: the averaging factor of ``v``, in ``[0, 1)``; default 0.9.
+      eps: added inside (or outside) the root, ``>= 0``; default 1e-8.
+      initial_scale: ``v_0``, the starting value of every entry of ``v``, ``>= 0``;
+        default 0.
+      eps_in_sqrt: add ``eps`` inside the root (default True, as optax) or outside it.
+      bias_correction: divide ``v`` by ``1 - decay**t`` (default False).
+
+    Returns:
+      The ``GradientTransformation``; its state is ``ScaleByRmsState(nu)``, or
+      ``ScaleByRmsWithCountState(count, nu)`` with ``bias_correction``.
     """
     validate.decay("decay", decay)
     validate.non_negative("eps", eps)
@@ -75,7 +102,15 @@ def scale_by_rms(
 
 
 class NesterovEmaState(NamedTuple):
-    count: jax.Array  # int32 scalar: the number of updates made so far
+    """The state of ``nesterov_ema``.
+
+    Attributes:
+        count: int32 scalar, the number of updates made so far.
+        ema: the average ``m``, a tree like the params (in ``accumulator_dtype`` when
+            given, else the params' dtypes).
+    """
+
+    count: jax.Array
     ema: Any
 
 
@@ -164,9 +199,19 @@ def second_moment_root(
 
 
 class ScaleByAdamState(NamedTuple):
-    count: jax.Array  # int32 scalar: the number of updates made so far
-    mu: Any  # first moment
-    nu: Any  # second moment
+    """The state of ``scale_by_adam`` (optax's).
+
+    Attributes:
+        count: int32 scalar, the number of updates made so far.
+        mu: the first moment ``m``, a tree like the params (in ``mu_dtype`` when given,
+            else the params' dtypes).
+        nu: the second moment ``v``, a tree like the params (in ``nu_dtype`` when given,
+            else the params' dtypes).
+    """
+
+    count: jax.Array
+    mu: Any
+    nu: Any
 
 
 def adam_moments(
@@ -229,7 +274,19 @@ def scale_by_adam(
         moments for bfloat16 params (optax has only ``mu_dtype``).
 
     Returns:
-      The ``GradientTransformation``.
+      The ``GradientTransformation``; its state is ``ScaleByAdamState(count, mu, nu)``.
+
+    Examples:
+      On the first step ``m_hat = g`` and ``v_hat = g^2``, so each entry of the step is
+      ``g / (|g| + eps)``, its sign:
+
+      >>> tx = gx.scale_by_adam()
+      >>> grads = {"w": jnp.array([1.0, -2.0])}
+      >>> updates, state = tx.update(grads, tx.init(grads))
+      >>> print(np.asarray(updates["w"]).round(4))
+      [ 1. -1.]
+      >>> print(np.asarray(state.nu["w"]).round(4))
+      [0.001 0.004]
     """
     validate.decay("b1", b1)
     validate.decay("b2", b2)

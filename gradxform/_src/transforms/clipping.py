@@ -19,7 +19,11 @@ _NO_PARAMS = "{} needs params: call update(updates, state, params)"
 def clip(max_delta: jax.typing.ArrayLike) -> base.GradientTransformation:
     """Element-wise clipping: ``u <- min(max(u, -max_delta), max_delta)``.
 
-    ``max_delta >= 0``.
+    Args:
+      max_delta: the largest absolute value an update entry keeps, ``>= 0``.
+
+    Returns:
+      A stateless ``GradientTransformation`` (state ``EmptyState``).
     """
     validate.non_negative("max_delta", max_delta)
     return base.elementwise(lambda u: jnp.clip(u, -max_delta, max_delta))
@@ -29,7 +33,12 @@ def clip_by_block_rms(threshold: jax.typing.ArrayLike) -> base.GradientTransform
     """Clips each leaf (a "block": a weight vector or matrix) to an RMS of at most ``threshold``.
 
     ``u <- u / max(1, rms(u) / threshold)`` with ``rms(u) = sqrt(mean(|u|^2))`` per leaf.
-    ``threshold > 0``.
+
+    Args:
+      threshold: the largest RMS a leaf of the update keeps, ``> 0``.
+
+    Returns:
+      A stateless ``GradientTransformation`` (state ``EmptyState``).
     """
     validate.positive("threshold", threshold)
 
@@ -44,8 +53,21 @@ def clip_by_global_norm(max_norm: jax.typing.ArrayLike) -> base.GradientTransfor
     """Rescales the whole update tree to a global L2 norm of at most ``max_norm``.
 
     ``u <- u`` if ``||u|| < max_norm``, else ``u <- (u / ||u||) * max_norm``, where
-    ``||u|| = sqrt(sum_i sum |u_i|^2)`` over every leaf. ``max_norm > 0``.
+    ``||u|| = sqrt(sum_i sum |u_i|^2)`` over every leaf.
     Pascanu et al. (2013), "On the difficulty of training recurrent neural networks".
+
+    Args:
+      max_norm: the largest global L2 norm the update tree keeps, ``> 0``.
+
+    Returns:
+      A stateless ``GradientTransformation`` (state ``EmptyState``).
+
+    Examples:
+      >>> tx = gx.clip_by_global_norm(1.0)
+      >>> grads = {"w": jnp.array([3.0, 4.0])}
+      >>> updates, _ = tx.update(grads, tx.init(grads))
+      >>> print(np.asarray(updates["w"]).round(4))
+      [0.6 0.8]
     """
     validate.positive("max_norm", max_norm)
 
@@ -85,8 +107,16 @@ def per_example_global_norm_clip(
 
     Every leaf has a leading batch axis ``b``. With ``n_b = ||g_b||`` the global norm of
     example ``b``: ``sum_b min(1, C / n_b) g_b`` (a zero norm counts as unclipped).
-    Returns ``(clipped_sum, number_of_examples_clipped)``. ``l2_norm_clip >= 0``.
     Abadi et al. (2016), "Deep Learning with Differential Privacy".
+
+    Args:
+      grads: a tree of per-example gradients; every leaf has the same batch size on
+        axis 0 (at least one leaf).
+      l2_norm_clip: ``C``, the largest global L2 norm an example's gradient keeps, ``>= 0``.
+
+    Returns:
+      The pair ``(clipped_sum, number_of_examples_clipped)``, a tree like one example's
+      gradient and an integer scalar.
     """
     validate.non_negative("l2_norm_clip", l2_norm_clip)
     _check_batch_dim(grads, "per_example_global_norm_clip")
@@ -103,9 +133,20 @@ def per_example_layer_norm_clip(
     """``per_example_global_norm_clip`` applied to each of the ``K`` leaves separately.
 
     Leaf ``i`` gets the clip norm ``C / sqrt(K)`` (``uniform``) or ``C sqrt(D_i / D)``
-    with ``D_i`` its per-example size and ``D`` the total. Returns
-    ``(clipped_sums, numbers_clipped)``, both trees shaped like ``grads``.
+    with ``D_i`` its per-example size and ``D`` the total.
     McMahan et al. (2018), "Learning Differentially Private Recurrent Language Models".
+
+    Args:
+      grads: a tree of per-example gradients; every leaf has the same batch size on
+        axis 0 (at least one leaf).
+      global_l2_norm_clip: ``C``, the overall clip norm shared among the leaves, ``>= 0``.
+      uniform: ``True`` (default) splits ``C`` evenly over the leaves; ``False`` in
+        proportion to the square root of each leaf's per-example size.
+
+    Returns:
+      The pair ``(clipped_sums, numbers_clipped)``, two trees with the structure of
+      ``grads``: each leaf's batch-summed clipped gradient and its count of clipped
+      examples.
     """
     validate.non_negative("global_l2_norm_clip", global_l2_norm_clip)
     _check_batch_dim(grads, "per_example_layer_norm_clip")
@@ -125,6 +166,14 @@ def unitwise_norm(x: jax.typing.ArrayLike, axis: int | tuple[int, ...] | None = 
     ``axis`` names the reduced axes; by default they follow layer conventions: the whole
     array for 0-d and 1-d (and squeezable) arrays, axis 0 for rank 2 and 3 (``IO``,
     multi-head ``HIO``), axes ``(0, 1, 2)`` for rank 4 (``HWIO``), ``(0, 1, 2, 3)`` for 5.
+
+    Args:
+      x: the array whose unit norms are taken.
+      axis: the reduced axis or axes; default ``None`` picks them by rank as above
+        (ranks above 5 then raise ``ValueError``).
+
+    Returns:
+      An array shaped like ``x``, each entry the L2 norm of its unit.
     """
     x = jnp.asarray(x)
     if axis is not None:
@@ -150,7 +199,20 @@ def unitwise_clip(
     grad: jax.typing.ArrayLike,
     div_eps: jax.typing.ArrayLike = 1e-6,
 ) -> jax.Array:
-    """``g`` where ``||g|| < max_norm``, else ``g * max_norm / max(||g||, div_eps)``."""
+    """``g`` where ``||g|| < max_norm``, else ``g * max_norm / max(||g||, div_eps)``.
+
+    Args:
+      g_norm: ``||g||``, the unit norms (as ``unitwise_norm`` gives them), shaped like
+        ``grad``.
+      max_norm: the largest norm each unit keeps, shaped like ``grad``.
+      grad: ``g``, the array clipped.
+      div_eps: lower bound on the divisor ``||g||``; default 1e-6.
+
+    Raises ``ValueError`` when the three shapes differ.
+
+    Returns:
+      The clipped array, shaped like ``grad``.
+    """
     shapes = {jnp.shape(g_norm), jnp.shape(max_norm), jnp.shape(grad)}
     if len(shapes) != 1:
         raise ValueError(f"unitwise_clip: shapes must match, got {sorted(shapes)}")
@@ -167,9 +229,17 @@ def adaptive_grad_clip(
 
     For each unit (see ``unitwise_norm``): with ``m = clipping * max(||p||, eps)``,
     ``u <- u`` if ``||u|| < m``, else ``u <- u * m / max(||u||, 1e-6)``.
-    Defaults ``eps=1e-3``, ``axis=None``; ``clipping > 0``, ``eps >= 0``.
     Brock et al. (2021), "High-Performance Large-Scale Image Recognition Without
     Normalization".
+
+    Args:
+      clipping: the largest ratio of a unit's update norm to its parameter norm, ``> 0``.
+      eps: lower bound on a unit's parameter norm, ``>= 0``; default 1e-3.
+      axis: the axes that make a unit, as in ``unitwise_norm``; default ``None``.
+
+    Returns:
+      A stateless ``GradientTransformation`` (state ``EmptyState``); ``update`` needs
+      ``params``.
     """
     validate.positive("clipping", clipping)
     validate.non_negative("eps", eps)

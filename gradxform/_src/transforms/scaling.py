@@ -11,11 +11,25 @@ from gradxform._src import base, numerics, validate
 
 
 class ScaleByScheduleState(NamedTuple):
-    count: jax.Array  # int32 scalar: the number of updates made so far
+    """The state of ``scale_by_schedule`` (and of a scheduled ``scale_by_learning_rate``).
+
+    Attributes:
+        count: int32 scalar, the number of updates made so far.
+    """
+
+    count: jax.Array
 
 
 def scale(step_size: jax.typing.ArrayLike) -> base.GradientTransformation:
-    """``u <- step_size * u``."""
+    """``u <- step_size * u``.
+
+    Args:
+      step_size: the finite factor (a scalar or an array that broadcasts against every
+        leaf).
+
+    Returns:
+      A stateless ``GradientTransformation`` (state ``EmptyState``).
+    """
     validate.finite("step_size", step_size)
     return base.elementwise(lambda u: step_size * u)
 
@@ -56,13 +70,14 @@ def scale_by_learning_rate(
 
     Args:
       learning_rate: A constant ``>= 0``, a schedule of the step count (then the state is
-        ``ScaleByScheduleState(count)``, as optax's), or None: no scaling, ``u <- -u``;
-        the sign still flips, so the result still descends. (optax returns the identity
-        for ``None``, which climbs.)
+        ``ScaleByScheduleState(count)``, as optax's), or None (default): no scaling,
+        ``u <- -u``; the sign still flips, so the result still descends. (optax returns
+        the identity for ``None``, which climbs.)
       flip_sign: Negate the step, so that adding it descends (default True).
 
     Returns:
-      The ``GradientTransformation``.
+      The ``GradientTransformation``; its state is ``EmptyState`` for a constant or
+      ``None``, ``ScaleByScheduleState(count)`` for a schedule.
     """
     sign = -1 if flip_sign else 1
     if learning_rate is None:

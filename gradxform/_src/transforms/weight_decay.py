@@ -13,9 +13,13 @@ from gradxform._src.partition import masked
 
 
 class WeightDecaySchedule(NamedTuple):
-    """``add_decayed_weights``'s state with a scheduled decay (optax's name)."""
+    """``add_decayed_weights``'s state with a scheduled decay (optax's name).
 
-    count: jax.Array  # int32 scalar: the number of updates made so far
+    Attributes:
+        count: int32 scalar, the number of updates made so far.
+    """
+
+    count: jax.Array
 
 
 def add_decayed_weights(
@@ -34,10 +38,12 @@ def add_decayed_weights(
         constant 0 leaves the updates untouched (no ``0 * p`` pass, and a non-finite
         parameter does not turn its update into NaN). Default 0.
       mask: A tree of bools (or a function of the params giving one) selecting the
-        leaves to decay; None decays every leaf.
+        leaves to decay; None (default) decays every leaf.
 
     Returns:
-      The ``GradientTransformation``; ``update`` needs ``params``.
+      The ``GradientTransformation``; ``update`` needs ``params``. Its state is
+      ``EmptyState`` for a constant decay, ``WeightDecaySchedule(count)`` for a schedule
+      (inside ``MaskedState(inner_state)`` when ``mask`` is given).
     """
     scheduled = callable(weight_decay)
     if not scheduled:
