@@ -12,6 +12,11 @@ def centralize() -> base.GradientTransformation:
     ``u <- u - mean_{axes 1..}(u)``; 0-d and 1-d leaves pass unchanged.
     Yong et al. (2020), "Gradient Centralization: A New Optimization Technique for
     Deep Neural Networks".
+
+    Takes no arguments.
+
+    Returns:
+      A stateless ``GradientTransformation`` (state ``EmptyState``).
     """
 
     def subtract_mean(u):

@@ -13,6 +13,12 @@ def keep_params_nonnegative() -> base.GradientTransformation:
 
     Put it last in a chain, so that ``p + u >= 0`` holds for the update actually
     applied. A parameter that is already negative is moved to 0.
+
+    Takes no arguments.
+
+    Returns:
+      A stateless ``GradientTransformation`` (state ``EmptyState``); ``update`` needs
+      ``params``.
     """
 
     def clamp(updates, params):

@@ -22,8 +22,15 @@ def scale_by_param_block_norm(
 ) -> base.GradientTransformation:
     """``u_i <- u_i * max(||p_i||_2, min_scale)`` per leaf ``i`` (Frobenius norm).
 
-    Makes the step relative to the size of the block it changes. Default
-    ``min_scale=1e-3`` (so freshly zero-initialised blocks still move).
+    Makes the step relative to the size of the block it changes.
+
+    Args:
+      min_scale: lower bound on each block's norm, ``>= 0``; default 1e-3 (so freshly
+        zero-initialised blocks still move).
+
+    Returns:
+      A stateless ``GradientTransformation`` (state ``EmptyState``); ``update`` needs
+      ``params``.
     """
     validate.non_negative("min_scale", min_scale)
 
@@ -40,7 +47,14 @@ def scale_by_param_block_rms(
 ) -> base.GradientTransformation:
     """``u_i <- u_i * max(rms(p_i), min_scale)``, ``rms(p) = sqrt(mean(p^2))`` per leaf.
 
-    Adafactor's "relative step" (Shazeer & Stern 2018, section 8). Default ``min_scale=1e-3``.
+    Adafactor's "relative step" (Shazeer & Stern 2018, section 8).
+
+    Args:
+      min_scale: lower bound on each block's RMS, ``>= 0``; default 1e-3.
+
+    Returns:
+      A stateless ``GradientTransformation`` (state ``EmptyState``); ``update`` needs
+      ``params``.
     """
     validate.non_negative("min_scale", min_scale)
 
@@ -55,9 +69,18 @@ def scale_by_param_block_rms(
 
 
 class ScaleByNovogradState(NamedTuple):
-    count: jax.Array  # int32 scalar
+    """The state of ``scale_by_novograd`` (optax's).
+
+    Attributes:
+        count: int32 scalar, the number of updates made so far.
+        mu: the momentum ``m``, a tree like the params (in ``mu_dtype`` when given, else
+            the params' dtypes).
+        nu: ``v``, one scalar per leaf, in the leaf's dtype.
+    """
+
+    count: jax.Array
     mu: Any
-    nu: Any  # one scalar per leaf
+    nu: Any
 
 
 def scale_by_novograd(
@@ -74,8 +97,20 @@ def scale_by_novograd(
     Per leaf, with ``||g||`` the leaf's Frobenius norm:
     ``v_1 = ||g_1||^2``, ``v <- b2 v + (1 - b2) ||g||^2`` (one scalar per leaf);
     ``d = g / (sqrt(v + eps_root) + eps) + wd * p``; ``m_1 = d_1``, ``m <- b1 m + d``;
-    ``u <- m``. Defaults ``b1=0.9, b2=0.25, eps=1e-8, eps_root=0, weight_decay=0``.
-    Needs ``params``.
+    ``u <- m``.
+
+    Args:
+      b1: the decay of the momentum ``m``, in ``[0, 1)``; default 0.9.
+      b2: the decay of the per-leaf second moment ``v``, in ``[0, 1)``; default 0.25.
+      eps: added to ``sqrt(v + eps_root)``, ``>= 0``; default 1e-8.
+      eps_root: added to ``v`` inside the root, ``>= 0``; default 0.
+      weight_decay: ``wd``, the factor of ``p`` added to the normalised gradient,
+        finite; default 0.
+      mu_dtype: storage dtype of ``m`` (default None: the params').
+
+    Returns:
+      The ``GradientTransformation``; its state is ``ScaleByNovogradState(count, mu, nu)``;
+      ``update`` needs ``params``.
     """
     validate.decay("b1", b1)
     validate.decay("b2", b2)

@@ -15,7 +15,15 @@ _MODES = ("hard", "smooth", "refined")
 
 
 class ScaleByLionState(NamedTuple):
-    count: jax.Array  # int32 scalar
+    """The state of ``scale_by_lion`` (optax's).
+
+    Attributes:
+        count: int32 scalar, the number of updates made so far.
+        mu: the momentum ``m``, a tree like the params (in ``mu_dtype`` when given, else
+            the params' dtypes).
+    """
+
+    count: jax.Array
     mu: Any
 
 
@@ -31,8 +39,18 @@ def scale_by_lion(
 
     ``c = b1 m + (1 - b1) g``; ``u <- sign(c)``; then ``m <- b2 m + (1 - b2) g``.
     ``mode="smooth"`` uses ``tanh(smooth_beta * c)`` and ``mode="refined"`` keeps ``c``
-    where ``|c| < 1`` and ``sign(c)`` elsewhere. Defaults ``b1=0.9, b2=0.99``;
-    ``mu_dtype`` is the dtype of ``m``.
+    where ``|c| < 1`` and ``sign(c)`` elsewhere.
+
+    Args:
+      b1: weight of the momentum in the interpolation ``c``, in ``[0, 1)``; default 0.9.
+      b2: decay of the momentum ``m``, in ``[0, 1)``; default 0.99.
+      mu_dtype: storage dtype of ``m`` (default None: the params').
+      mode: ``"hard"`` (default, the paper's sign), ``"smooth"`` or ``"refined"``, as
+        above; any other value raises ``ValueError``.
+      smooth_beta: the sharpness of ``tanh`` in ``"smooth"`` mode, finite; default 1.
+
+    Returns:
+      The ``GradientTransformation``; its state is ``ScaleByLionState(count, mu)``.
     """
     validate.decay("b1", b1)
     validate.decay("b2", b2)

@@ -13,6 +13,13 @@ from gradxform._src.transforms.accumulation import ema
 
 
 class SnapshotState(NamedTuple):
+    """The state of ``snapshot``.
+
+    Attributes:
+        measurement: ``{measure_name: measure(u)}`` of the latest updates (of the params
+            after ``init``).
+    """
+
     measurement: dict[str, Any]
 
 
@@ -21,6 +28,13 @@ def snapshot(measure_name: str, measure: Callable[[Any], Any]) -> base.GradientT
 
     ``init`` stores ``measure(params)``, so the state has the same structure from the
     start. Read it as ``state[i].measurement[measure_name]`` inside a chain.
+
+    Args:
+      measure_name: the key the measurement is stored under.
+      measure: a function of the update tree (callable, else ``TypeError``).
+
+    Returns:
+      The ``GradientTransformation``; its state is ``SnapshotState(measurement)``.
     """
     if not callable(measure):
         raise TypeError(f"measure must be callable, got {type(measure).__name__}")
@@ -36,6 +50,15 @@ def snapshot(measure_name: str, measure: Callable[[Any], Any]) -> base.GradientT
 
 
 class MonitorState(NamedTuple):
+    """The state of ``monitor``.
+
+    Attributes:
+        measurements: ``{name: measurement}`` of the latest updates (zeros after
+            ``init``).
+        measure_states: the states of the measuring transformations, in the order of
+            ``measures``.
+    """
+
     measurements: dict[str, Any]
     measure_states: tuple[Any, ...]
 
@@ -47,6 +70,15 @@ def monitor(measures: dict[str, Any]) -> base.GradientTransformation:
     output is the measurement (e.g. ``measure_with_ema``). ``init`` fills
     ``measurements`` with zeros of each measurement's shape and dtype (optax leaves
     it empty until the first update), so the state's structure never changes.
+
+    Args:
+      measures: a dict from names to functions of the updates or to transformations
+        (anything with ``init`` and ``update``, e.g. ``measure_with_ema`` or an optax
+        transformation) whose output is the measurement.
+
+    Returns:
+      The ``GradientTransformation``; its state is
+      ``MonitorState(measurements, measure_states)``.
     """
     txs = {}
     for name, m in measures.items():
@@ -84,7 +116,17 @@ def measure_with_ema(
     """A transformation whose output is an EMA of ``measure(u)``, for ``monitor``.
 
     ``m <- decay m + (1 - decay) measure(u)``, debiased by ``1 - decay**t`` when
-    ``debias``. ``decay`` in ``[0, 1)``.
+    ``debias``.
+
+    Args:
+      measure: a function of the update tree; a bool measurement is averaged as a float.
+      decay: the averaging factor, in ``[0, 1)``.
+      debias: divide by ``1 - decay**t`` (default True).
+      accumulator_dtype: storage dtype of ``m`` (default None: the measurement's).
+
+    Returns:
+      A ``GradientTransformation`` whose output is the average; its state is
+      ``(EmptyState(), EmaState(count, ema))``, ``ema`` shaped like the measurement.
     """
     average = ema(decay, debias, accumulator_dtype)
     # The average is shaped like the measurement, not like the params.

@@ -13,8 +13,15 @@ from gradxform._src import base, numerics, validate
 
 
 class AddNoiseState(NamedTuple):
-    count: jax.Array  # int32 scalar
-    rng_key: jax.Array  # a typed PRNG key
+    """The state of ``add_noise`` (optax's).
+
+    Attributes:
+        count: int32 scalar, the number of updates made so far.
+        rng_key: the typed PRNG key the next step splits.
+    """
+
+    count: jax.Array
+    rng_key: jax.Array
 
 
 def _as_key(key: jax.Array | int) -> jax.Array:
@@ -38,10 +45,18 @@ def add_noise(
     ``t`` is the 1-based step. Each step splits the state's key into the next key and
     one sampling key, which is split once more into one key per leaf (in tree order);
     the noise has each leaf's dtype, so with the same key the draws equal optax's.
-    ``eta >= 0`` (the base variance), ``gamma`` finite (the paper uses 0.55). ``key`` is
-    a PRNG key or an int seed (default 0, with a warning); ``seed`` is its deprecated
-    spelling. Neelakantan et al. (2015), "Adding Gradient Noise Improves Learning for
-    Very Deep Networks".
+    Neelakantan et al. (2015), "Adding Gradient Noise Improves Learning for Very Deep
+    Networks".
+
+    Args:
+      eta: the base variance ``eta``, ``>= 0``.
+      gamma: the decay exponent of the variance, finite (the paper uses 0.55).
+      key: a PRNG key (typed, or a raw ``uint32`` key) or an int seed; default None
+        uses key 0 with a warning.
+      seed: deprecated spelling of ``key`` (warns; passing both raises ``ValueError``).
+
+    Returns:
+      The ``GradientTransformation``; its state is ``AddNoiseState(count, rng_key)``.
     """
     validate.non_negative("eta", eta)
     validate.finite("gamma", gamma)

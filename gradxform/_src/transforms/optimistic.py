@@ -12,7 +12,14 @@ from gradxform._src import base, validate
 
 
 class ScaleByOptimisticGradientState(NamedTuple):
-    is_initial_step: jax.Array  # bool scalar: no previous gradient yet (optax's field)
+    """The state of ``scale_by_optimistic_gradient`` (optax's fields).
+
+    Attributes:
+        is_initial_step: bool scalar, True until the first update (no previous gradient).
+        previous_gradient: ``g_{t-1}``, a tree like the params, in their dtypes.
+    """
+
+    is_initial_step: jax.Array
     previous_gradient: Any
 
 
@@ -24,7 +31,15 @@ def scale_by_optimistic_gradient(
 
     ``u_t <- (alpha + beta) g_t - beta g_{t-1}``, with ``g_0`` taken as ``g_1`` (so the
     first update is ``alpha g_1``). ``alpha=1, beta=1`` is Popov's / Daskalakis et al.'s
-    optimistic GD ``2 g_t - g_{t-1}``. Defaults ``alpha=1, beta=1``.
+    optimistic GD ``2 g_t - g_{t-1}``.
+
+    Args:
+      alpha: the weight of the current gradient, finite; default 1.
+      beta: the weight of the gradient change ``g_t - g_{t-1}``, finite; default 1.
+
+    Returns:
+      The ``GradientTransformation``; its state is
+      ``ScaleByOptimisticGradientState(is_initial_step, previous_gradient)``.
     """
     validate.finite("alpha", alpha)
     validate.finite("beta", beta)

@@ -12,6 +12,13 @@ from gradxform._src import base, numerics, validate
 
 
 class ScaleByRssState(NamedTuple):
+    """The state of ``scale_by_rss`` (optax's).
+
+    Attributes:
+        sum_of_squares: ``s``, the running sum of ``|g|^2``, a tree like the params, in
+            their dtypes.
+    """
+
     sum_of_squares: Any
 
 
@@ -23,9 +30,16 @@ def scale_by_rss(
 
     ``s <- s + |g|^2`` (``s_0 = initial_accumulator_value``);
     ``u <- g / sqrt(s + eps)`` where ``s > 0``, else ``u <- 0``.
-    Defaults ``initial_accumulator_value=0.1``, ``eps=1e-7``, both ``>= 0``.
     Duchi et al. (2011), "Adaptive Subgradient Methods for Online Learning and
     Stochastic Optimization".
+
+    Args:
+      initial_accumulator_value: ``s_0``, the starting value of every entry of ``s``,
+        ``>= 0``; default 0.1.
+      eps: added to ``s`` inside the root, ``>= 0``; default 1e-7.
+
+    Returns:
+      The ``GradientTransformation``; its state is ``ScaleByRssState(sum_of_squares)``.
     """
     validate.non_negative("initial_accumulator_value", initial_accumulator_value)
     validate.non_negative("eps", eps)
@@ -56,12 +70,27 @@ def scale_by_rss(
 
 
 class ScaleByRStdDevState(NamedTuple):
+    """The state of ``scale_by_stddev`` without bias correction.
+
+    Attributes:
+        mu: the average ``m`` of ``g``, a tree like the params, in their dtypes.
+        nu: the average ``v`` of ``|g|^2``, a tree like the params, in their dtypes.
+    """
+
     mu: Any
     nu: Any
 
 
 class ScaleByRStdDevWithCountState(NamedTuple):
-    count: jax.Array  # int32 scalar
+    """The state of ``scale_by_stddev(bias_correction=True)``.
+
+    Attributes:
+        count: int32 scalar, the number of updates made so far.
+        mu: the average ``m`` of ``g``, a tree like the params, in their dtypes.
+        nu: the average ``v`` of ``|g|^2``, a tree like the params, in their dtypes.
+    """
+
+    count: jax.Array
     mu: Any
     nu: Any
 
@@ -78,9 +107,21 @@ def scale_by_stddev(
     ``m <- decay m + (1 - decay) g``; ``v <- decay v + (1 - decay) |g|^2``
     (``m_0 = 0``, ``v_0 = initial_scale``); with ``bias_correction`` both are divided
     by ``1 - decay**t``. ``u <- g / sqrt(v - |m|^2 + eps)``, or
-    ``g / (sqrt(v - |m|^2) + eps)`` when not ``eps_in_sqrt``. Defaults ``decay=0.9``,
-    ``eps=1e-8``, ``initial_scale=0``. Graves (2013), "Generating Sequences With
-    Recurrent Neural Networks", eq. 38-45.
+    ``g / (sqrt(v - |m|^2) + eps)`` when not ``eps_in_sqrt`` (the variance
+    ``v - |m|^2`` clamped at 0). Graves (2013), "Generating Sequences With Recurrent
+    Neural Networks", eq. 38-45.
+
+    Args:
+      decay: the averaging factor of ``m`` and ``v``, in ``[0, 1)``; default 0.9.
+      eps: added inside (or outside) the root, ``>= 0``; default 1e-8.
+      initial_scale: ``v_0``, the starting value of every entry of ``v``, ``>= 0``;
+        default 0.
+      eps_in_sqrt: add ``eps`` inside the root (default True, as optax) or outside it.
+      bias_correction: divide ``m`` and ``v`` by ``1 - decay**t`` (default False).
+
+    Returns:
+      The ``GradientTransformation``; its state is ``ScaleByRStdDevState(mu, nu)``, or
+      ``ScaleByRStdDevWithCountState(count, mu, nu)`` with ``bias_correction``.
     """
     validate.decay("decay", decay)
     validate.non_negative("eps", eps)

@@ -12,8 +12,15 @@ from gradxform._src import base, validate
 
 
 class ScaleByRpropState(NamedTuple):
+    """The state of ``scale_by_rprop``; the trees are like the params, in their dtypes.
+
+    Attributes:
+        step_sizes: the per-element step sizes.
+        prev_sign: the sign of the last gradient used, 0 where its sign had flipped.
+    """
+
     step_sizes: Any
-    prev_sign: Any  # sign of the last gradient used, 0 where its sign had flipped
+    prev_sign: Any
 
 
 def scale_by_rprop(
@@ -30,12 +37,23 @@ def scale_by_rprop(
     ``step <- clip(step * (eta_plus if s > 0 else eta_minus if s < 0 else 1),
     min_step_size, max_step_size)``; where ``s < 0`` the gradient is taken as 0 (no move,
     and no sign to compare with next time); ``u <- step * sign(g)`` (the descent step is
-    ``-u``). Defaults ``eta_minus=0.5, eta_plus=1.2, min_step_size=1e-6,
-    max_step_size=50``.
+    ``-u``).
 
     Unlike optax 0.2.8's ``scale_by_rprop``, which returns the *previous* step's update
     (its first update is 0), the update returned here is this step's, as in torch and
     the paper.
+
+    Args:
+      learning_rate: the initial step size of every element, ``> 0``.
+      eta_minus: the factor that shrinks a step after a sign change, in ``(0, 1)``;
+        default 0.5.
+      eta_plus: the factor that grows a step while the sign holds, ``> 1``; default 1.2.
+      min_step_size: the smallest step size, ``>= 0``; default 1e-6.
+      max_step_size: the largest step size, ``> 0`` and ``>= min_step_size``; default 50.
+
+    Returns:
+      The ``GradientTransformation``; its state is
+      ``ScaleByRpropState(step_sizes, prev_sign)``. Real parameters only.
     """
     validate.positive("learning_rate", learning_rate)
     validate.in_range("eta_minus", eta_minus, 0.0, 1.0, low_open=True, high_open=True)

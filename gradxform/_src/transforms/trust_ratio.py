@@ -17,8 +17,17 @@ def scale_by_trust_ratio(
 
     With ``P = max(||p||, min_norm)`` and ``U = max(||u||, min_norm)`` per leaf:
     ``u <- u * trust_coefficient * P / (U + eps)``, or ``u <- u`` when ``P = 0`` or
-    ``U = 0``. Defaults ``min_norm=0``, ``trust_coefficient=1``, ``eps=0``, all ``>= 0``.
+    ``U = 0``.
     You et al. (2017), "Large Batch Training of Convolutional Networks".
+
+    Args:
+      min_norm: lower bound on both norms, ``>= 0``; default 0.
+      trust_coefficient: the factor ``trust_coefficient``, ``>= 0``; default 1.
+      eps: added to the update norm in the denominator, ``>= 0``; default 0.
+
+    Returns:
+      A stateless ``GradientTransformation`` (state ``EmptyState``); ``update`` needs
+      ``params``.
     """
     validate.non_negative("min_norm", min_norm)
     validate.non_negative("trust_coefficient", trust_coefficient)
