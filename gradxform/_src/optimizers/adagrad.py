@@ -20,8 +20,17 @@ def adagrad(
 
     ``s <- s + g^2`` (``s_0 = initial_accumulator_value``);
     ``x <- x - lr g / sqrt(s + eps)`` (no move where ``s = 0``).
-    Defaults ``initial_accumulator_value=0.1, eps=1e-7`` (optax's; torch's are 0 and
-    1e-10 with ``eps`` outside the root).
+
+    Args:
+        learning_rate: ``lr``, a number ``>= 0`` or a schedule of the step count.
+        initial_accumulator_value: ``s_0``, the starting sum of squares, ``>= 0``.
+            Default 0.1 (optax's; torch's is 0).
+        eps: added to ``s`` inside the square root, ``>= 0``. Default 1e-7 (optax's;
+            torch's is 1e-10, outside the root).
+
+    Returns:
+        A ``GradientTransformation`` with state ``(ScaleByRssState(sum_of_squares),
+        EmptyState())`` (``ScaleByScheduleState(count)`` last for a scheduled ``lr``).
     """
     return chain(
         scale_by_rss(initial_accumulator_value, eps), scale_by_learning_rate(learning_rate)

@@ -39,10 +39,40 @@ def adafactor(
     per leaf; ``d <- lr d`` (if ``learning_rate``); ``d <- max(rms(x), 1e-3) d`` (if
     ``multiply_by_parameter_scale``); ``d <- b d_prev + (1 - b) d`` (if ``momentum = b``,
     kept in ``dtype_momentum``); ``d <- d + wd x`` (if ``weight_decay_rate``);
-    ``x <- x - d``. Defaults ``learning_rate=None`` (relative step only),
-    ``min_dim_size_to_factor=128, decay_rate=0.8, decay_offset=0,
-    multiply_by_parameter_scale=True, clipping_threshold=1, momentum=None, eps=1e-30,
-    factored=True``. (torch's Adafactor differs: see the torch-vs-optax notes.)
+    ``x <- x - d``. (torch's Adafactor differs: see the torch-vs-optax notes.)
+
+    Args:
+        learning_rate: ``lr``, a number ``>= 0`` or a schedule of the step count;
+            ``None`` (default) takes the relative step alone.
+        min_dim_size_to_factor: a leaf is factored only when its second-largest axis
+            is at least this long (so both of its two largest are); a positive int.
+            Default 128.
+        decay_rate: the exponent of ``beta2_t = 1 - (t - decay_offset + 1)^-decay_rate``,
+            ``>= 0``. Default 0.8.
+        decay_offset: steps subtracted from ``t`` in ``beta2_t`` (for fine-tuning a
+            pretrained model); any number. Default 0.
+        multiply_by_parameter_scale: scale the step by ``max(rms(x), 1e-3)``, making
+            ``lr`` relative to each leaf's size. Default True.
+        clipping_threshold: the per-leaf RMS cap on ``d``, ``> 0``; ``None`` for no
+            clipping. Default 1.0.
+        momentum: ``b``, the decay of the first moment (not bias-corrected), in ``[0, 1)``;
+            ``None`` (default) keeps no first moment.
+        dtype_momentum: storage dtype of the first moment. Default ``jnp.float32``.
+        weight_decay_rate: ``wd``, added as ``wd x`` after the scaling: a finite number
+            or a schedule of the step count; ``None`` (default) for no decay.
+        eps: ``epsilon`` added to ``g^2`` before averaging, ``>= 0``. Default 1e-30.
+        factored: factor the second moment of leaves of rank ``>= 2``; False keeps it
+            per element. Default True.
+        weight_decay_mask: which leaves are decayed: a tree of bools like the params,
+            or a function of the params returning one; ``None`` (default) decays all.
+
+    Returns:
+        A ``GradientTransformation`` whose state is a tuple with one entry per step
+        above, in that order: ``FactoredState(count, v_row, v_col, v)`` first, then
+        ``EmptyState()`` for the stateless steps, ``ScaleByScheduleState(count)`` for a
+        scheduled ``lr``, ``EmaState(count, ema)`` with ``momentum`` and
+        ``WeightDecaySchedule(count)`` for a scheduled decay. ``update`` needs
+        ``params``.
     """
     if clipping_threshold is not None:
         validate.positive("clipping_threshold", clipping_threshold)
@@ -75,8 +105,16 @@ def sm3(
     Per element ``i`` of a rank ``>= 2`` tensor, with one accumulator ``mu_r`` per axis:
     ``nu(i) = g(i)^2 + min_r mu_r(i_r)``, ``mu_r(j) <- max_{i: i_r = j} nu(i)``;
     vectors and scalars keep ``nu <- nu + g^2`` (AdaGrad). ``b <- momentum b +
-    (1 - momentum) g / sqrt(nu + 1e-8)``; ``x <- x - lr b``. Default ``momentum=0.9``.
+    (1 - momentum) g / sqrt(nu + 1e-8)``; ``x <- x - lr b``.
     Works on 0-d leaves (optax 0.2.8 raises on them).
+
+    Args:
+        learning_rate: ``lr``, a number ``>= 0`` or a schedule of the step count.
+        momentum: decay of ``b``, in ``[0, 1)``. Default 0.9.
+
+    Returns:
+        A ``GradientTransformation`` with state ``(ScaleBySM3State(mu, nu),
+        EmptyState())`` (``ScaleByScheduleState(count)`` last for a scheduled ``lr``).
     """
     validate.decay("momentum", momentum)
     return chain(scale_by_sm3(momentum), scale_by_learning_rate(learning_rate))

@@ -36,7 +36,24 @@ def lamb(
 
     Per leaf: ``r = m_hat / (sqrt(v_hat + eps_root) + eps) + wd x`` (Adam's direction
     plus decoupled decay); ``x <- x - lr (||x|| / ||r||) r`` (ratio 1 where either norm
-    is 0). Defaults ``b1=0.9, b2=0.999, eps=1e-6, eps_root=0, weight_decay=0``.
+    is 0).
+
+    Args:
+        learning_rate: ``lr``, a number ``>= 0`` or a schedule of the step count.
+        b1: decay of the first moment ``m``, in ``[0, 1)``. Default 0.9.
+        b2: decay of the second moment ``v``, in ``[0, 1)``. Default 0.999.
+        eps: added to the denominator outside the square root, ``>= 0``. Default 1e-6.
+        eps_root: added to ``v_hat`` inside the square root, ``>= 0``. Default 0.0.
+        weight_decay: ``wd``, the decoupled weight decay: a finite number or a schedule
+            of the step count. Default 0.0.
+        mask: which leaves are decayed: a tree of bools like the params, or a function
+            of the params returning one; ``None`` (default) decays every leaf.
+
+    Returns:
+        A ``GradientTransformation`` with state ``(ScaleByAdamState(count, mu, nu),
+        EmptyState(), EmptyState(), EmptyState())`` (``WeightDecaySchedule(count)``
+        second for a scheduled decay, ``ScaleByScheduleState(count)`` last for a
+        scheduled ``lr``). ``update`` needs ``params``.
     """
     return chain(
         scale_by_adam(b1, b2, eps, eps_root),
@@ -61,8 +78,26 @@ def lars(
     Per leaf: ``d = g + wd x``; ``d <- tc ||x|| / (||d|| + eps) d`` (on the leaves of
     ``trust_ratio_mask``; ratio 1 where a norm is 0); ``b <- mu b + lr d``;
     ``x <- x - b`` (``x - (mu b + lr d)`` with ``nesterov``).
-    Defaults ``weight_decay=0, trust_coefficient=0.001, eps=0, momentum=0.9``; both
-    masks default to every leaf.
+
+    Args:
+        learning_rate: ``lr``, a number ``>= 0`` or a schedule of the step count.
+        weight_decay: ``wd``, a finite number or a schedule of the step count.
+            Default 0.0.
+        weight_decay_mask: which leaves are decayed: a tree of bools like the params,
+            or a function of the params returning one. Default True (every leaf).
+        trust_coefficient: ``tc``, ``>= 0``. Default 0.001.
+        eps: added to ``||d||`` in the denominator, ``>= 0``. Default 0.0.
+        trust_ratio_mask: which leaves get the trust ratio, as ``weight_decay_mask``.
+            Default True (every leaf).
+        momentum: ``mu``, ``>= 0``. Default 0.9.
+        nesterov: use Nesterov momentum. Default False.
+
+    Returns:
+        A ``GradientTransformation`` with state ``(EmptyState(),
+        MaskedState(inner_state=EmptyState()), EmptyState(), TraceState(trace))``
+        (``WeightDecaySchedule(count)`` first for a scheduled decay,
+        ``ScaleByScheduleState(count)`` third for a scheduled ``lr``). ``update`` needs
+        ``params``.
     """
     validate.non_negative("momentum", momentum)
     return chain(
@@ -80,8 +115,16 @@ def fromage(
     the stability of learning").
 
     Per leaf: ``x <- (x - lr (||x|| / ||g||) g) / sqrt(1 + lr^2)``, norms floored at
-    ``min_norm`` (ratio 1 where a norm is 0). Default ``min_norm=1e-6``; ``lr`` may be a
-    schedule.
+    ``min_norm`` (ratio 1 where a norm is 0).
+
+    Args:
+        learning_rate: ``lr``, a number ``>= 0`` or a schedule of the step count.
+        min_norm: lower bound on both norms, ``>= 0``. Default 1e-6.
+
+    Returns:
+        A ``GradientTransformation`` with state ``(EmptyState(), EmptyState(),
+        EmptyState())``; a scheduled ``lr`` keeps ``ScaleByScheduleState(count)`` second
+        and ``WeightDecaySchedule(count)`` third. ``update`` needs ``params``.
     """
     validate.non_negative("min_norm", min_norm)
     if callable(learning_rate):
@@ -112,8 +155,20 @@ def novograd(
 
     Per leaf: ``v <- b2 v + (1 - b2) ||g||^2`` (``v_1 = ||g_1||^2``, a scalar);
     ``m <- b1 m + g / (sqrt(v + eps_root) + eps) + wd x`` (``m_1`` without ``b1 m``);
-    ``x <- x - lr m``. Defaults ``b1=0.9, b2=0.25, eps=1e-6, eps_root=0,
-    weight_decay=0``.
+    ``x <- x - lr m``.
+
+    Args:
+        learning_rate: ``lr``, a number ``>= 0`` or a schedule of the step count.
+        b1: decay of the first moment ``m``, in ``[0, 1)``. Default 0.9.
+        b2: decay of the per-leaf second moment ``v``, in ``[0, 1)``. Default 0.25.
+        eps: added to the denominator outside the square root, ``>= 0``. Default 1e-6.
+        eps_root: added to ``v`` inside the square root, ``>= 0``. Default 0.0.
+        weight_decay: ``wd``, a finite number. Default 0.0.
+
+    Returns:
+        A ``GradientTransformation`` with state ``(ScaleByNovogradState(count, mu, nu),
+        EmptyState())`` (``ScaleByScheduleState(count)`` last for a scheduled ``lr``).
+        ``update`` needs ``params`` when ``weight_decay != 0``.
     """
     return chain(
         scale_by_novograd(b1, b2, eps, eps_root, weight_decay),

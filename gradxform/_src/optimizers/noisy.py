@@ -22,8 +22,19 @@ def noisy_sgd(
     Very Deep Networks").
 
     ``x <- x - lr (g + n_t)``, ``n_t ~ N(0, eta / t^gamma)`` with ``t`` the 1-based step.
-    Defaults ``eta=0.01, gamma=0.55``; ``key`` a PRNG key or int seed (default 0, with a
-    warning; ``seed`` is its deprecated spelling). The same key gives optax's draws.
+    The same key gives optax's draws.
+
+    Args:
+        learning_rate: ``lr``, a number ``>= 0`` or a schedule of the step count.
+        eta: the initial noise variance, ``>= 0``. Default 0.01.
+        gamma: the decay exponent of the variance, any finite number. Default 0.55.
+        key: a PRNG key (typed, or a raw ``uint32`` key) or an int seed; ``None``
+            (default) uses key 0 with a warning.
+        seed: deprecated spelling of ``key`` (warns; passing both raises ``ValueError``).
+
+    Returns:
+        A ``GradientTransformation`` with state ``(AddNoiseState(count, rng_key),
+        EmptyState())`` (``ScaleByScheduleState(count)`` last for a scheduled ``lr``).
     """
     step = scale_by_learning_rate(learning_rate)  # a bad learning rate fails before any warning
     return chain(add_noise(eta, gamma, key, seed=seed), step)

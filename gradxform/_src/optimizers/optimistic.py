@@ -23,7 +23,17 @@ def optimistic_gradient_descent(
     Extra-gradient and Optimistic Gradient Methods for Saddle Point Problems").
 
     ``x <- x - lr ((alpha + beta) g_t - beta g_{t-1})`` with ``g_0 = g_1``.
-    Defaults ``alpha=1, beta=1``.
+
+    Args:
+        learning_rate: ``lr``, a number ``>= 0`` or a schedule of the step count.
+        alpha: weight of the current gradient, any finite number. Default 1.0.
+        beta: weight of the correction by the previous gradient, any finite number.
+            Default 1.0.
+
+    Returns:
+        A ``GradientTransformation`` with state
+        ``(ScaleByOptimisticGradientState(is_initial_step, previous_gradient),
+        EmptyState())`` (``ScaleByScheduleState(count)`` last for a scheduled ``lr``).
     """
     return chain(scale_by_optimistic_gradient(alpha, beta), scale_by_learning_rate(learning_rate))
 
@@ -44,7 +54,25 @@ def optimistic_adam_v2(
 
     ``a_t`` = Adam's (by default Nesterov, NAdam's) direction;
     ``x <- x - lr ((alpha + beta) a_t - beta a_{t-1})`` with ``a_0 = a_1``.
-    Defaults ``alpha=1, beta=1, b1=0.9, b2=0.999, eps=1e-8, eps_root=0, nesterov=True``.
+
+    Args:
+        learning_rate: ``lr``, a number ``>= 0`` or a schedule of the step count.
+        alpha: weight of the current direction, any finite number. Default 1.0.
+        beta: weight of the correction by the previous direction, any finite number.
+            Default 1.0.
+        b1: decay of the first moment, in ``[0, 1)``. Default 0.9.
+        b2: decay of the second moment, in ``[0, 1)``. Default 0.999.
+        eps: added to the denominator outside the square root, ``>= 0``. Default 1e-8.
+        eps_root: added to the second moment inside the square root, ``>= 0``.
+            Default 0.0.
+        mu_dtype: storage dtype of the first moment; ``None`` (default) keeps the
+            params'.
+        nesterov: use Nesterov's look-ahead first moment (NAdam). Default True.
+
+    Returns:
+        A ``GradientTransformation`` with state ``(ScaleByAdamState(count, mu, nu),
+        ScaleByOptimisticGradientState(is_initial_step, previous_gradient), EmptyState())``
+        (``ScaleByScheduleState(count)`` last for a scheduled ``lr``).
     """
     return chain(
         scale_by_adam(b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov),
@@ -83,7 +111,8 @@ def optimistic_adam(
       nesterov: Use Nesterov's look-ahead first moment (default True).
 
     Returns:
-      The ``GradientTransformation``.
+      The ``GradientTransformation``, with state ``(ScaleByAdamState(count, mu, nu),
+      ScaleByOptimisticGradientState(is_initial_step, previous_gradient), EmptyState())``.
 
     Raises:
       ValueError: when ``learning_rate`` is a schedule.

@@ -23,11 +23,24 @@ def rprop(
     Per element, step sizes start at ``learning_rate``; with ``s = sign(g g_prev)``:
     ``step <- clip(step * (eta_plus if s > 0, eta_minus if s < 0, else 1),
     min_step_size, max_step_size)``; ``x <- x - step sign(g)``, except where ``s < 0``:
-    no move, and ``g`` is remembered as 0. Defaults ``eta_minus=0.5, eta_plus=1.2,
-    min_step_size=1e-6, max_step_size=50``.
+    no move, and ``g`` is remembered as 0.
 
     optax 0.2.8's ``rprop`` applies the previous step's update (its first update is 0);
     this one applies the current step's, as torch and the paper do.
+
+    Args:
+        learning_rate: the initial step size of every element, ``> 0`` (a number, not a
+            schedule).
+        eta_minus: the factor shrinking a step after a sign change, in ``(0, 1)``.
+            Default 0.5.
+        eta_plus: the factor growing a step while the sign holds, ``> 1``. Default 1.2.
+        min_step_size: the smallest step size, ``>= 0`` and ``<= max_step_size``.
+            Default 1e-6.
+        max_step_size: the largest step size, ``> 0``. Default 50.0.
+
+    Returns:
+        A ``GradientTransformation`` with state ``(ScaleByRpropState(step_sizes,
+        prev_sign), EmptyState())``. Real parameters only.
     """
     return chain(
         scale_by_rprop(learning_rate, eta_minus, eta_plus, min_step_size, max_step_size),

@@ -18,6 +18,13 @@ from gradxform._src.transforms.weight_decay import add_decayed_weights
 def sign_sgd(learning_rate: base.ScalarOrSchedule) -> base.GradientTransformation:
     """signSGD (Bernstein et al. 2018, "signSGD: Compressed Optimisation for Non-Convex
     Problems"): ``x <- x - lr sign(g)``.
+
+    Args:
+        learning_rate: ``lr``, a number ``>= 0`` or a schedule of the step count.
+
+    Returns:
+        A ``GradientTransformation`` with state ``(EmptyState(), EmptyState())``
+        (``ScaleByScheduleState(count)`` last for a scheduled ``lr``).
     """
     return chain(scale_by_sign(), scale_by_learning_rate(learning_rate))
 
@@ -28,7 +35,16 @@ def signum(
     accumulator_dtype: Any = None,
 ) -> base.GradientTransformation:
     """Signum, signSGD with momentum (Bernstein et al. 2018):
-    ``m <- beta m + (1 - beta) g``; ``x <- x - lr sign(m)``. Default ``beta=0.9``.
+    ``m <- beta m + (1 - beta) g``; ``x <- x - lr sign(m)``.
+
+    Args:
+        learning_rate: ``lr``, a number ``>= 0`` or a schedule of the step count.
+        beta: decay of the momentum ``m``, in ``[0, 1)``. Default 0.9.
+        accumulator_dtype: storage dtype of ``m``; ``None`` (default) keeps the params'.
+
+    Returns:
+        A ``GradientTransformation`` with state ``(EmaState(count, ema), EmptyState(),
+        EmptyState())`` (``ScaleByScheduleState(count)`` last for a scheduled ``lr``).
     """
     validate.decay("beta", beta)
     return chain(
@@ -49,8 +65,25 @@ def lion(
     """Lion (Chen et al. 2023, "Symbolic Discovery of Optimization Algorithms").
 
     ``x <- x - lr (sign(b1 m + (1 - b1) g) + wd x)``; then ``m <- b2 m + (1 - b2) g``.
-    Defaults ``b1=0.9, b2=0.99, weight_decay=1e-3``. Its steps are larger than Adam's
-    (every coordinate moves by ``lr``): use a 3-10x smaller ``lr``.
+    Its steps are larger than Adam's (every coordinate moves by ``lr``): use a 3-10x
+    smaller ``lr``.
+
+    Args:
+        learning_rate: ``lr``, a number ``>= 0`` or a schedule of the step count.
+        b1: weight of the momentum in the interpolation whose sign is taken, in
+            ``[0, 1)``. Default 0.9.
+        b2: decay of the momentum ``m``, in ``[0, 1)``. Default 0.99.
+        mu_dtype: storage dtype of ``m``; ``None`` (default) keeps the params'.
+        weight_decay: ``wd``, the decoupled weight decay: a finite number or a schedule
+            of the step count. Default 1e-3.
+        mask: which leaves are decayed: a tree of bools like the params, or a function
+            of the params returning one; ``None`` (default) decays every leaf.
+
+    Returns:
+        A ``GradientTransformation`` with state ``(ScaleByLionState(count, mu),
+        EmptyState(), EmptyState())`` (``WeightDecaySchedule(count)`` second for a
+        scheduled decay, ``ScaleByScheduleState(count)`` last for a scheduled ``lr``).
+        ``update`` needs ``params`` when ``weight_decay != 0``.
     """
     return chain(
         scale_by_lion(b1, b2, mu_dtype),
