@@ -63,6 +63,14 @@ def decay(name: str, value: Any) -> None:
     in_range(name, value, 0.0, 1.0, high_open=True)
 
 
+def adam(b1: Any, b2: Any, eps: Any, eps_root: Any = 0.0) -> None:
+    """Adam's hyperparameters: ``b1``, ``b2`` in ``[0, 1)``; ``eps``, ``eps_root`` >= 0."""
+    decay("b1", b1)
+    decay("b2", b2)
+    non_negative("eps", eps)
+    non_negative("eps_root", eps_root)
+
+
 def unit_interval(name: str, value: Any) -> None:
     """A fraction in ``[0, 1]``."""
     in_range(name, value, 0.0, 1.0)

@@ -35,10 +35,7 @@ def scale_by_acprop(
     Returns:
       A ``GradientTransformation`` with state ``ScaleByBeliefState(count, mu, nu)``.
     """
-    validate.decay("b1", b1)
-    validate.decay("b2", b2)
-    validate.non_negative("eps", eps)
-    validate.non_negative("eps_root", eps_root)
+    validate.adam(b1, b2, eps, eps_root)
 
     def init(params):
         base.check_float_leaves(params, "scale_by_acprop")

@@ -28,13 +28,6 @@ from gradxform._src.transforms.adaptive import (
 )
 
 
-def _validate_adam(b1: Any, b2: Any, eps: Any, eps_root: Any = 0.0) -> None:
-    validate.decay("b1", b1)
-    validate.decay("b2", b2)
-    validate.non_negative("eps", eps)
-    validate.non_negative("eps_root", eps_root)
-
-
 def _initial_state(who: str, params: Any, mu_dtype: Any = None, fill: Any = 0.0):
     """``ScaleByAdamState`` with both moments at ``fill``; ``who`` names the refusal of
     a non-float parameter."""
@@ -119,7 +112,7 @@ def scale_by_amsgrad(
       The ``GradientTransformation``; its state is optax's
       ``ScaleByAmsgradState(count, mu, nu, nu_max)``.
     """
-    _validate_adam(b1, b2, eps, eps_root)
+    validate.adam(b1, b2, eps, eps_root)
     mu_dtype = _dtype(mu_dtype)
 
     def init(params):
@@ -167,7 +160,7 @@ def scale_by_adamax(
       The ``GradientTransformation``; its state is optax's
       ``ScaleByAdamState(count, mu, nu)``.
     """
-    _validate_adam(b1, b2, eps)
+    validate.adam(b1, b2, eps)
 
     def update(updates, state, params=None, **extra):
         del params, extra
@@ -226,7 +219,7 @@ def scale_by_belief(
       The ``GradientTransformation``; its state is optax's
       ``ScaleByBeliefState(count, mu, nu)``.
     """
-    _validate_adam(b1, b2, eps, eps_root)
+    validate.adam(b1, b2, eps, eps_root)
 
     def init(params):
         state = _initial_state("scale_by_belief", params)
@@ -275,7 +268,7 @@ def scale_by_yogi(
       The ``GradientTransformation``; its state is optax's
       ``ScaleByAdamState(count, mu, nu)``.
     """
-    _validate_adam(b1, b2, eps, eps_root)
+    validate.adam(b1, b2, eps, eps_root)
     validate.non_negative("initial_accumulator_value", initial_accumulator_value)
 
     def yogi_step(g, v):
@@ -334,7 +327,7 @@ def scale_by_radam(
       The ``GradientTransformation``; its state is optax's
       ``ScaleByAdamState(count, mu, nu)``.
     """
-    _validate_adam(b1, b2, eps, eps_root)
+    validate.adam(b1, b2, eps, eps_root)
     validate.finite("threshold", threshold)
     rho_inf = 2.0 / (1.0 - b2) - 1.0
 

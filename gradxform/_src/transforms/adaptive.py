@@ -288,10 +288,7 @@ def scale_by_adam(
       >>> print(np.asarray(state.nu["w"]).round(4))
       [0.001 0.004]
     """
-    validate.decay("b1", b1)
-    validate.decay("b2", b2)
-    validate.non_negative("eps", eps)
-    validate.non_negative("eps_root", eps_root)
+    validate.adam(b1, b2, eps, eps_root)
     mu_dtype, nu_dtype = _dtype(mu_dtype), _dtype(nu_dtype)
 
     def init(params):

@@ -36,9 +36,7 @@ def scale_by_adopt(
     ``nesterov``: ``u <- b1 m + (1 - b1) d``). Normalising by the *previous* ``v`` keeps
     ``g`` and its scale independent. Defaults ``b1=0.9, b2=0.9999, eps=1e-6``.
     """
-    validate.decay("b1", b1)
-    validate.decay("b2", b2)
-    validate.non_negative("eps", eps)
+    validate.adam(b1, b2, eps)
     mu_dtype = _dtype(mu_dtype)
 
     def init(params):

@@ -118,9 +118,7 @@ def scale_by_sophia(
     Returns:
       The ``GradientTransformation``.
     """
-    validate.decay("b1", b1)
-    validate.decay("b2", b2)
-    validate.non_negative("eps", eps)
+    validate.adam(b1, b2, eps)
     validate.positive("gamma", gamma)
     if clip_threshold is not None:
         validate.positive("clip_threshold", clip_threshold)
