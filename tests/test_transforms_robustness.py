@@ -1,4 +1,4 @@
-"""The foundation's primitives and combinators beyond plain trajectories.
+"""Primitives and combinators beyond plain trajectories.
 
 Bad steps (NaN, Inf, huge gradients) leave params and state exactly unchanged and the
 next good step continues as if the bad one never happened (checked against optax run
@@ -16,7 +16,7 @@ import optax
 import pytest
 
 import gradxform as gx
-from foundation_cases import COMBINATORS, PRIMITIVES
+from transform_cases import COMBINATORS, PRIMITIVES
 from paired import compiled_call, fast_jit
 from reference import assert_trees_close, grad_fn, loss, nested_params
 

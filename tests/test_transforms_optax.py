@@ -1,4 +1,5 @@
-"""The foundation's remaining primitives and combinators against optax.
+"""Primitives and combinators (clipping, scaling, noise, accumulation, conditions, structure,
+hyperparameter injection, monitoring) against optax.
 
 Each case is built twice from the same arguments, once from gradxform and once from
 optax, and run for 100 steps in float64 on the nested mixed-shape tree (rel err 1e-9).
@@ -11,7 +12,7 @@ import optax
 import pytest
 
 import gradxform as gx
-from foundation_cases import COMBINATORS, PRIMITIVES
+from transform_cases import COMBINATORS, PRIMITIVES
 from paired import assert_same_trajectory, compiled_call, trajectories
 from reference import assert_trees_close, grad_fn, nested_params, run
 

@@ -1,4 +1,4 @@
-"""The foundation's primitives and combinators as cases: name -> builder(module).
+"""The primitives and combinators as cases: name -> builder(module).
 
 A builder takes the module (gradxform or optax) and returns the transformation, so the
 same arguments build both sides. Primitives are followed by a small negative scale so
