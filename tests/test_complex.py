@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-import test_catalogue
+import test_optimizers_optax
 import test_properties
 from optimizer_cases import OPTIMIZERS
 from paired import assert_same_trajectory, trajectories
@@ -53,7 +53,7 @@ def complex_grads(params):
 
 
 def _complex_cases():
-    for name, (ours, theirs) in sorted(test_catalogue.CASES.items()):
+    for name, (ours, theirs) in sorted(test_optimizers_optax.CASES.items()):
         # One case per optimizer (the option variants add compile time, not coverage of
         # complex maths, which the rotation test below checks for every optimizer).
         if name not in OPTIMIZERS or name in OPTAX_SQUARES_COMPLEX or name in REAL_ONLY:

@@ -1,5 +1,5 @@
 """The frontier optimizers against optax.contrib 0.2.8: 100 steps on the nested mixed-shape
-pytree in float64, rel 1e-9 (one jit per comparison, as in test_catalogue)."""
+pytree in float64, rel 1e-9 (one jit per comparison, as in test_optimizers_optax)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import gradxform as gx
 from gradxform import contrib as gxc
 from reference import assert_trees_close, grad_fn, loss, nested_params
 from paired import assert_same_trajectory, compiled_call
-from test_catalogue import assert_same_trajectory_with_extra, max_gap
+from test_optimizers_optax import assert_same_trajectory_with_extra, max_gap
 
 STEPS = 100
 

@@ -13,7 +13,7 @@ import ml_dtypes
 import numpy as np
 import pytest
 from optimizer_cases import ALL_OPTIMIZERS
-from test_inject_catalogue import CATALOGUE, _factory
+from test_inject_hyperparams import CATALOGUE, _factory
 
 import gradxform as gx
 

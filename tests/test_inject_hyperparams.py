@@ -1,4 +1,4 @@
-"""inject_hyperparams over the whole catalogue, without static_args.
+"""inject_hyperparams over every optimizer, without static_args.
 
 Integer hyperparameters that shape the computation (``update_interval``,
 ``min_dim_size_to_factor``, ``memory_size``, ``ns_steps``, ...) stay static by themselves;
@@ -28,7 +28,7 @@ CATALOGUE = {
     "lamb": (LR, True), "lars": (LR, True), "fromage": (LR, True), "novograd": (LR, True),
     "lion": (LR, True), "sign_sgd": (LR, True), "signum": (LR, True),
     "adafactor": ({**LR, "min_dim_size_to_factor": 2}, True), "sm3": (LR, True),
-    "rprop": (LR, False),  # optax's rprop lags one step (test_catalogue)
+    "rprop": (LR, False),  # optax's rprop lags one step (test_optimizers_optax)
     "adan": (LR, True), "optimistic_gradient_descent": (LR, True),
     "optimistic_adam_v2": (LR, True), "noisy_sgd": ({**LR, "key": 0}, False),
     "lbfgs": ({**LR, "memory_size": 3}, True), "polyak_sgd": ({}, True),
@@ -76,8 +76,8 @@ def _steps(name, tx, params, steps=2):
     return params, state
 
 
-def test_catalogue_is_complete():
-    """Every optimizer of the shared catalogue is here too."""
+def test_covers_every_optimizer():
+    """Every optimizer of optimizer_cases.OPTIMIZERS is here too."""
     from optimizer_cases import OPTIMIZERS
 
     tested = set(CATALOGUE) | {"sgd_momentum", "rmsprop_centered_momentum"}

@@ -1,4 +1,4 @@
-"""The optimizer catalogue against optax 0.2.8 (and torch, and float64 numpy where optax is
+"""The optimizers against optax 0.2.8 (and torch, and float64 numpy where optax is
 wrong or fails): 100 steps on the nested mixed-shape pytree in float64, rel 1e-9.
 
 Each optax comparison compiles both trajectories in one cheaply optimised XLA program
