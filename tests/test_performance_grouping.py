@@ -68,8 +68,8 @@ def test_global_then_per_leaf_members_are_split():
 
 def test_modes_follow_the_maths():
     leaves = jax.tree.leaves(many_leaves())
-    layout = grouping._layout(leaves, 16, 2)
-    reps = grouping._representatives(layout)
+    plan = grouping.plan_stacks(leaves, 16, 2)
+    reps = grouping._representatives(plan)
     mode = lambda tx: grouping._classify(tx, reps, {})  # noqa: E731
     assert mode(gx.adam(0.1)) == grouping.VMAPPED
     assert mode(gx.lamb(0.1)) == grouping.VMAPPED  # per-leaf trust ratios

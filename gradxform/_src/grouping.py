@@ -35,15 +35,14 @@ import jax
 import numpy as np
 from jax.extend import core as jex_core
 
-from gradxform._src import base, leaf_analysis
+from gradxform._src import base, leaf_analysis, validate
 from gradxform._src.packing import (
     Packed,
-    _Layout,
-    _layout,
-    _stack,
-    _unstack,
-    check_size,
-    layout_of,
+    StackPlan,
+    plan_of,
+    plan_stacks,
+    stack_leaves,
+    unstack_leaves,
 )
 
 _KEY = "gradxform.grouped/"
@@ -171,10 +170,10 @@ def _classify(tx, reps: list, extra: dict) -> str:
     return STACKED
 
 
-def _representatives(layout: _Layout) -> list:
+def _representatives(plan: StackPlan) -> list:
     reps = []
-    for idx in layout.groups:
-        reps.extend(layout.avals[i] for i in idx[:2])
+    for idx in plan.groups:
+        reps.extend(plan.avals[i] for i in idx[:2])
     return reps
 
 
@@ -185,16 +184,16 @@ def _representatives(layout: _Layout) -> list:
 # once per size, not once per stack. Leaves alone (size 1) are not mapped at all.
 
 
-def _buckets(layout: _Layout) -> dict:
+def _buckets(plan: StackPlan) -> dict:
     """Stack size -> the indices of the stacks of that size."""
     out: dict = {}
-    for g, idx in enumerate(layout.groups):
+    for g, idx in enumerate(plan.groups):
         out.setdefault(len(idx), []).append(g)
     return out
 
 
-def _row_tree(layout: _Layout, gs: list) -> dict:
-    return {f"{_KEY}{g:06d}": layout.avals[layout.groups[g][0]] for g in gs}
+def _row_tree(plan: StackPlan, gs: list) -> dict:
+    return {f"{_KEY}{g:06d}": plan.avals[plan.groups[g][0]] for g in gs}
 
 
 def _row_axes(tx, row_tree: dict):
@@ -204,10 +203,10 @@ def _row_axes(tx, row_tree: dict):
     return treedef, per_leaf, treedef.unflatten([0 if p else None for p in per_leaf])
 
 
-def _vmapped_init(tx, stacks: list, layout: _Layout):
+def _vmapped_init(tx, stacks: list, plan: StackPlan):
     shared, per_bucket = None, []
-    for size, gs in _buckets(layout).items():
-        treedef, per_leaf, axes = _row_axes(tx, _row_tree(layout, gs))
+    for size, gs in _buckets(plan).items():
+        treedef, per_leaf, axes = _row_axes(tx, _row_tree(plan, gs))
         init = tx.init if size == 1 else jax.vmap(tx.init, out_axes=axes)
         state = init(_stack_dict_of(stacks, gs))
         leaves = treedef.flatten_up_to(state)
@@ -217,11 +216,11 @@ def _vmapped_init(tx, stacks: list, layout: _Layout):
     return (shared or (), tuple(per_bucket))
 
 
-def _vmapped_update(tx, data, stacks, p_stacks, layout: _Layout, extra: dict):
+def _vmapped_update(tx, data, stacks, p_stacks, plan: StackPlan, extra: dict):
     shared, per_bucket = data
     out_stacks, new_buckets, new_shared = list(stacks), [], None
-    for b, (size, gs) in enumerate(_buckets(layout).items()):
-        treedef, per_leaf, axes = _row_axes(tx, _row_tree(layout, gs))
+    for b, (size, gs) in enumerate(_buckets(plan).items()):
+        treedef, per_leaf, axes = _row_axes(tx, _row_tree(plan, gs))
         it_shared, it_bucket = iter(shared), iter(per_bucket[b])
         state = treedef.unflatten([next(it_bucket) if p else next(it_shared) for p in per_leaf])
         ups = _stack_dict_of(stacks, gs)
@@ -277,10 +276,10 @@ def grouped(
     Args:
       *transformations: The members, chained in order; at least one (else
         ``ValueError``).
-      group_size: The most leaves in one stack, an int ``>= 1`` (else ``ValueError``);
-        default 16.
+      group_size: The most leaves in one stack, an int ``>= 1`` (``TypeError`` for a
+        non-int, ``ValueError`` below 1); default 16.
       max_stack_size: Leaves of more than this many elements are never stacked, an int
-        ``>= 1`` (else ``ValueError``); default ``2**15``.
+        ``>= 1`` (``TypeError`` for a non-int, ``ValueError`` below 1); default ``2**15``.
 
     Returns:
       A ``GradientTransformation`` whose state is a ``GroupedState``; its updates have
@@ -297,32 +296,32 @@ def grouped(
     if not transformations:
         raise ValueError("grouped needs at least one transformation")
     members = tuple(base.as_transformation(t) for t in transformations)
-    check_size("group_size", group_size)
-    check_size("max_stack_size", max_stack_size)
+    validate.positive_int("group_size", group_size)
+    validate.positive_int("max_stack_size", max_stack_size)
 
     @functools.lru_cache(maxsize=64)
-    def plan(reps_key: tuple) -> tuple:
+    def modes_for(reps_key: tuple) -> tuple:
         reps = [jax.ShapeDtypeStruct(s, d) for s, d in reps_key]
         return tuple(_classify(m, reps, {}) for m in members)
 
-    def modes_of(layout: _Layout) -> tuple:
-        reps = _representatives(layout)
-        return plan(tuple((a.shape, a.dtype) for a in reps))
+    def modes_of(plan: StackPlan) -> tuple:
+        reps = _representatives(plan)
+        return modes_for(tuple((a.shape, a.dtype) for a in reps))
 
     def init(params):
         if isinstance(params, Packed):
-            layout, stacks = layout_of(params), list(params.stacks)
+            plan, stacks = plan_of(params), list(params.stacks)
             tree = None
         else:
             leaves = jax.tree.leaves(params)
-            layout = _layout(leaves, max_stack_size, group_size)
-            stacks, tree = _stack(leaves, layout), params
+            plan = plan_stacks(leaves, max_stack_size, group_size)
+            stacks, tree = stack_leaves(leaves, plan), params
         states = []
-        for member, mode in zip(members, modes_of(layout)):
+        for member, mode in zip(members, modes_of(plan)):
             if mode == STACKED:
                 states.append(member.init(_stack_dict(stacks)))
             elif mode == VMAPPED:
-                states.append(_vmapped_init(member, stacks, layout))
+                states.append(_vmapped_init(member, stacks, plan))
             else:
                 if tree is None:
                     tree = params.unpack()
@@ -330,14 +329,16 @@ def grouped(
         return GroupedState(inner=tuple(states))
 
     def arrange(updates, params):
-        """``(layout, treedef, update stacks, param stacks or None, packed output)``."""
+        """``(plan, treedef, update stacks, param stacks or None, packed output)``."""
         packed = next((x for x in (params, updates) if isinstance(x, Packed)), None)
         if packed is None:
             leaves, treedef = jax.tree.flatten(updates)
-            layout = _layout(leaves, max_stack_size, group_size)
-            p_stacks = None if params is None else _stack(treedef.flatten_up_to(params), layout)
-            return layout, treedef, _stack(leaves, layout), p_stacks, None
-        layout = layout_of(packed)
+            plan = plan_stacks(leaves, max_stack_size, group_size)
+            p_stacks = (
+                None if params is None else stack_leaves(treedef.flatten_up_to(params), plan)
+            )
+            return plan, treedef, stack_leaves(leaves, plan), p_stacks, None
+        plan = plan_of(packed)
 
         def stacks_of(tree) -> list:
             if isinstance(tree, Packed):
@@ -350,10 +351,10 @@ def grouped(
                     f"grouped: the tree structure {treedef} differs from the packed value's "
                     f"{packed.treedef}"
                 )
-            return _stack(leaves, layout)
+            return stack_leaves(leaves, plan)
 
         p_stacks = None if params is None else stacks_of(params)
-        return layout, packed.treedef, stacks_of(updates), p_stacks, packed
+        return plan, packed.treedef, stacks_of(updates), p_stacks, packed
 
     def update(updates, state, params=None, **extra):
         if not isinstance(state, GroupedState) or len(state.inner) != len(members):
@@ -361,14 +362,14 @@ def grouped(
                 f"grouped expects the GroupedState made by its init, got {type(state).__name__}"
             )
         # Stacks nobody reads (params, for most members) are dropped by XLA.
-        layout, treedef, stacks, p_stacks, packed = arrange(updates, params)
+        plan, treedef, stacks, p_stacks, packed = arrange(updates, params)
         # Unpacked only for a member that runs on the tree: 1000 traced slices otherwise.
         tree_params = None if isinstance(params, Packed) else params
         leaves_now, new_states = None, []
-        for member, mode, data in zip(members, modes_of(layout), state.inner):
+        for member, mode, data in zip(members, modes_of(plan), state.inner):
             if mode == LEAVES:
                 if leaves_now is None:
-                    leaves_now = _unstack(stacks, layout)
+                    leaves_now = unstack_leaves(stacks, plan)
                 if tree_params is None and params is not None:
                     tree_params = params.unpack()
                 out, data = member.update(
@@ -377,7 +378,7 @@ def grouped(
                 leaves_now, stacks = treedef.flatten_up_to(out), None
             else:
                 if stacks is None:
-                    stacks = _stack(leaves_now, layout)
+                    stacks = stack_leaves(leaves_now, plan)
                 if mode == STACKED:
                     keyed = _stack_dict(stacks)
                     out, data = member.update(
@@ -385,15 +386,15 @@ def grouped(
                     )
                     stacks = [out[k] for k in keyed]
                 else:
-                    stacks, data = _vmapped_update(member, data, stacks, p_stacks, layout, extra)
+                    stacks, data = _vmapped_update(member, data, stacks, p_stacks, plan, extra)
                 leaves_now = None
             new_states.append(data)
         if packed is not None:
             if stacks is None:
-                stacks = _stack(leaves_now, layout)
-            return Packed(stacks, treedef, layout.groups), GroupedState(tuple(new_states))
+                stacks = stack_leaves(leaves_now, plan)
+            return Packed(stacks, treedef, plan.groups), GroupedState(tuple(new_states))
         if leaves_now is None:
-            leaves_now = _unstack(stacks, layout)
+            leaves_now = unstack_leaves(stacks, plan)
         return treedef.unflatten(leaves_now), GroupedState(tuple(new_states))
 
     return base.GradientTransformation(init, update)

@@ -8,7 +8,7 @@ of equal shape and dtype, ``group_size`` at a time, each leaf above ``max_stack_
 elements alone and unstacked. A ``grouped`` optimizer then reads and writes the stacks
 directly, and the model sees its tree through ``unpack()``: under ``jit`` its slices fuse
 into their consumers, and the gradient taken with respect to the ``Packed`` value is a
-``Packed`` value of the same layout.
+``Packed`` value of the same grouping.
 """
 
 from __future__ import annotations
@@ -19,13 +19,25 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-
-class _Layout(NamedTuple):
-    groups: tuple  # tuple of tuples of leaf indices
-    avals: tuple  # one ShapeDtypeStruct per leaf
+from gradxform._src import validate
 
 
-def _layout(leaves: list, max_stack_size: int, group_size: int) -> _Layout:
+class StackPlan(NamedTuple):
+    """Which leaves share a stack, and each leaf's shape and dtype.
+
+    Attributes:
+      groups: A tuple of tuples of leaf indices (``jax.tree.leaves`` order), one per
+        stack; a group of one is a leaf left alone, unstacked.
+      avals: One ``jax.ShapeDtypeStruct`` per leaf.
+    """
+
+    groups: tuple
+    avals: tuple
+
+
+def plan_stacks(leaves: list, max_stack_size: int, group_size: int) -> StackPlan:
+    """Leaves of equal shape and dtype, ``group_size`` to a stack, in order; a leaf of more
+    than ``max_stack_size`` elements alone."""
     buckets: dict = {}
     for i, x in enumerate(leaves):
         shape, dtype = tuple(np.shape(x)), np.dtype(jnp.result_type(x))
@@ -37,32 +49,29 @@ def _layout(leaves: list, max_stack_size: int, group_size: int) -> _Layout:
         for k in range(0, len(idx), group_size)
     )
     avals = tuple(jax.ShapeDtypeStruct(np.shape(x), jnp.result_type(x)) for x in leaves)
-    return _Layout(groups, avals)
+    return StackPlan(groups, avals)
 
 
-def _stack(leaves: list, layout: _Layout) -> list:
+def stack_leaves(leaves: list, plan: StackPlan) -> list:
+    """One array per group of ``plan``: its leaves stacked, or the leaf of a group of one."""
     # A leaf alone is passed as it is: no stack axis, so no copy and no reshape that
     # could stand between a donated buffer and its in-place update.
     return [
         jnp.stack([leaves[i] for i in idx]) if len(idx) > 1 else leaves[idx[0]]
-        for idx in layout.groups
+        for idx in plan.groups
     ]
 
 
-def _unstack(stacks: list, layout: _Layout) -> list:
-    out: list = [None] * len(layout.avals)
-    for g, idx in enumerate(layout.groups):
+def unstack_leaves(stacks: list, plan: StackPlan) -> list:
+    """The leaves again, in order: ``stack_leaves``'s inverse."""
+    out: list = [None] * len(plan.avals)
+    for g, idx in enumerate(plan.groups):
         if len(idx) == 1:
             out[idx[0]] = stacks[g]
             continue
         for row, i in enumerate(idx):
             out[i] = stacks[g][row]
     return out
-
-
-def check_size(name: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be an int >= 1, got {value!r}")
 
 
 @jax.tree_util.register_pytree_with_keys_class
@@ -102,14 +111,14 @@ class Packed:
 
     def unpack(self):
         """The tree, leaf ``i`` being row ``r`` of the stack holding it (a slice)."""
-        return jax.tree.unflatten(self.treedef, _unstack(list(self.stacks), layout_of(self)))
+        return jax.tree.unflatten(self.treedef, unstack_leaves(list(self.stacks), plan_of(self)))
 
     def __repr__(self) -> str:
         shapes = ", ".join(str(tuple(np.shape(s))) for s in self.stacks)
         return f"Packed({self.treedef.num_leaves} leaves in {len(self.stacks)} stacks: {shapes})"
 
 
-def layout_of(packed: Packed) -> _Layout:
+def plan_of(packed: Packed) -> StackPlan:
     """The grouping of ``packed`` with each leaf's shape and dtype, read off its stacks
     (so a ``Packed`` value mapped to another dtype reports the new one)."""
     avals: list = [None] * packed.treedef.num_leaves
@@ -117,7 +126,7 @@ def layout_of(packed: Packed) -> _Layout:
         shape = np.shape(s)[1:] if len(idx) > 1 else np.shape(s)
         for i in idx:
             avals[i] = jax.ShapeDtypeStruct(shape, jnp.result_type(s))
-    return _Layout(packed.groups, tuple(avals))
+    return StackPlan(packed.groups, tuple(avals))
 
 
 def pack(tree: Any, group_size: int = 16, max_stack_size: int = 1 << 15) -> Packed:
@@ -131,18 +140,18 @@ def pack(tree: Any, group_size: int = 16, max_stack_size: int = 1 << 15) -> Pack
 
     Args:
       tree: A pytree with at least one array leaf (else ``ValueError``).
-      group_size: The most leaves in one stack, an int ``>= 1`` (else ``ValueError``);
-        default 16.
+      group_size: The most leaves in one stack, an int ``>= 1`` (``TypeError`` for a
+        non-int, ``ValueError`` below 1); default 16.
       max_stack_size: Leaves of more than this many elements stay alone, an int ``>= 1``
-        (else ``ValueError``); default ``2**15``.
+        (``TypeError`` for a non-int, ``ValueError`` below 1); default ``2**15``.
 
     Returns:
       A ``Packed`` value holding ``tree``'s leaves.
     """
-    check_size("group_size", group_size)
-    check_size("max_stack_size", max_stack_size)
+    validate.positive_int("group_size", group_size)
+    validate.positive_int("max_stack_size", max_stack_size)
     leaves, treedef = jax.tree.flatten(tree)
     if not leaves:
         raise ValueError("pack needs a tree with at least one array leaf")
-    layout = _layout(leaves, max_stack_size, group_size)
-    return Packed(_stack(leaves, layout), treedef, layout.groups)
+    plan = plan_stacks(leaves, max_stack_size, group_size)
+    return Packed(stack_leaves(leaves, plan), treedef, plan.groups)
