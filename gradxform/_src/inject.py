@@ -15,30 +15,82 @@ from gradxform._src import base, numerics
 
 
 class InjectStatefulHyperparamsState(NamedTuple):
-    count: jax.Array  # int32: calls to update so far
-    hyperparams: dict[str, jax.Array]  # the values used by the last (or next) update
-    hyperparams_states: dict[str, Any]  # the states of the scheduled hyperparameters
+    """The state of a transformation built by ``inject_hyperparams`` (optax's layout).
+
+    Attributes:
+        count: int32 scalar, the number of ``update`` calls so far.
+        hyperparams: dict from argument name to a scalar array: after ``init``, the values
+            the first ``update`` uses for constant arguments and the step-0 values of
+            scheduled ones; after an ``update``, the values that update used. Entries of
+            constant arguments may be edited between steps and take effect on the next
+            one; entries of scheduled arguments are overwritten by their schedule.
+        hyperparams_states: dict from the name of each scheduled argument to its
+            schedule's state (a ``WrappedScheduleState`` for a plain ``s(t)``).
+        inner_state: the state of the wrapped transformation.
+    """
+
+    count: jax.Array
+    hyperparams: dict[str, jax.Array]
+    hyperparams_states: dict[str, Any]
     inner_state: Any
 
 
 class WrappedScheduleState(NamedTuple):
-    count: jax.Array  # int32
+    """The state of a ``WrappedSchedule``.
+
+    Attributes:
+        count: int32 scalar ``t``, the number of ``update`` calls so far.
+    """
+
+    count: jax.Array
 
 
 class WrappedSchedule:
-    """A step-count schedule ``f(t)`` seen as a stateful schedule (state: ``t``)."""
+    """A step-count schedule ``f(t)`` seen as a stateful schedule.
+
+    The state is the step count: ``init() = t_0 = 0``, ``update(t) = t + 1`` (saturating
+    at the int32 maximum) and the value at state ``t`` is ``f(t)``. This is how
+    ``inject_hyperparams`` runs a plain schedule given for a hyperparameter.
+
+    Attributes:
+        schedule_fn: the schedule ``f``, a function of an int32 scalar step count that
+            returns a scalar.
+    """
 
     def __init__(self, schedule_fn: Callable[[jax.Array], jax.typing.ArrayLike]):
         self.schedule_fn = schedule_fn
 
     def init(self) -> WrappedScheduleState:
+        """The state at step 0.
+
+        Returns:
+            ``WrappedScheduleState(count=0)``, an int32 scalar count.
+        """
         return WrappedScheduleState(count=jnp.zeros([], jnp.int32))
 
     def update(self, state: WrappedScheduleState, **extra: Any) -> WrappedScheduleState:
+        """Advances the count by one.
+
+        Args:
+            state: the current state.
+            **extra: extra arguments of the transformation's ``update``; ignored.
+
+        Returns:
+            The state with ``count + 1`` (saturating at the int32 maximum).
+        """
         del extra
         return WrappedScheduleState(count=numerics.safe_increment(state.count))
 
     def __call__(self, state: WrappedScheduleState, **extra: Any) -> jax.typing.ArrayLike:
+        """The schedule's value at the state's count.
+
+        Args:
+            state: the current state.
+            **extra: extra arguments of the transformation's ``update``; ignored.
+
+        Returns:
+            ``schedule_fn(state.count)``.
+        """
         del extra
         return self.schedule_fn(state.count)
 
@@ -72,6 +124,17 @@ def _to_dtype(value: Any, dtype: Any) -> Any:
     return value
 
 
+def _scheduled_dtype(recorded: Any, value: jax.Array) -> Any:
+    """The dtype a scheduled value is stored in: the one recorded in the state, so that
+    the state's types stay fixed under ``jit`` and ``lax.scan``, unless the recorded one
+    is an integer and the value a float (a stateful schedule that starts from an integer
+    count and accumulates floats): truncating that value would change the algorithm."""
+    recorded = jnp.result_type(recorded)
+    if jnp.issubdtype(value.dtype, jnp.floating) and not jnp.issubdtype(recorded, jnp.floating):
+        return value.dtype
+    return recorded
+
+
 def _is_structural(parameter: inspect.Parameter, value: Any) -> bool:
     """An integer argument whose default is an integer: a count, a size or a period
     (``update_interval``, ``min_dim_size_to_factor``, ``memory_size``) that shapes the
@@ -93,29 +156,59 @@ def inject_hyperparams(
     """Wraps a transformation factory so its numeric hyperparameters live in the state.
 
     ``inject_hyperparams(f)(**kwargs)`` builds a transformation whose state holds
-    ``hyperparams``, a dict of the numeric arguments as arrays. Each ``update``
-    rebuilds ``f(**hyperparams)`` and applies it, so a value edited in
-    ``state.hyperparams`` between steps takes effect on the next one. An argument given
-    as a schedule ``s(t)`` (``t`` the number of earlier updates) or as a stateful
-    schedule (``init()``, ``update(state, **extra)``, ``__call__(state, **extra)``) is
-    re-evaluated every step and its value recorded in ``hyperparams``; editing it by hand
-    has no effect. Bools, strings, arguments named in ``static_args`` (callables that
-    are not schedules), integers given to arguments whose default is an integer (counts,
+    ``hyperparams``, a dict of the numeric arguments as arrays. Each ``update`` rebuilds
+    ``f(**hyperparams)`` and applies it, so a value edited in ``state.hyperparams``
+    between steps takes effect on the next one. For an argument given as a schedule
+    ``s``, step ``t`` (``t`` earlier updates) uses ``h_t = s(t)``; for a stateful
+    schedule (``init()``, ``update(state, **extra)``, ``__call__(state, **extra)``),
+    ``h_t = s(z_t)`` with ``z_0 = s.init()`` and ``z_{t+1} = s.update(z_t, **extra)``.
+    ``h_t`` is recorded in ``hyperparams`` (editing it by hand has no effect). Passed to
+    ``f`` unchanged, and not put in the state: bools, strings, arguments named in
+    ``static_args``, integers given to arguments whose default is an integer (counts,
     sizes and periods such as ``update_interval`` or ``min_dim_size_to_factor``, which
-    shape the computation), functions given to arguments whose default is a function,
-    and other objects are passed unchanged.
+    shape the computation), functions given to arguments whose default is a function, and
+    any other non-numeric object. The factory is called once at construction with the
+    step-0 values, so an out-of-range hyperparameter raises ``ValueError`` here.
 
-    Floating hyperparameters are cast to ``hyperparam_dtype``, or by default to the
-    widest float dtype of the params given to ``init``; ``update`` keeps the dtypes
-    that ``init`` chose, so the state's types never change (optax instead re-derives
-    them from ``update``'s params, which differ when ``params=None``).
+    Floating hyperparameters are cast to ``hyperparam_dtype``, or by default to the widest
+    float dtype of the params given to ``init``; ``update`` keeps the dtypes that ``init``
+    chose, so the state's types do not change under ``jit`` or ``lax.scan`` (optax instead
+    re-derives them from ``update``'s params, which differ when ``params=None``). The one
+    exception: a scheduled value that ``init`` recorded as an integer and that later comes
+    out as a float keeps its float dtype rather than being truncated.
+
+    Args:
+        inner_factory: a function returning a ``GradientTransformation`` (an optimizer
+            alias such as ``adam``, or a transformation such as ``scale``), called with
+            the wrapped function's arguments.
+        static_args: the name, or an iterable of names, of ``inner_factory``'s
+            parameters to pass through unchanged even when callable or numeric (a
+            callable that is not a schedule, for instance). Default ``()``. Each must be a
+            parameter of ``inner_factory``, else ``ValueError``.
+        hyperparam_dtype: the dtype of the floating hyperparameters in the state, or
+            ``None`` (default) for the widest float dtype among the params given to
+            ``init`` (JAX's default float when they have none).
+
+    Returns:
+        A function with ``inner_factory``'s signature that returns a
+        ``GradientTransformation``. Its state is an ``InjectStatefulHyperparamsState``
+        (``count``, ``hyperparams``, ``hyperparams_states``, ``inner_state``).
+
+    Example:
+        >>> tx = gx.inject_hyperparams(gx.sgd)(learning_rate=0.1)
+        >>> state = tx.init(jnp.zeros(2))
+        >>> state.hyperparams["learning_rate"] = jnp.asarray(0.5)
+        >>> updates, state = tx.update(jnp.ones(2), state)
+        >>> updates
+        Array([-0.5, -0.5], dtype=float32)
     """
     static = {static_args} if isinstance(static_args, str) else set(static_args)
     signature = inspect.signature(inner_factory)
     if not static.issubset(signature.parameters):
+        name = getattr(inner_factory, "__name__", "the factory")
         raise ValueError(
-            f"static_args must name parameters of {getattr(inner_factory, '__name__', 'the factory')}"
-            f": got {sorted(static)}, parameters are {list(signature.parameters)}"
+            f"static_args must name parameters of {name}: got {sorted(static)}, "
+            f"parameters are {list(signature.parameters)}"
         )
 
     @functools.wraps(inner_factory)
@@ -167,10 +260,12 @@ def inject_hyperparams(
             dtype = hyperparam_dtype
             if dtype is None:
                 dtype = _highest_float(updates if params is None else params)
-            hyperparams = {k: jnp.asarray(_to_dtype(v, dtype)) for k, v in state.hyperparams.items()}
+            hyperparams = {
+                k: jnp.asarray(_to_dtype(v, dtype)) for k, v in state.hyperparams.items()
+            }
             for k, s in scheduled.items():
                 value = jnp.asarray(s(state.hyperparams_states[k], **extra))
-                hyperparams[k] = value.astype(jnp.result_type(state.hyperparams[k]))
+                hyperparams[k] = value.astype(_scheduled_dtype(state.hyperparams[k], value))
             schedule_states = {
                 k: s.update(state.hyperparams_states[k], **extra) for k, s in scheduled.items()
             }
@@ -194,7 +289,23 @@ def inject_stateful_hyperparams(
     static_args: str | Iterable[str] = (),
     hyperparam_dtype: Any = None,
 ) -> Callable[..., base.GradientTransformation]:
-    """Deprecated spelling of ``inject_hyperparams`` (which takes stateful schedules)."""
+    """Deprecated spelling of ``inject_hyperparams``, which takes stateful schedules too.
+
+    Warns with ``DeprecationWarning`` and returns
+    ``inject_hyperparams(inner_factory, static_args, hyperparam_dtype)``.
+
+    Args:
+        inner_factory: a function returning a ``GradientTransformation``, as for
+            ``inject_hyperparams``.
+        static_args: names of ``inner_factory``'s parameters passed through unchanged.
+            Default ``()``.
+        hyperparam_dtype: the dtype of the floating hyperparameters in the state, or
+            ``None`` (default) for the widest float dtype of the params.
+
+    Returns:
+        The same as ``inject_hyperparams``; the state is an
+        ``InjectStatefulHyperparamsState``.
+    """
     warnings.warn(
         "inject_stateful_hyperparams is deprecated, use inject_hyperparams",
         DeprecationWarning,

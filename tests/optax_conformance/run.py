@@ -25,6 +25,7 @@ import time
 import optax
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))  # this checkout, ahead of any installed copy
 OPTAX = os.path.dirname(optax.__file__)
 
 # The modules issue 15 measured, then the tree, utils and microbatching modules.
@@ -75,7 +76,7 @@ def pytest_sessionfinish(session):
 def run_module(module: str, on_optax: bool, workdir: str) -> dict:
     counts = os.path.join(workdir, module.replace("/", "_") + ".json")
     env = dict(os.environ, CONFORMANCE_COUNTS=counts)
-    env["PYTHONPATH"] = os.pathsep.join([workdir, HERE, env.get("PYTHONPATH", "")])
+    env["PYTHONPATH"] = os.pathsep.join([workdir, HERE, ROOT, env.get("PYTHONPATH", "")])
     plugins = ["-p", "conformance_counter"] + ([] if on_optax else ["-p", "shim"])
     command = [
         sys.executable, "-m", "pytest", os.path.join(OPTAX, module), *plugins,
