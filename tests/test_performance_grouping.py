@@ -5,6 +5,8 @@ a tree with several leaves per shape (small ``group_size`` so stacks split, with
 remainders), a leaf too large to stack and a scalar.
 """
 
+from typing import Any
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -19,7 +21,9 @@ from paired import assert_same_trajectory
 def many_leaves(seed: int = 0):
     rng = np.random.default_rng(seed)
     arr = lambda *s: jnp.asarray(rng.normal(size=s))  # noqa: E731
-    tree = {f"layer{i}": {"w": arr(3, 4), "b": arr(4), "s": arr()} for i in range(5)}
+    tree: dict[str, Any] = {
+        f"layer{i}": {"w": arr(3, 4), "b": arr(4), "s": arr()} for i in range(5)
+    }
     tree["big"] = arr(6, 5)  # 30 elements: above max_stack_size below, stays alone
     return tree
 
@@ -78,6 +82,33 @@ def test_modes_follow_the_maths():
     assert mode(gx.chain(gx.clip_by_global_norm(1.0), gx.lamb(0.1))) == grouping.LEAVES
     # A path-keyed mask cannot be mapped onto stacks: the member falls back.
     assert mode(gx.adamw(0.1, mask={"a": True})) == grouping.LEAVES
+
+
+def _custom(update):
+    return gx.GradientTransformation(lambda params: gx.EmptyState(), update)
+
+
+def test_members_refusing_the_traced_tree_run_on_the_plain_tree_other_errors_raise():
+    params = {"a": jnp.array([1.0, -3.0]), "b": jnp.array([2.0, 0.5])}
+
+    def value_branch(updates, state, params=None):
+        # Python control flow on a value: no abstract trace, so no stacks.
+        total = sum(float(jnp.sum(u)) for u in jax.tree.leaves(updates))
+        return jax.tree.map(lambda u: -u if total > 0 else u, updates), state
+
+    tx = grouped(_custom(value_branch))
+    updates, _ = tx.update(params, tx.init(params), params)
+    for k in params:
+        np.testing.assert_array_equal(np.asarray(updates[k]), -np.asarray(params[k]))
+
+    def broken_when_traced(updates, state, params=None):
+        if isinstance(jax.tree.leaves(updates)[0], jax.core.Tracer):
+            raise RuntimeError("not traceable")
+        return updates, state
+
+    with pytest.raises(RuntimeError, match="not traceable") as caught:
+        grouped(_custom(broken_when_traced)).init(params)
+    assert any("grouped" in note for note in caught.value.__notes__)
 
 
 def test_masks_go_outside():

@@ -17,7 +17,11 @@ reading its jaxpr (``leaf_analysis``) on a small representative tree:
   (global-norm clipping) runs directly on the stacks, which leaves such a reduction
   unchanged (``sum_i ||u_i||^2 = sum_g ||S_g||^2``), provided it also traces to the same
   program on stacks as on leaves (no decision taken on a leaf's rank or shape);
-- ``"leaves"``: anything else runs on the ordinary tree, unstacked (always exact).
+- ``"leaves"``: anything else runs on the ordinary tree, unstacked (always exact). So
+  does a member that refuses the small tree it is traced on to be classified, with a
+  ``ValueError`` (a mask or labels built for the user's tree, a check on a leaf's rank)
+  or a ``jax.errors.ConcretizationTypeError`` (Python control flow on values); any other
+  error raised there is raised by ``init`` or ``update``, with a note saying where.
 
 Contract: a grouped transformation must treat every leaf alike. A mask, label or
 anything keyed on a leaf's path inside it cannot be seen by the analysis; apply masks
@@ -106,23 +110,41 @@ def _signature(jaxpr) -> list:
     return sig
 
 
+# The errors by which a member refuses a tree that is not the user's: ``ValueError`` (a
+# mask, labels or other argument shaped for the user's tree, a check on a leaf's rank)
+# and ``ConcretizationTypeError`` (Python control flow on values, which an abstract trace
+# cannot follow). Such a member runs on the plain tree; any other error is raised.
+_REFUSALS = (ValueError, jax.errors.ConcretizationTypeError)
+
+
 def _trace_update(tx, tree: dict, extra: dict):
-    state = jax.eval_shape(tx.init, tree)
+    """``(state, jaxpr of update)`` for ``tx`` on ``tree``, or ``None`` when ``tx``
+    refuses it with one of ``_REFUSALS``."""
 
     def f(u, s, p):
         return tx.update(u, s, p, **extra)
 
-    return state, jax.make_jaxpr(f)(tree, state, tree)
+    try:
+        state = jax.eval_shape(tx.init, tree)
+        return state, jax.make_jaxpr(f)(tree, state, tree)
+    except _REFUSALS:
+        return None
+    except Exception as e:
+        e.add_note(
+            "grouped: raised while tracing a member on a representative tree of stacked "
+            "leaves, to choose how the member runs on stacks"
+        )
+        raise
 
 
 def _classify(tx, reps: list, extra: dict) -> str:
     """The exact mode for ``tx`` given representative leaf avals (two per group)."""
     tree = {f"{_KEY}{k:06d}": a for k, a in enumerate(reps)}
     tree_def = jax.tree.structure(tree)
-    try:
-        state, closed = _trace_update(tx, tree, extra)
-    except Exception:  # masks or labels shaped for the user's tree, etc.
+    traced = _trace_update(tx, tree, extra)
+    if traced is None:
         return LEAVES
+    state, closed = traced
     state_leaves = jax.tree.leaves(state)
     owners = _owners(state, tree_def)
     if len(owners) != len(state_leaves):
@@ -161,11 +183,8 @@ def _classify(tx, reps: list, extra: dict) -> str:
     stacks = {
         k: jax.ShapeDtypeStruct((1, *a.shape), a.dtype) for k, a in tree.items()
     }
-    try:
-        _, closed_stacked = _trace_update(tx, stacks, extra)
-    except Exception:
-        return LEAVES
-    if _signature(closed_stacked.jaxpr) != _signature(closed.jaxpr):
+    traced_stacked = _trace_update(tx, stacks, extra)
+    if traced_stacked is None or _signature(traced_stacked[1].jaxpr) != _signature(closed.jaxpr):
         return LEAVES
     return STACKED
 
