@@ -11,9 +11,7 @@ from __future__ import annotations
 import functools
 
 import jax
-import jax.numpy as jnp
-
-from reference import assert_trees_close, grad_fn, nested_params, run
+from reference import assert_trees_close, grad_fn, max_gap, nested_params, run
 
 FAST_COMPILE = {"xla_backend_optimization_level": 0, "xla_llvm_disable_expensive_passes": True}
 
@@ -26,22 +24,30 @@ def compiled_call(fn, *args):
     return jax.jit(fn).lower(*args).compile(compiler_options=FAST_COMPILE)(*args)
 
 
-def trajectories(tx, reference_tx, params, steps: int = 100, grads=grad_fn):
-    """Both parameter trajectories, compiled together."""
+def trajectories(tx, reference_tx, params, steps: int = 100, grads=grad_fn, extra=None):
+    """Both parameter trajectories, compiled together.
+
+    ``extra(params)`` returns the keyword arguments each ``update`` gets (e.g. ``obj_fn``).
+    """
     return compiled_call(
-        lambda p: (run(tx, p, steps, grads=grads), run(reference_tx, p, steps, grads=grads)),
+        lambda p: (
+            run(tx, p, steps, grads=grads, extra=extra),
+            run(reference_tx, p, steps, grads=grads, extra=extra),
+        ),
         params,
     )
 
 
-def assert_same_trajectory(tx, reference_tx, steps: int = 100, params=None, grads=grad_fn, **kw):
-    """Runs both from the same start, compares every step, and checks the params moved."""
+def assert_same_trajectory(
+    tx, reference_tx, steps: int = 100, params=None, grads=grad_fn, extra=None, **kw
+):
+    """Runs both from the same start, compares every step, and checks the params moved.
+
+    ``kw`` goes to ``assert_trees_close`` (``rtol``, ``atol``). Returns our trajectory.
+    """
     params = nested_params() if params is None else params
-    ours, theirs = trajectories(tx, reference_tx, params, steps, grads)
+    ours, theirs = trajectories(tx, reference_tx, params, steps, grads, extra)
     assert_trees_close(ours, theirs, **kw)
-    moved = max(
-        float(jnp.max(jnp.abs(a[-1] - b)))
-        for a, b in zip(jax.tree.leaves(ours), jax.tree.leaves(params))
-    )
-    assert moved > 1e-6, "the trajectory did not move"
+    # The trajectory must actually move, or the comparison proves nothing.
+    assert max_gap(jax.tree.map(lambda x: x[-1], ours), params) > 1e-6, "did not move"
     return ours

@@ -5,7 +5,7 @@ import optax
 import pytest
 
 import gradxform as gx
-from reference import assert_same_trajectory
+from paired import assert_same_trajectory
 
 CASES = {
     "sgd": (lambda m: m.sgd(0.05), None),

@@ -7,7 +7,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from reference import assert_same_trajectory, assert_trees_close, nested_params
+from paired import assert_same_trajectory
+from reference import assert_trees_close, nested_params
 
 import gradxform as gx
 

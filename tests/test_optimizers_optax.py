@@ -17,15 +17,10 @@ import torch
 import gradxform as gx
 from paired import assert_same_trajectory, compiled_call, fast_jit
 from optimizer_cases import OPTIMIZERS
-from reference import assert_trees_close, grad_fn, loss, nested_params, run
+from reference import assert_trees_close, grad_fn, loss, max_gap, nested_params, run
 
 STEPS = 100
 jit_grad = fast_jit(grad_fn)
-
-
-def max_gap(tree_a, tree_b):
-    pairs = zip(jax.tree.leaves(tree_a), jax.tree.leaves(tree_b))
-    return max(float(jnp.max(jnp.abs(a - b))) for a, b in pairs)
 
 
 def matrices(params):
@@ -35,16 +30,6 @@ def matrices(params):
 
 def non_scalars(params):
     return jax.tree.map(lambda x: x.ndim > 0, params)
-
-
-def assert_same_trajectory_with_extra(tx, reference_tx, params, extra):
-    """``paired.assert_same_trajectory`` for transformations that need extra arguments."""
-    ours, theirs = compiled_call(
-        lambda p: (run(tx, p, STEPS, extra=extra), run(reference_tx, p, STEPS, extra=extra)),
-        params,
-    )
-    assert_trees_close(ours, theirs, rtol=1e-9, atol=1e-12)
-    assert max_gap(jax.tree.map(lambda x: x[-1], ours), params) > 1e-6, "did not move"
 
 
 # name -> (gradxform builder, optax builder). One case per optimizer, then one per option.
