@@ -12,8 +12,17 @@ from gradxform._src import base, numerics, validate
 
 
 class ScaleByAdaDeltaState(NamedTuple):
-    e_g: Any  # running average of squared gradients
-    e_x: Any  # running average of squared updates
+    """The state of ``scale_by_adadelta`` (optax's).
+
+    Attributes:
+        e_g: the running average of squared gradients ``E[g^2]``, a tree like the
+            params, in their dtypes.
+        e_x: the running average of squared updates ``E[dx^2]``, a tree like the
+            params, in their dtypes.
+    """
+
+    e_g: Any
+    e_x: Any
 
 
 def scale_by_adadelta(
@@ -23,8 +32,19 @@ def scale_by_adadelta(
 
     ``E[g^2] <- rho E[g^2] + (1 - rho) g^2``;
     ``u <- sqrt(E[dx^2] + eps) / sqrt(E[g^2] + eps) * g`` (with the *previous* ``E[dx^2]``);
-    ``E[dx^2] <- rho E[dx^2] + (1 - rho) u^2``. Defaults ``rho=0.9, eps=1e-6``.
-    The ratio of RMS values makes ``u`` carry the units of the parameters.
+    ``E[dx^2] <- rho E[dx^2] + (1 - rho) u^2``, where ``g^2`` and ``u^2`` are ``|g|^2``
+    and ``|u|^2`` for complex leaves. The ratio of RMS values makes ``u`` carry the units
+    of the parameters; both averages start at zero and are not bias-corrected.
+
+    Args:
+        rho: decay of both running averages, in ``[0, 1)``. Default 0.9.
+        eps: added to both averages inside the square roots, ``>= 0``. Default 1e-6.
+            It also sets the scale of the first steps: the first is
+            ``u = sqrt(eps) / sqrt((1 - rho) g^2 + eps) * g``.
+
+    Returns:
+        A ``GradientTransformation`` whose state is optax's
+        ``ScaleByAdaDeltaState(e_g, e_x)``.
     """
     validate.decay("rho", rho)
     validate.non_negative("eps", eps)
