@@ -69,7 +69,7 @@ from gradxform._src.optimizers.adam import adam, adamw
 from gradxform._src.optimizers.sgd import ema_momentum, momentum, sgd
 
 # --- foundation: remaining combinators and primitives ---
-from gradxform._src.accumulate import ApplyEvery, MultiSteps, MultiStepsState, apply_every
+from gradxform._src.multi_steps import ApplyEvery, MultiSteps, MultiStepsState, apply_every
 from gradxform._src.conditional import (
     ConditionallyMaskState,
     ConditionallyTransformState,
