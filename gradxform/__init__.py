@@ -40,7 +40,7 @@ from gradxform._src.partition import (
     multi_transform,
     partition,
 )
-from gradxform._src.transforms.accumulation import (
+from gradxform._src.transforms.momentum import (
     BiasCorrectionState,
     EmaState,
     TraceState,

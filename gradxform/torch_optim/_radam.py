@@ -10,7 +10,7 @@ import jax.numpy as jnp
 from gradxform import tree as tree_ops
 from gradxform._src import base, numerics, validate
 from gradxform._src.combine import chain, divide
-from gradxform._src.transforms.accumulation import bias_correction, ema
+from gradxform._src.transforms.momentum import bias_correction, ema
 from gradxform.torch_optim import _common
 
 

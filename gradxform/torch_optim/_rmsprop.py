@@ -14,7 +14,7 @@ import jax.numpy as jnp
 
 from gradxform import tree as tree_ops
 from gradxform._src import base, numerics, validate
-from gradxform._src.transforms.accumulation import trace
+from gradxform._src.transforms.momentum import trace
 from gradxform.torch_optim import _common
 
 

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 
 from gradxform._src import base, validate
 from gradxform._src.combine import chain
-from gradxform._src.transforms.accumulation import ema
+from gradxform._src.transforms.momentum import ema
 from gradxform._src.transforms.clipping import clip_by_block_rms
 from gradxform._src.transforms.factored import scale_by_factored_rms, scale_by_sm3
 from gradxform._src.transforms.layerwise import scale_by_param_block_rms

@@ -12,7 +12,7 @@ import jax
 from gradxform._src import base, validate
 from gradxform._src.combine import chain
 from gradxform._src.partition import masked
-from gradxform._src.transforms.accumulation import trace
+from gradxform._src.transforms.momentum import trace
 from gradxform._src.transforms.adaptive import scale_by_adam
 from gradxform._src.transforms.layerwise import scale_by_novograd
 from gradxform._src.transforms.scaling import scale_by_learning_rate

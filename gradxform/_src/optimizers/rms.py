@@ -8,7 +8,7 @@ import jax
 
 from gradxform._src import base, validate
 from gradxform._src.combine import chain
-from gradxform._src.transforms.accumulation import trace
+from gradxform._src.transforms.momentum import trace
 from gradxform._src.transforms.adadelta import scale_by_adadelta
 from gradxform._src.transforms.adaptive import scale_by_rms
 from gradxform._src.transforms.preconditioners import scale_by_stddev

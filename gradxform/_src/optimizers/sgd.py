@@ -8,7 +8,7 @@ import jax
 
 from gradxform._src import base, validate
 from gradxform._src.combine import chain
-from gradxform._src.transforms.accumulation import ema, trace
+from gradxform._src.transforms.momentum import ema, trace
 from gradxform._src.transforms.scaling import scale_by_learning_rate
 
 

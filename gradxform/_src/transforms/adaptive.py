@@ -14,7 +14,7 @@ import jax.numpy as jnp
 from gradxform import tree as tree_ops
 from gradxform._src import base, numerics, validate
 from gradxform._src.combine import chain
-from gradxform._src.transforms.accumulation import _dtype, ema
+from gradxform._src.transforms.momentum import _dtype, ema
 
 
 class ScaleByRmsState(NamedTuple):

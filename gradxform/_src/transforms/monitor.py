@@ -9,7 +9,7 @@ import jax.numpy as jnp
 
 from gradxform._src import base
 from gradxform._src.combine import chain
-from gradxform._src.transforms.accumulation import ema
+from gradxform._src.transforms.momentum import ema
 
 
 class SnapshotState(NamedTuple):

@@ -16,7 +16,7 @@ import jax.numpy as jnp
 
 from gradxform import tree as tree_ops
 from gradxform._src import base, numerics, validate
-from gradxform._src.transforms.accumulation import _dtype
+from gradxform._src.transforms.momentum import _dtype
 
 DEFAULT_NS_COEFFS = (3.4445, -4.7750, 2.0315)
 # Per-step coefficients from the Dion paper (Ahn et al. 2025): faster early contraction.

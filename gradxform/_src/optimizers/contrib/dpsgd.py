@@ -6,7 +6,7 @@ import jax
 
 from gradxform._src import base
 from gradxform._src.combine import chain
-from gradxform._src.transforms.accumulation import trace
+from gradxform._src.transforms.momentum import trace
 from gradxform._src.transforms.private_aggregate import differentially_private_aggregate
 from gradxform._src.transforms.scaling import scale_by_learning_rate
 
