@@ -1,4 +1,5 @@
-"""The dtype of scalar state kept for a whole tree of parameters."""
+"""Dtypes of optimizer state: the storage dtype a user asks for, and the dtype of scalar
+state kept for a whole tree of parameters."""
 
 from __future__ import annotations
 
@@ -7,6 +8,20 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+
+
+def canonicalize_dtype(dtype: Any) -> Any:
+    """``jnp.dtype(dtype)``, or None for None.
+
+    Args:
+      dtype: a storage dtype argument as the user gave it (``mu_dtype``,
+        ``accumulator_dtype``): anything ``jnp.dtype`` accepts, or None for "the params'
+        own dtypes".
+
+    Returns:
+      The canonical ``numpy.dtype``, or None.
+    """
+    return None if dtype is None else jnp.dtype(dtype)
 
 
 def lowest_dtype(tree: Any) -> Any:

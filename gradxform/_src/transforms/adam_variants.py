@@ -19,7 +19,7 @@ import jax.numpy as jnp
 
 from gradxform import tree as tree_ops
 from gradxform._src import base, numerics, validate
-from gradxform._src.transforms.momentum import _dtype
+from gradxform._src.dtypes import canonicalize_dtype
 from gradxform._src.transforms.adaptive import (
     ScaleByAdamState,
     adam_moments,
@@ -113,7 +113,7 @@ def scale_by_amsgrad(
       ``ScaleByAmsgradState(count, mu, nu, nu_max)``.
     """
     validate.adam(b1, b2, eps, eps_root)
-    mu_dtype = _dtype(mu_dtype)
+    mu_dtype = canonicalize_dtype(mu_dtype)
 
     def init(params):
         state = _initial_state("scale_by_amsgrad", params, mu_dtype)

@@ -14,7 +14,8 @@ import jax.numpy as jnp
 from gradxform import tree as tree_ops
 from gradxform._src import base, numerics, validate
 from gradxform._src.combine import chain
-from gradxform._src.transforms.momentum import _dtype, ema
+from gradxform._src.dtypes import canonicalize_dtype
+from gradxform._src.transforms.momentum import ema
 
 
 class ScaleByRmsState(NamedTuple):
@@ -146,7 +147,7 @@ def nesterov_ema(decay: jax.typing.ArrayLike, accumulator_dtype: Any = None):
       The ``GradientTransformation``; its state is ``NesterovEmaState(count, ema)``.
     """
     validate.decay("decay", decay)
-    accumulator_dtype = _dtype(accumulator_dtype)
+    accumulator_dtype = canonicalize_dtype(accumulator_dtype)
 
     def init(params):
         base.check_float_leaves(params, "nesterov_ema")
@@ -289,7 +290,7 @@ def scale_by_adam(
       [0.001 0.004]
     """
     validate.adam(b1, b2, eps, eps_root)
-    mu_dtype, nu_dtype = _dtype(mu_dtype), _dtype(nu_dtype)
+    mu_dtype, nu_dtype = canonicalize_dtype(mu_dtype), canonicalize_dtype(nu_dtype)
 
     def init(params):
         base.check_float_leaves(params, "scale_by_adam")

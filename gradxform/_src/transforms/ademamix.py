@@ -9,7 +9,7 @@ import jax.numpy as jnp
 
 from gradxform import tree as tree_ops
 from gradxform._src import base, numerics, validate
-from gradxform._src.transforms.momentum import _dtype
+from gradxform._src.dtypes import canonicalize_dtype
 
 
 class ScaleByAdemamixState(NamedTuple):
@@ -45,7 +45,7 @@ def scale_by_ademamix(
     validate.non_negative("alpha", alpha)
     validate.non_negative("eps", eps)
     validate.non_negative("eps_root", eps_root)
-    mu_dtype = _dtype(mu_dtype)
+    mu_dtype = canonicalize_dtype(mu_dtype)
 
     def init(params):
         base.check_float_leaves(params, "scale_by_ademamix")

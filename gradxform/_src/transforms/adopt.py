@@ -9,7 +9,7 @@ import jax.numpy as jnp
 
 from gradxform import tree as tree_ops
 from gradxform._src import base, numerics, validate
-from gradxform._src.transforms.momentum import _dtype
+from gradxform._src.dtypes import canonicalize_dtype
 from gradxform._src.transforms.adaptive import ScaleByAdamState
 
 # optax keeps ADOPT's state in Adam's type: the same fields (count, mu, nu), the same name.
@@ -37,7 +37,7 @@ def scale_by_adopt(
     ``g`` and its scale independent. Defaults ``b1=0.9, b2=0.9999, eps=1e-6``.
     """
     validate.adam(b1, b2, eps)
-    mu_dtype = _dtype(mu_dtype)
+    mu_dtype = canonicalize_dtype(mu_dtype)
 
     def init(params):
         base.check_float_leaves(params, "scale_by_adopt")

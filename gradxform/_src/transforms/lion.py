@@ -9,7 +9,7 @@ import jax.numpy as jnp
 
 from gradxform import tree as tree_ops
 from gradxform._src import base, numerics, validate
-from gradxform._src.transforms.momentum import _dtype
+from gradxform._src.dtypes import canonicalize_dtype
 
 _MODES = ("hard", "smooth", "refined")
 
@@ -56,7 +56,7 @@ def scale_by_lion(
     validate.decay("b2", b2)
     validate.one_of("mode", mode, _MODES)
     validate.finite("smooth_beta", smooth_beta)
-    mu_dtype = _dtype(mu_dtype)
+    mu_dtype = canonicalize_dtype(mu_dtype)
 
     def direction(g, m):
         c = (1.0 - b1) * g + b1 * m

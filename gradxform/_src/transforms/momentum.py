@@ -9,10 +9,7 @@ import jax.numpy as jnp
 
 from gradxform import tree as tree_ops
 from gradxform._src import base, numerics, validate
-
-
-def _dtype(dtype: Any) -> Any:
-    return None if dtype is None else jnp.dtype(dtype)
+from gradxform._src.dtypes import canonicalize_dtype
 
 
 class TraceState(NamedTuple):
@@ -47,7 +44,7 @@ def trace(
       The ``GradientTransformation``; its state is ``TraceState(trace)``.
     """
     validate.non_negative("decay", decay)
-    accumulator_dtype = _dtype(accumulator_dtype)
+    accumulator_dtype = canonicalize_dtype(accumulator_dtype)
 
     def init(params):
         base.check_float_leaves(params, "trace")
@@ -105,7 +102,7 @@ def ema(
     if order not in (1, 2):
         raise ValueError(f"order must be 1 or 2, got {order!r}")
     validate.decay("decay", decay)
-    accumulator_dtype = _dtype(accumulator_dtype)
+    accumulator_dtype = canonicalize_dtype(accumulator_dtype)
 
     def init(params):
         base.check_float_leaves(params, "ema")

@@ -16,7 +16,7 @@ import jax.numpy as jnp
 
 from gradxform import tree as tree_ops
 from gradxform._src import base, numerics, validate
-from gradxform._src.transforms.momentum import _dtype
+from gradxform._src.dtypes import canonicalize_dtype
 
 DEFAULT_NS_COEFFS = (3.4445, -4.7750, 2.0315)
 # Per-step coefficients from the Dion paper (Ahn et al. 2025): faster early contraction.
@@ -241,7 +241,7 @@ def scale_by_muon(
     validate.non_negative("eps", eps)
     validate.positive_int("ns_steps", ns_steps)
     validate.one_of("preconditioning", preconditioning, _PRECONDITIONINGS)
-    mu_dtype = _dtype(mu_dtype)
+    mu_dtype = canonicalize_dtype(mu_dtype)
 
     def init(params):
         base.check_float_leaves(params, "scale_by_muon")

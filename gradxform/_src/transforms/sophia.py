@@ -9,8 +9,7 @@ import jax.numpy as jnp
 
 from gradxform import tree as tree_ops
 from gradxform._src import base, numerics, validate
-from gradxform._src.dtypes import lowest_dtype
-from gradxform._src.transforms.momentum import _dtype
+from gradxform._src.dtypes import canonicalize_dtype, lowest_dtype
 from gradxform._src.transforms.adaptive import quotient_like
 
 
@@ -126,7 +125,7 @@ def scale_by_sophia(
     if hessian_diagonal_fn is None:
         hessian_diagonal_fn = hutchinson_estimator_diag_hessian()
     hessian_diagonal_fn = base.as_transformation(hessian_diagonal_fn)
-    mu_dtype = _dtype(mu_dtype)
+    mu_dtype = canonicalize_dtype(mu_dtype)
 
     def init(params):
         base.check_float_leaves(params, "scale_by_sophia")
