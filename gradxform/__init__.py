@@ -83,7 +83,7 @@ from gradxform._src.inject import (
     inject_hyperparams,
     inject_stateful_hyperparams,
 )
-from gradxform._src.layout import flatten
+from gradxform._src.flatten import flatten
 from gradxform._src.lookahead import LookaheadParams, LookaheadState, lookahead
 from gradxform._src.non_finite import (
     ApplyIfFiniteState,
