@@ -8,7 +8,7 @@ transformation's state in that stacked layout, and unstacks only the outgoing up
 Dispatch and compile cost then grow with the number of distinct shapes, not of leaves.
 
 Each member transformation runs in the first mode that is exact for it, decided by
-reading its jaxpr (``leaf_analysis``) on a small representative tree:
+reading its jaxpr (``leaf_separability``) on a small representative tree:
 
 - ``"vmapped"``: leaf-separable maths (element-wise, or per-leaf reductions such as
   trust ratios, block RMS, factored moments) runs under ``jax.vmap`` over the stacked
@@ -39,7 +39,7 @@ import jax
 import numpy as np
 from jax.extend import core as jex_core
 
-from gradxform._src import base, leaf_analysis, validate
+from gradxform._src import base, leaf_separability, validate
 from gradxform._src.packing import (
     Packed,
     StackPlan,
@@ -153,25 +153,25 @@ def _classify(tx, reps: list, extra: dict) -> str:
 
     def state_input(leaf, owner):
         if owner < 0:
-            return leaf_analysis.uniform() if leaf.shape == () else leaf_analysis.non_uniform()
+            return leaf_separability.uniform() if leaf.shape == () else leaf_separability.non_uniform()
         if leaf.shape == reps[owner].shape:
-            return leaf_analysis.element(owner)
-        return leaf_analysis.opaque(owner)
+            return leaf_separability.element(owner)
+        return leaf_separability.opaque(owner)
 
     inputs = (
-        [leaf_analysis.element(k) for k in range(n)]
+        [leaf_separability.element(k) for k in range(n)]
         + [state_input(s, o) for s, o in zip(state_leaves, owners)]
-        + [leaf_analysis.element(k) for k in range(n)]
+        + [leaf_separability.element(k) for k in range(n)]
     )
     if len(inputs) != len(closed.jaxpr.invars):
         return LEAVES
-    outs = leaf_analysis.analyse(closed, inputs, n)
+    outs = leaf_separability.analyse(closed, inputs, n)
     out_owners = list(range(n)) + [None if o < 0 else o for o in owners]
     if len(outs) != len(out_owners):
         return LEAVES
-    if all(leaf_analysis.separable(v, o) for v, o in zip(outs, out_owners)):
+    if all(leaf_separability.separable(v, o) for v, o in zip(outs, out_owners)):
         return VMAPPED
-    if not all(leaf_analysis.stack_invariant(v, o) for v, o in zip(outs, out_owners)):
+    if not all(leaf_separability.stack_invariant(v, o) for v, o in zip(outs, out_owners)):
         return LEAVES
     per_leaf_shapes_match = all(
         o < 0 or s.shape == reps[o].shape for s, o in zip(state_leaves, owners)
