@@ -153,7 +153,9 @@ def _classify(tx, reps: list, extra: dict) -> str:
 
     def state_input(leaf, owner):
         if owner < 0:
-            return leaf_separability.uniform() if leaf.shape == () else leaf_separability.non_uniform()
+            if leaf.shape == ():
+                return leaf_separability.uniform()
+            return leaf_separability.non_uniform()
         if leaf.shape == reps[owner].shape:
             return leaf_separability.element(owner)
         return leaf_separability.opaque(owner)
