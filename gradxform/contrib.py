@@ -57,7 +57,7 @@ from gradxform._src.optimizers.contrib.prodigy import prodigy
 from gradxform._src.optimizers.contrib.sam import SAMState, sam
 from gradxform._src.optimizers.contrib.schedule_free import schedule_free_adamw, schedule_free_sgd
 from gradxform._src.optimizers.contrib.sophia import sophia
-from gradxform._src.plateau import ReduceLROnPlateauState, reduce_on_plateau
+from gradxform._src.schedules.reduce_on_plateau import ReduceLROnPlateauState, reduce_on_plateau
 from gradxform._src.transforms.acprop import scale_by_acprop
 from gradxform._src.transforms.ademamix import (
     ScaleByAdemamixState,

@@ -40,8 +40,7 @@ TOP_LEVEL_GROUPS = [
     ("schedules", "Schedules",
      "Pure `step -> value` functions, usable wherever a learning rate or another scalar "
      "hyperparameter is accepted; also importable from `gradxform.schedules`.",
-     lambda m: m.startswith(("gradxform._src.schedules", "gradxform._src.plateau",
-                             "gradxform.schedules"))),
+     lambda m: m.startswith(("gradxform._src.schedules", "gradxform.schedules"))),
     ("second_order", "Second-order methods and line search",
      "Newton's method, L-BFGS, line searches, the Polyak step and projected methods.",
      lambda m: m.startswith("gradxform._src.second_order")),
