@@ -156,7 +156,7 @@ from gradxform._src.transforms.optimistic import (
 )
 from gradxform._src.transforms.rprop import ScaleByRpropState, scale_by_rprop
 from gradxform._src.optimizers.adagrad import adagrad
-from gradxform._src.optimizers.adam_family import (
+from gradxform._src.optimizers.adam_variants import (
     adabelief,
     adamax,
     adamaxw,
