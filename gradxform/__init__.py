@@ -51,11 +51,8 @@ from gradxform._src.transforms.momentum import (
 from gradxform._src.transforms.adaptive import (
     NesterovEmaState,
     ScaleByAdamState,
-    ScaleByRmsState,
-    ScaleByRmsWithCountState,
     nesterov_ema,
     scale_by_adam,
-    scale_by_rms,
     second_moment_root,
 )
 from gradxform._src.transforms.scaling import (
@@ -113,10 +110,13 @@ from gradxform._src.transforms.monitor import (
     snapshot,
 )
 from gradxform._src.transforms.noise import AddNoiseState, add_noise
-from gradxform._src.transforms.preconditioners import (
+from gradxform._src.transforms.adagrad_rmsprop import (
+    ScaleByRmsState,
+    ScaleByRmsWithCountState,
     ScaleByRssState,
     ScaleByRStdDevState,
     ScaleByRStdDevWithCountState,
+    scale_by_rms,
     scale_by_rss,
     scale_by_stddev,
 )

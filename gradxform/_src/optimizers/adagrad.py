@@ -6,7 +6,7 @@ import jax
 
 from gradxform._src import base
 from gradxform._src.combine import chain
-from gradxform._src.transforms.preconditioners import scale_by_rss
+from gradxform._src.transforms.adagrad_rmsprop import scale_by_rss
 from gradxform._src.transforms.scaling import scale_by_learning_rate
 
 

@@ -8,10 +8,9 @@ import jax
 
 from gradxform._src import base, validate
 from gradxform._src.combine import chain
-from gradxform._src.transforms.momentum import trace
 from gradxform._src.transforms.adadelta import scale_by_adadelta
-from gradxform._src.transforms.adaptive import scale_by_rms
-from gradxform._src.transforms.preconditioners import scale_by_stddev
+from gradxform._src.transforms.adagrad_rmsprop import scale_by_rms, scale_by_stddev
+from gradxform._src.transforms.momentum import trace
 from gradxform._src.transforms.scaling import scale_by_learning_rate
 from gradxform._src.transforms.weight_decay import add_decayed_weights
 

@@ -10,7 +10,7 @@ from gradxform._src import base, validate
 from gradxform._src.combine import chain
 from gradxform._src.optimizers.sgd import sgd
 from gradxform._src.schedules.join import warmup_constant_schedule
-from gradxform._src.transforms.adaptive import scale_by_rms
+from gradxform._src.transforms.adagrad_rmsprop import scale_by_rms
 from gradxform._src.transforms.scaling import scale_by_learning_rate
 from gradxform._src.transforms.schedule_free import schedule_free
 from gradxform._src.transforms.weight_decay import add_decayed_weights

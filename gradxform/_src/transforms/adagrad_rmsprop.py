@@ -1,4 +1,8 @@
-"""More diagonal preconditioners: the running sum of squares and the running variance."""
+"""AdaGrad's and RMSProp's scalings: dividing by the root of a running sum (AdaGrad), mean
+(RMSProp) or variance (centred RMSProp) of the squared gradients.
+
+Each is a diagonal approximation ``P^{-1/2}`` of the curvature in ``u <- P^{-1/2} g``.
+"""
 
 from __future__ import annotations
 
@@ -65,6 +69,90 @@ def scale_by_rss(
         return updates, ScaleByRssState(
             sum_of_squares=tree_ops.cast_like(sum_of_squares, state.sum_of_squares)
         )
+
+    return base.GradientTransformation(init, update)
+
+
+class ScaleByRmsState(NamedTuple):
+    """The state of ``scale_by_rms`` without bias correction.
+
+    Attributes:
+        nu: the average ``v`` of ``|g|^2``, a tree like the params, in their dtypes.
+    """
+
+    nu: Any
+
+
+class ScaleByRmsWithCountState(NamedTuple):
+    """The state of ``scale_by_rms(bias_correction=True)``.
+
+    Attributes:
+        count: int32 scalar, the number of updates made so far.
+        nu: the average ``v`` of ``|g|^2``, a tree like the params, in their dtypes.
+    """
+
+    count: jax.Array
+    nu: Any
+
+
+def scale_by_rms(
+    decay: jax.typing.ArrayLike = 0.9,
+    eps: jax.typing.ArrayLike = 1e-8,
+    initial_scale: jax.typing.ArrayLike = 0.0,
+    eps_in_sqrt: bool = True,
+    bias_correction: bool = False,
+) -> base.GradientTransformation:
+    """RMSProp's scaling (Tieleman & Hinton 2012, lecture 6.5).
+
+    ``v <- decay * v + (1 - decay) * g^2`` (``v_0 = initial_scale``);
+    ``v_hat = v / (1 - decay**t)`` with ``bias_correction``, else ``v``;
+    ``u <- g / sqrt(v_hat + eps)``, or ``g / (sqrt(v_hat) + eps)`` when not ``eps_in_sqrt``.
+    The statistics are computed in at least float32; ``u`` comes back in the updates'
+    dtype.
+
+    Args:
+      decay: the averaging factor of ``v``, in ``[0, 1)``; default 0.9.
+      eps: added inside (or outside) the root, ``>= 0``; default 1e-8.
+      initial_scale: ``v_0``, the starting value of every entry of ``v``, ``>= 0``;
+        default 0.
+      eps_in_sqrt: add ``eps`` inside the root (default True, as optax) or outside it.
+      bias_correction: divide ``v`` by ``1 - decay**t`` (default False).
+
+    Returns:
+      The ``GradientTransformation``; its state is ``ScaleByRmsState(nu)``, or
+      ``ScaleByRmsWithCountState(count, nu)`` with ``bias_correction``.
+    """
+    validate.decay("decay", decay)
+    validate.non_negative("eps", eps)
+    validate.non_negative("initial_scale", initial_scale)
+    debias = bias_correction
+
+    def init(params):
+        base.check_float_leaves(params, "scale_by_rms")
+        nu = tree_ops.full_like(params, initial_scale)
+        if debias:
+            return ScaleByRmsWithCountState(count=jnp.zeros([], jnp.int32), nu=nu)
+        return ScaleByRmsState(nu=nu)
+
+    def update(updates, state, params=None, **extra):
+        del params, extra
+        base.check_same_structure(updates, state.nu, "second moment")
+        wide = jax.tree.map(numerics.upcast, updates)
+        nu = tree_ops.update_moment_per_elem_norm(wide, state.nu, decay, 2)
+        if debias:
+            count = numerics.safe_increment(state.count)
+            nu_hat = tree_ops.bias_correction(nu, decay, count)
+        else:
+            nu_hat = nu
+        if eps_in_sqrt:
+            scaling = jax.tree.map(lambda n: jax.lax.rsqrt(numerics.upcast(n) + eps), nu_hat)
+        else:
+            scaling = jax.tree.map(lambda n: 1 / (jnp.sqrt(numerics.upcast(n)) + eps), nu_hat)
+        updates = jax.tree.map(lambda s, g: (s * g).astype(g.dtype), scaling, updates)
+        nu = tree_ops.cast_like(nu, state.nu)
+        if debias:
+            return updates, ScaleByRmsWithCountState(count=count, nu=nu)
+        return updates, ScaleByRmsState(nu=nu)
 
     return base.GradientTransformation(init, update)
 
