@@ -12,13 +12,25 @@ from gradxform._src import base, numerics, validate
 
 
 class ScaleByAdanState(NamedTuple):
-    """optax's layout: the moments, the previous gradient, then the step count ``t``."""
+    """The state of ``scale_by_adan`` (optax's layout: the moments, the previous gradient,
+    then the step count).
 
-    m: Any  # average of gradients
-    v: Any  # average of gradient differences
-    n: Any  # average of squared look-ahead gradients
-    g: Any  # previous gradient
-    t: jax.Array  # int32 scalar: the number of updates made so far
+    Attributes:
+        m: the average of gradients ``m``, a tree like the params, in their dtypes.
+        v: the average of gradient differences ``v``, a tree like the params, in their
+            dtypes.
+        n: the average of squared look-ahead gradients ``n``, a tree like the params, in
+            their dtypes.
+        g: the previous gradient ``g_prev`` (zeros before the first update), a tree like
+            the params, in their dtypes.
+        t: int32 scalar, the number of updates made so far.
+    """
+
+    m: Any
+    v: Any
+    n: Any
+    g: Any
+    t: jax.Array
 
 
 def scale_by_adan(
@@ -35,9 +47,22 @@ def scale_by_adan(
     ``m <- b1 m + (1 - b1) g``; ``v <- b2 v + (1 - b2) d``;
     ``n <- b3 n + (1 - b3) (g + (1 - b2) d)^2``;
     ``u <- (m_hat + (1 - b2) v_hat) / (sqrt(n_hat + eps_root) + eps)`` with each ``x_hat``
-    divided by ``1 - b^t`` of its own decay. (The ``b`` here weight the *old* value, so the
-    paper's ``beta_k`` is ``1 - b_k``.) Defaults ``b1=0.98, b2=0.92, b3=0.99, eps=1e-8,
-    eps_root=0``.
+    divided by ``1 - b^t`` of its own decay, ``t`` counting this update. (The ``b`` here
+    weight the *old* value, so the paper's ``beta_k`` is ``1 - b_k``.) The squares are
+    ``|.|^2`` for complex leaves.
+
+    Args:
+        b1: decay of the gradient average ``m``, in ``[0, 1)``. Default 0.98.
+        b2: decay of the gradient-difference average ``v``, in ``[0, 1)``; ``1 - b2`` also
+            weights ``d`` in the look-ahead gradient and ``v_hat`` in the step.
+            Default 0.92.
+        b3: decay of the squared look-ahead average ``n``, in ``[0, 1)``. Default 0.99.
+        eps: added to the denominator outside the square root, ``>= 0``. Default 1e-8.
+        eps_root: added to ``n_hat`` inside the square root, ``>= 0``. Default 0.0.
+
+    Returns:
+        A ``GradientTransformation`` whose state is optax's
+        ``ScaleByAdanState(m, v, n, g, t)``.
     """
     validate.decay("b1", b1)
     validate.decay("b2", b2)
