@@ -48,7 +48,7 @@ from gradxform._src.transforms.momentum import (
     ema,
     trace,
 )
-from gradxform._src.transforms.adaptive import (
+from gradxform._src.transforms.adam import (
     NesterovEmaState,
     ScaleByAdamState,
     nesterov_ema,

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 from gradxform import tree as tree_ops
 from gradxform._src import base, numerics, validate
 from gradxform._src.combine import divide
-from gradxform._src.transforms.adaptive import second_moment_root
+from gradxform._src.transforms.adam import second_moment_root
 from gradxform.torch_optim import _common
 
 

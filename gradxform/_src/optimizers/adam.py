@@ -8,7 +8,7 @@ import jax
 
 from gradxform._src import base
 from gradxform._src.combine import chain
-from gradxform._src.transforms.adaptive import scale_by_adam
+from gradxform._src.transforms.adam import scale_by_adam
 from gradxform._src.transforms.scaling import scale_by_learning_rate
 from gradxform._src.transforms.weight_decay import add_decayed_weights
 

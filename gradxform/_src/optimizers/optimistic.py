@@ -9,7 +9,7 @@ import jax
 
 from gradxform._src import base
 from gradxform._src.combine import chain
-from gradxform._src.transforms.adaptive import scale_by_adam
+from gradxform._src.transforms.adam import scale_by_adam
 from gradxform._src.transforms.optimistic import scale_by_optimistic_gradient
 from gradxform._src.transforms.scaling import scale_by_learning_rate
 

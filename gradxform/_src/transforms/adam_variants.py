@@ -20,8 +20,8 @@ import jax.numpy as jnp
 from gradxform import tree as tree_ops
 from gradxform._src import base, numerics, validate
 from gradxform._src.dtypes import canonicalize_dtype
-from gradxform._src.transforms.adaptive import (
-    ScaleByAdamState,
+from gradxform._src.transforms.adam import ScaleByAdamState
+from gradxform._src.transforms.adam_moments import (
     adam_moments,
     debiased_first_moment,
     quotient_like,

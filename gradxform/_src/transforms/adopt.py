@@ -10,7 +10,7 @@ import jax.numpy as jnp
 from gradxform import tree as tree_ops
 from gradxform._src import base, numerics, validate
 from gradxform._src.dtypes import canonicalize_dtype
-from gradxform._src.transforms.adaptive import ScaleByAdamState
+from gradxform._src.transforms.adam import ScaleByAdamState
 
 # optax keeps ADOPT's state in Adam's type: the same fields (count, mu, nu), the same name.
 ScaleByAdoptState = ScaleByAdamState

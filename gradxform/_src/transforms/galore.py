@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 
 from gradxform._src import base, numerics, validate
-from gradxform._src.transforms.adaptive import scale_by_adam
+from gradxform._src.transforms.adam import scale_by_adam
 
 
 class GaLoreDimensionNumbers(NamedTuple):

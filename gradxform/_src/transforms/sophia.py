@@ -10,7 +10,7 @@ import jax.numpy as jnp
 from gradxform import tree as tree_ops
 from gradxform._src import base, numerics, validate
 from gradxform._src.dtypes import canonicalize_dtype, lowest_dtype
-from gradxform._src.transforms.adaptive import quotient_like
+from gradxform._src.transforms.adam_moments import quotient_like
 
 
 class HutchinsonState(NamedTuple):

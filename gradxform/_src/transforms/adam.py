@@ -1,7 +1,7 @@
-"""Diagonal preconditioners: dividing by a running estimate of the gradient's scale.
+"""Adam's scaling, its denominator alone, and the debiased Nesterov average of NAdam.
 
-Each is a diagonal approximation ``P^{-1/2}`` of the curvature in ``u <- P^{-1/2} g``:
-AdaGrad takes ``P = sum g^2``, RMSProp and Adam an exponential average of ``g^2``.
+Kingma & Ba (2015), "Adam: A Method for Stochastic Optimization"; Dozat (2016),
+"Incorporating Nesterov Momentum into Adam".
 """
 
 from __future__ import annotations
@@ -15,6 +15,12 @@ from gradxform import tree as tree_ops
 from gradxform._src import base, numerics, validate
 from gradxform._src.combine import chain
 from gradxform._src.dtypes import canonicalize_dtype
+from gradxform._src.transforms.adam_moments import (
+    adam_moments,
+    debiased_first_moment,
+    nesterov_debias,
+    quotient_like,
+)
 from gradxform._src.transforms.momentum import ema
 
 
@@ -29,25 +35,6 @@ class NesterovEmaState(NamedTuple):
 
     count: jax.Array
     ema: Any
-
-
-def nesterov_debias(m: Any, g: Any, decay: Any, count: jax.Array) -> Any:
-    """Dozat's debiased look-ahead ``b m / (1 - b^{t+1}) + (1 - b) g / (1 - b^t)`` of the
-    new average ``m`` and the gradient ``g`` (Dozat 2016)."""
-    return jax.tree.map(
-        lambda m_hat, g_hat: decay * m_hat + (1 - decay) * g_hat,
-        tree_ops.bias_correction(m, decay, numerics.safe_increment(count)),
-        tree_ops.bias_correction(g, decay, count),
-    )
-
-
-def debiased_first_moment(
-    mu: Any, updates: Any, decay: Any, count: jax.Array, nesterov: bool
-) -> Any:
-    """``m / (1 - b^t)``, or with ``nesterov`` Dozat's look-ahead (``nesterov_debias``)."""
-    if nesterov:
-        return nesterov_debias(mu, updates, decay, count)
-    return tree_ops.bias_correction(mu, decay, count)
 
 
 def nesterov_ema(decay: jax.typing.ArrayLike, accumulator_dtype: Any = None):
@@ -129,31 +116,6 @@ class ScaleByAdamState(NamedTuple):
     count: jax.Array
     mu: Any
     nu: Any
-
-
-def adam_moments(
-    updates: Any, mu: Any, nu: Any, b1: Any, b2: Any
-) -> tuple[Any, Any, Any]:
-    """The updates in at least float32 (see ``numerics.upcast``) and Adam's two new
-    moments ``m <- b1 m + (1 - b1) g``, ``v <- b2 v + (1 - b2) |g|^2`` (saturating)."""
-    wide = jax.tree.map(numerics.upcast, updates)
-    return (
-        wide,
-        tree_ops.update_moment(wide, mu, b1, 1),
-        tree_ops.update_moment_per_elem_norm(wide, nu, b2, 2),
-    )
-
-
-def quotient_like(updates: Any, mu: Any, fn: Any, *trees: Any) -> Any:
-    """``fn(*leaves)`` leaf by leaf, cast to the wider of the dtypes of the matching update
-    and stored first moment ``mu``: the statistics are computed in at least float32, and
-    the step comes back in the updates' dtype, or in a wider ``mu_dtype`` as optax's."""
-    return jax.tree.map(
-        lambda g, m, *xs: fn(*xs).astype(jnp.promote_types(jnp.result_type(g), m.dtype)),
-        updates,
-        mu,
-        *trees,
-    )
 
 
 def scale_by_adam(

@@ -1,0 +1,56 @@
+"""Adam's moments, shared by ``scale_by_adam`` and its variants: the two moment updates, the
+debiased (or Nesterov look-ahead) first moment, and the dtype the step comes back in."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from gradxform import tree as tree_ops
+from gradxform._src import numerics
+
+
+def nesterov_debias(m: Any, g: Any, decay: Any, count: jax.Array) -> Any:
+    """Dozat's debiased look-ahead ``b m / (1 - b^{t+1}) + (1 - b) g / (1 - b^t)`` of the
+    new average ``m`` and the gradient ``g`` (Dozat 2016)."""
+    return jax.tree.map(
+        lambda m_hat, g_hat: decay * m_hat + (1 - decay) * g_hat,
+        tree_ops.bias_correction(m, decay, numerics.safe_increment(count)),
+        tree_ops.bias_correction(g, decay, count),
+    )
+
+
+def debiased_first_moment(
+    mu: Any, updates: Any, decay: Any, count: jax.Array, nesterov: bool
+) -> Any:
+    """``m / (1 - b^t)``, or with ``nesterov`` Dozat's look-ahead (``nesterov_debias``)."""
+    if nesterov:
+        return nesterov_debias(mu, updates, decay, count)
+    return tree_ops.bias_correction(mu, decay, count)
+
+
+def adam_moments(
+    updates: Any, mu: Any, nu: Any, b1: Any, b2: Any
+) -> tuple[Any, Any, Any]:
+    """The updates in at least float32 (see ``numerics.upcast``) and Adam's two new
+    moments ``m <- b1 m + (1 - b1) g``, ``v <- b2 v + (1 - b2) |g|^2`` (saturating)."""
+    wide = jax.tree.map(numerics.upcast, updates)
+    return (
+        wide,
+        tree_ops.update_moment(wide, mu, b1, 1),
+        tree_ops.update_moment_per_elem_norm(wide, nu, b2, 2),
+    )
+
+
+def quotient_like(updates: Any, mu: Any, fn: Any, *trees: Any) -> Any:
+    """``fn(*leaves)`` leaf by leaf, cast to the wider of the dtypes of the matching update
+    and stored first moment ``mu``: the statistics are computed in at least float32, and
+    the step comes back in the updates' dtype, or in a wider ``mu_dtype`` as optax's."""
+    return jax.tree.map(
+        lambda g, m, *xs: fn(*xs).astype(jnp.promote_types(jnp.result_type(g), m.dtype)),
+        updates,
+        mu,
+        *trees,
+    )
