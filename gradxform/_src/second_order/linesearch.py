@@ -436,6 +436,19 @@ def scale_by_zoom_linesearch(
         def select(cond, new, old):
             return jax.tree.map(lambda a, b: jnp.where(cond, a, b), new, old)
 
+        def measured(s: _ZoomSearch, stepsize) -> _ZoomSearch:
+            """``s`` with ``phi`` evaluated at ``stepsize``: the new point, its gradient
+            and its errors recorded, one more evaluation counted; the rest as in ``s``."""
+            new, new_grad = evaluate(stepsize)
+            dec_err, curv_err = errors(new)
+            return s._replace(
+                count=numerics.safe_increment(s.count),
+                last=new,
+                grad=new_grad,
+                decrease_error=dec_err,
+                curvature_error=curv_err,
+            )
+
         def bracket(s: _ZoomSearch) -> _ZoomSearch:
             prev = s.last
             stepsize = jnp.where(s.count == 0, guess, increase_factor * prev.stepsize)
@@ -445,8 +458,8 @@ def scale_by_zoom_linesearch(
                 stepsize = jnp.minimum(stepsize, max_learning_rate).astype(dtype)
             else:
                 at_max = jnp.asarray(False)
-            new, new_grad = evaluate(stepsize)
-            dec_err, curv_err = errors(new)
+            t = measured(s, stepsize)
+            new, new_grad, dec_err, curv_err = t.last, t.grad, t.decrease_error, t.curvature_error
             good = jnp.maximum(dec_err, curv_err) <= tol
             safe, safe_grad = select(dec_err <= tol, (new, new_grad), (s.safe, s.safe_grad))
             # Algorithm 3.5: too high or no lower than before -> the minimum is behind us;
@@ -465,12 +478,7 @@ def scale_by_zoom_linesearch(
                     "is not satisfied. Consider a larger max_learning_rate.",
                     stepsize=stepsize,
                 )
-            return _ZoomSearch(
-                count=numerics.safe_increment(s.count),
-                last=new,
-                grad=new_grad,
-                decrease_error=dec_err,
-                curvature_error=curv_err,
+            return t._replace(
                 bracketed=bracketed,
                 done=done,
                 failed=(s.count + 1 >= max_linesearch_steps) & ~done,
@@ -496,8 +504,8 @@ def scale_by_zoom_linesearch(
                 cubic,
                 jnp.where(use_quadratic, quadratic, (low.stepsize + high.stepsize) / 2.0),
             ).astype(dtype)
-            new, new_grad = evaluate(trial)
-            dec_err, curv_err = errors(new)
+            t = measured(s, trial)
+            new, new_grad, dec_err, curv_err = t.last, t.grad, t.decrease_error, t.curvature_error
             done = jnp.maximum(dec_err, curv_err) <= tol
             better = (dec_err <= tol) & (new.value < s.safe.value)
             safe, safe_grad = select(better, (new, new_grad), (s.safe, s.safe_grad))
@@ -513,13 +521,7 @@ def scale_by_zoom_linesearch(
             failed = (
                 (s.count + 1 >= max_linesearch_steps) | (too_narrow & (safe.stepsize > 0.0))
             ) & ~done
-            return _ZoomSearch(
-                count=numerics.safe_increment(s.count),
-                last=new,
-                grad=new_grad,
-                decrease_error=dec_err,
-                curvature_error=curv_err,
-                bracketed=s.bracketed,
+            return t._replace(
                 done=done,
                 failed=failed,
                 low=new_low,
