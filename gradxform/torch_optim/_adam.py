@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from gradxform._src import base
-from gradxform._src.transforms.adam_variants import scale_by_amsgrad
 from gradxform._src.transforms.adam import scale_by_adam
+from gradxform._src.transforms.adam_variants import scale_by_amsgrad
 from gradxform.torch_optim import _common
 
 

@@ -9,10 +9,10 @@ import jax.numpy as jnp
 
 from gradxform._src import base, validate
 from gradxform._src.combine import chain
-from gradxform._src.transforms.momentum import ema
 from gradxform._src.transforms.clipping import clip_by_block_rms
 from gradxform._src.transforms.factored import scale_by_factored_rms, scale_by_sm3
 from gradxform._src.transforms.layerwise import scale_by_param_block_rms
+from gradxform._src.transforms.momentum import ema
 from gradxform._src.transforms.scaling import scale, scale_by_learning_rate
 from gradxform._src.transforms.weight_decay import add_decayed_weights
 

@@ -12,9 +12,9 @@ import jax
 from gradxform._src import base, validate
 from gradxform._src.combine import chain
 from gradxform._src.partition import masked
-from gradxform._src.transforms.momentum import trace
 from gradxform._src.transforms.adam import scale_by_adam
 from gradxform._src.transforms.layerwise import scale_by_novograd
+from gradxform._src.transforms.momentum import trace
 from gradxform._src.transforms.scaling import scale_by_learning_rate
 from gradxform._src.transforms.trust_ratio import scale_by_trust_ratio
 from gradxform._src.transforms.weight_decay import add_decayed_weights

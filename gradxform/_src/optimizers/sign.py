@@ -8,8 +8,8 @@ import jax
 
 from gradxform._src import base, validate
 from gradxform._src.combine import chain
-from gradxform._src.transforms.momentum import ema
 from gradxform._src.transforms.lion import scale_by_lion
+from gradxform._src.transforms.momentum import ema
 from gradxform._src.transforms.scaling import scale_by_learning_rate
 from gradxform._src.transforms.sign import scale_by_sign
 from gradxform._src.transforms.weight_decay import add_decayed_weights
