@@ -20,6 +20,9 @@ Updates = Any
 OptState = Any
 Schedule = Callable[[jax.typing.ArrayLike], jax.typing.ArrayLike]
 ScalarOrSchedule = float | jax.Array | Schedule
+# The ``mask`` of ``masked`` and ``add_decayed_weights``: a tree of bools like the params,
+# a function of the params giving one, or None for every leaf.
+MaskOrFn = Any | Callable[[Params], Any] | None
 
 
 class GradientTransformation(NamedTuple):

@@ -17,7 +17,7 @@ def _descent(
     scaling: base.GradientTransformation,
     learning_rate: base.ScalarOrSchedule,
     weight_decay: base.ScalarOrSchedule | None = None,
-    mask: Any | Callable[[base.Params], Any] | None = None,
+    mask: base.MaskOrFn = None,
 ) -> base.GradientTransformation:
     """``chain(scaling, [add_decayed_weights(wd, mask)], scale_by_learning_rate(lr))``:
     ``x <- x - lr (scaling(g) + wd x)``, without the decay term when ``weight_decay`` is
@@ -89,7 +89,7 @@ def adamw(
     eps_root: jax.typing.ArrayLike = 0.0,
     mu_dtype: Any = None,
     weight_decay: base.ScalarOrSchedule = 1e-4,
-    mask: Any | Callable[[base.Params], Any] | None = None,
+    mask: base.MaskOrFn = None,
     *,
     nesterov: bool = False,
     nu_dtype: Any = None,

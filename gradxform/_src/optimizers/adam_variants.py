@@ -20,8 +20,6 @@ from gradxform._src.transforms.adam_variants import (
     scale_by_yogi,
 )
 
-MaskOrFn = Any | Callable[[base.Params], Any] | None
-
 
 def nadam(
     learning_rate: base.ScalarOrSchedule,
@@ -62,7 +60,7 @@ def nadamw(
     eps_root: jax.typing.ArrayLike = 0.0,
     mu_dtype: Any = None,
     weight_decay: base.ScalarOrSchedule = 1e-4,
-    mask: MaskOrFn = None,
+    mask: base.MaskOrFn = None,
 ) -> base.GradientTransformation:
     """NAdamW: ``nadam``'s direction plus decoupled weight decay (Dozat 2016; Loshchilov
     & Hutter 2019): ``x <- x - lr (m_hat / (sqrt(v_hat + eps_root) + eps) + wd x)``.
@@ -172,7 +170,7 @@ def adamaxw(
     b2: jax.typing.ArrayLike = 0.999,
     eps: jax.typing.ArrayLike = 1e-8,
     weight_decay: base.ScalarOrSchedule = 1e-4,
-    mask: MaskOrFn = None,
+    mask: base.MaskOrFn = None,
 ) -> base.GradientTransformation:
     """AdaMax with decoupled weight decay (Kingma & Ba 2015; Loshchilov & Hutter 2019).
 

@@ -19,8 +19,6 @@ from gradxform._src.transforms.scaling import scale_by_learning_rate
 from gradxform._src.transforms.trust_ratio import scale_by_trust_ratio
 from gradxform._src.transforms.weight_decay import add_decayed_weights
 
-MaskOrFn = Any | Callable[[base.Params], Any] | None
-
 
 def lamb(
     learning_rate: base.ScalarOrSchedule,
@@ -29,7 +27,7 @@ def lamb(
     eps: jax.typing.ArrayLike = 1e-6,
     eps_root: jax.typing.ArrayLike = 0.0,
     weight_decay: base.ScalarOrSchedule = 0.0,
-    mask: MaskOrFn = None,
+    mask: base.MaskOrFn = None,
 ) -> base.GradientTransformation:
     """LAMB (You et al. 2020, "Large Batch Optimization for Deep Learning: Training BERT
     in 76 minutes").
@@ -66,10 +64,10 @@ def lamb(
 def lars(
     learning_rate: base.ScalarOrSchedule,
     weight_decay: base.ScalarOrSchedule = 0.0,
-    weight_decay_mask: MaskOrFn = True,
+    weight_decay_mask: base.MaskOrFn = True,
     trust_coefficient: jax.typing.ArrayLike = 0.001,
     eps: jax.typing.ArrayLike = 0.0,
-    trust_ratio_mask: MaskOrFn = True,
+    trust_ratio_mask: base.MaskOrFn = True,
     momentum: jax.typing.ArrayLike = 0.9,
     nesterov: bool = False,
 ) -> base.GradientTransformation:

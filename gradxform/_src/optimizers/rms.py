@@ -71,7 +71,7 @@ def adadelta(
     rho: jax.typing.ArrayLike = 0.9,
     eps: jax.typing.ArrayLike = 1e-6,
     weight_decay: base.ScalarOrSchedule = 0.0,
-    weight_decay_mask: Any | Callable[[base.Params], Any] | None = None,
+    weight_decay_mask: base.MaskOrFn = None,
 ) -> base.GradientTransformation:
     """AdaDelta (Zeiler 2012, "ADADELTA: An Adaptive Learning Rate Method").
 

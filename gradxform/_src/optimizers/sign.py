@@ -60,7 +60,7 @@ def lion(
     b2: jax.typing.ArrayLike = 0.99,
     mu_dtype: Any = None,
     weight_decay: base.ScalarOrSchedule = 1e-3,
-    mask: Any | Callable[[base.Params], Any] | None = None,
+    mask: base.MaskOrFn = None,
 ) -> base.GradientTransformation:
     """Lion (Chen et al. 2023, "Symbolic Discovery of Optimization Algorithms").
 

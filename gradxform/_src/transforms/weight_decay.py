@@ -24,7 +24,7 @@ class WeightDecaySchedule(NamedTuple):
 
 def add_decayed_weights(
     weight_decay: base.ScalarOrSchedule = 0.0,
-    mask: Any | Callable[[base.Params], Any] | None = None,
+    mask: base.MaskOrFn = None,
 ) -> base.GradientTransformation:
     """``u <- u + wd * p``; ``wd`` may be a schedule of the step, ``mask`` selects leaves.
 

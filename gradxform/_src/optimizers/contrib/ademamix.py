@@ -15,8 +15,6 @@ from gradxform._src.transforms.ademamix import (
 from gradxform._src.transforms.scaling import scale_by_learning_rate
 from gradxform._src.transforms.weight_decay import add_decayed_weights
 
-MaskOrFn = Any | Callable[[base.Params], Any] | None
-
 
 def ademamix(
     learning_rate: base.ScalarOrSchedule,
@@ -28,7 +26,7 @@ def ademamix(
     eps_root: jax.typing.ArrayLike = 0.0,
     mu_dtype: Any = None,
     weight_decay: jax.typing.ArrayLike = 0.0,
-    mask: MaskOrFn = None,
+    mask: base.MaskOrFn = None,
 ) -> base.GradientTransformation:
     """AdEMAMix (Pagliardini et al. 2024, "The AdEMAMix Optimizer: Better, Faster, Older").
 
@@ -82,7 +80,7 @@ def simplified_ademamix(
     eps: jax.typing.ArrayLike = 1e-8,
     eps_root: jax.typing.ArrayLike = 0.0,
     weight_decay: jax.typing.ArrayLike = 0.0,
-    mask: MaskOrFn = None,
+    mask: base.MaskOrFn = None,
 ) -> base.GradientTransformation:
     """Simplified AdEMAMix (Morwani et al. 2025, "Connections between Schedule-Free
     Optimizers, AdEMAMix, and Accelerated SGD Variants").
