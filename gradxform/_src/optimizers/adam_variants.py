@@ -6,7 +6,7 @@ as in optax, whose state layout it has.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any
 
 import jax
 

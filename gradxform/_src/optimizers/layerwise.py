@@ -5,8 +5,6 @@ A leaf of the parameter tree is one "layer" (a weight matrix, a bias vector).
 
 from __future__ import annotations
 
-from typing import Any, Callable
-
 import jax
 
 from gradxform._src import base, validate
