@@ -7,25 +7,8 @@ from typing import Any
 import jax
 
 from gradxform._src import base
-from gradxform._src.combine import chain
+from gradxform._src.optimizers.descent import descent
 from gradxform._src.transforms.adam import scale_by_adam
-from gradxform._src.transforms.scaling import scale_by_learning_rate
-from gradxform._src.transforms.weight_decay import add_decayed_weights
-
-
-def _descent(
-    scaling: base.GradientTransformation,
-    learning_rate: base.ScalarOrSchedule,
-    weight_decay: base.ScalarOrSchedule | None = None,
-    mask: base.MaskOrFn = None,
-) -> base.GradientTransformation:
-    """``chain(scaling, [add_decayed_weights(wd, mask)], scale_by_learning_rate(lr))``:
-    ``x <- x - lr (scaling(g) + wd x)``, without the decay term when ``weight_decay`` is
-    None. Each stateful member counts its own steps, so the state nests as optax's,
-    e.g. ``(ScaleByAdamState(count, mu, nu), EmptyState(), ScaleByScheduleState(count))``.
-    """
-    decay = [] if weight_decay is None else [add_decayed_weights(weight_decay, mask)]
-    return chain(scaling, *decay, scale_by_learning_rate(learning_rate))
 
 
 def adam(
@@ -74,7 +57,7 @@ def adam(
         >>> print(np.asarray(params["w"]).round(4))
         [ 0.8004 -1.8002]
     """
-    return _descent(
+    return descent(
         scale_by_adam(b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov,
                       nu_dtype=nu_dtype),
         learning_rate,
@@ -129,7 +112,7 @@ def adamw(
         >>> print(np.asarray(gx.apply_updates(params, updates)["w"]).round(4))
         [ 0.89 -1.88]
     """
-    return _descent(
+    return descent(
         scale_by_adam(b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov,
                       nu_dtype=nu_dtype),
         learning_rate,

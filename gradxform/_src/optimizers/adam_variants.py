@@ -11,7 +11,8 @@ from typing import Any
 import jax
 
 from gradxform._src import base
-from gradxform._src.optimizers.adam import _descent, adam, adamw
+from gradxform._src.optimizers.adam import adam, adamw
+from gradxform._src.optimizers.descent import descent
 from gradxform._src.transforms.adam_variants import (
     scale_by_adamax,
     scale_by_amsgrad,
@@ -125,7 +126,7 @@ def amsgrad(
         ``(ScaleByAmsgradState(count, mu, nu, nu_max), EmptyState())``
         (``ScaleByScheduleState(count)`` last for a scheduled ``lr``).
     """
-    return _descent(
+    return descent(
         scale_by_amsgrad(
             b1,
             b2,
@@ -161,7 +162,7 @@ def adamax(
         A ``GradientTransformation`` with state ``(ScaleByAdamState(count, mu, nu), EmptyState())``
         (``ScaleByScheduleState(count)`` last for a scheduled ``lr``).
     """
-    return _descent(scale_by_adamax(b1, b2, eps), learning_rate)
+    return descent(scale_by_adamax(b1, b2, eps), learning_rate)
 
 
 def adamaxw(
@@ -192,7 +193,7 @@ def adamaxw(
         in the middle, a scheduled ``lr`` ``ScaleByScheduleState(count)`` last.
         ``update`` needs ``params``.
     """
-    return _descent(
+    return descent(
         scale_by_adamax(b1, b2, eps), learning_rate, weight_decay, mask
     )
 
@@ -229,7 +230,7 @@ def radam(
         A ``GradientTransformation`` with state ``(ScaleByAdamState(count, mu, nu), EmptyState())``
         (``ScaleByScheduleState(count)`` last for a scheduled ``lr``).
     """
-    return _descent(
+    return descent(
         scale_by_radam(b1, b2, eps, eps_root, threshold, nesterov=nesterov),
         learning_rate,
     )
@@ -256,7 +257,7 @@ def yogi(
         A ``GradientTransformation`` with state ``(ScaleByAdamState(count, mu, nu), EmptyState())``
         (``ScaleByScheduleState(count)`` last for a scheduled ``lr``).
     """
-    return _descent(scale_by_yogi(b1, b2, eps), learning_rate)
+    return descent(scale_by_yogi(b1, b2, eps), learning_rate)
 
 
 def adabelief(
@@ -287,7 +288,7 @@ def adabelief(
         ``(ScaleByBeliefState(count, mu, nu), EmptyState())``
         (``ScaleByScheduleState(count)`` last for a scheduled ``lr``).
     """
-    return _descent(
+    return descent(
         scale_by_belief(b1, b2, eps, eps_root, nesterov=nesterov),
         learning_rate,
     )

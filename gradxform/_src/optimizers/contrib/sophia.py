@@ -7,7 +7,7 @@ from typing import Any, Callable
 import jax
 
 from gradxform._src import base
-from gradxform._src.optimizers.adam import _descent
+from gradxform._src.optimizers.descent import descent
 from gradxform._src.transforms.sophia import scale_by_sophia
 
 
@@ -62,7 +62,7 @@ def sophia(
         second for a scheduled decay, ``ScaleByScheduleState(count)`` last for a
         scheduled ``lr``). ``update`` needs ``params``.
     """
-    return _descent(
+    return descent(
         scale_by_sophia(
             b1,
             b2,
