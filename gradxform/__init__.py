@@ -261,6 +261,8 @@ from gradxform._src.base import (
     with_extra_args_support,
 )
 from gradxform._src.nnls import nnls
+from gradxform._src.microbatching import microbatch
+from gradxform._src.multi_normal import multi_normal
 from gradxform._src.optimizers.optimistic import optimistic_adam
 from gradxform._src.scale_gradient import scale_gradient
 from gradxform._src.state_access import map_params as tree_map_params  # optax's name
@@ -274,3 +276,4 @@ from gradxform._src.transforms.update_norm import normalize_by_update_norm
 __version__ = "0.1.0"
 from gradxform import sharding  # noqa: E402
 from gradxform import projections, torch_optim  # noqa: E402
+from gradxform import microbatching  # noqa: E402

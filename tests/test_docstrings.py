@@ -8,6 +8,7 @@ float32 configuration, and their printed output must match exactly.
 """
 
 import doctest
+import enum
 import importlib
 import inspect
 import re
@@ -27,6 +28,7 @@ NAMESPACES = (
     "gradxform.torch_optim",
     "gradxform.sharding",
     "gradxform.contrib",
+    "gradxform.microbatching",
 )
 
 # Defining modules whose docstrings do not document every parameter yet. This list only
@@ -95,7 +97,10 @@ def documented_names(doc):
 
 
 def parameter_names(obj):
-    """The names ``Args:`` must list: every parameter but ``self``, variadics with stars."""
+    """The names ``Args:`` must list: every parameter but ``self``, variadics with stars
+    (for an enum, whose signature is Enum's functional API, its members)."""
+    if inspect.isclass(obj) and issubclass(obj, enum.Enum):
+        return list(obj.__members__)
     try:
         signature = inspect.signature(obj)
     except (TypeError, ValueError):
