@@ -65,7 +65,7 @@ from gradxform._src.transforms.weight_decay import WeightDecaySchedule, add_deca
 from gradxform._src.optimizers.adam import adam, adamw
 from gradxform._src.optimizers.sgd import ema_momentum, momentum, sgd
 
-# --- foundation: remaining combinators and primitives ---
+# --- wrappers (accumulate, condition, freeze, inject, flatten, lookahead), clipping, AdaGrad and RMSProp ---
 from gradxform._src.multi_steps import ApplyEvery, MultiSteps, MultiStepsState, apply_every
 from gradxform._src.conditional import (
     ConditionallyMaskState,
@@ -125,7 +125,7 @@ from gradxform._src.transforms.trust_ratio import scale_by_trust_ratio
 
 InjectHyperparamsState = InjectStatefulHyperparamsState  # optax's older name for the same state
 
-# --- catalogue ---
+# --- more scalings (AdaDelta, Adam's variants, Adan, factored, layerwise, Lion, Rprop) and their optimizers ---
 from gradxform._src.transforms.adadelta import ScaleByAdaDeltaState, scale_by_adadelta
 from gradxform._src.transforms.adam_variants import (
     ScaleByAmsgradState,
@@ -248,7 +248,7 @@ from gradxform._src.kronecker.shampoo import ShampooState, shampoo
 from gradxform._src.kronecker.statistics import accumulate as accumulate_statistic
 from gradxform._src.kronecker.statistics import axis_gram, block_grams
 
-# --- performance ---
+# --- speed: grouped leaves, packed params, a compiled train step ---
 from gradxform._src.grouping import GroupedState, grouped
 from gradxform._src.packing import Packed, pack
 from gradxform._src.train_step import TrainState, TrainStep, train_step
