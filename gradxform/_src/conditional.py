@@ -49,24 +49,36 @@ def conditionally_transform(
     Returns:
       A ``GradientTransformation`` whose state is a ``ConditionallyTransformState``.
     """
+    return _on_condition(
+        inner, should_transform_fn, forward_extra_args, lambda u: u, ConditionallyTransformState
+    )
+
+
+def _on_condition(
+    inner: Any,
+    should_transform_fn: ConditionFn,
+    forward_extra_args: bool,
+    skipped: Callable[[Any], Any],
+    state_type: Any,
+) -> base.GradientTransformation:
+    """``inner`` where the condition holds, ``skipped(updates)`` elsewhere; the state a
+    ``state_type(inner_state=..., step=...)``."""
     _check_condition(should_transform_fn)
     inner = base.as_transformation(inner)
 
     def init(params):
-        return ConditionallyTransformState(
-            inner_state=inner.init(params), step=jnp.zeros([], jnp.int32)
-        )
+        return state_type(inner_state=inner.init(params), step=jnp.zeros([], jnp.int32))
 
     def update(updates, state, params=None, **extra):
         condition = should_transform_fn(state.step, **(extra if forward_extra_args else {}))
         updates, inner_state = jax.lax.cond(
             condition,
             lambda _: inner.update(updates, state.inner_state, params, **extra),
-            lambda _: (updates, state.inner_state),
+            lambda _: (skipped(updates), state.inner_state),
             None,
         )
-        return updates, ConditionallyTransformState(
-            inner_state, numerics.safe_increment(state.step)
+        return updates, state_type(
+            inner_state=inner_state, step=numerics.safe_increment(state.step)
         )
 
     return base.GradientTransformation(init, update)
@@ -94,29 +106,13 @@ def conditionally_mask(
     keyword arguments of ``update`` are passed to the condition too.
 
     Args:
-      inner: The transformation to run conditionally, any ``(init, update)`` pair.
-      should_transform_fn: ``fn(step, **extra) -> bool scalar`` (a traced value is fine);
-        must be callable (else ``TypeError``).
-      forward_extra_args: If True, ``update``'s extra keyword arguments are passed to
-        ``should_transform_fn``. Default False.
+      inner: As in ``conditionally_transform``.
+      should_transform_fn: As in ``conditionally_transform``.
+      forward_extra_args: As in ``conditionally_transform``.
 
     Returns:
       A ``GradientTransformation`` whose state is a ``ConditionallyMaskState``.
     """
-    _check_condition(should_transform_fn)
-    inner = base.as_transformation(inner)
-
-    def init(params):
-        return ConditionallyMaskState(step=jnp.zeros([], jnp.int32), inner_state=inner.init(params))
-
-    def update(updates, state, params=None, **extra):
-        condition = should_transform_fn(state.step, **(extra if forward_extra_args else {}))
-        updates, inner_state = jax.lax.cond(
-            condition,
-            lambda _: inner.update(updates, state.inner_state, params, **extra),
-            lambda _: (tree_ops.zeros_like(updates), state.inner_state),
-            None,
-        )
-        return updates, ConditionallyMaskState(numerics.safe_increment(state.step), inner_state)
-
-    return base.GradientTransformation(init, update)
+    return _on_condition(
+        inner, should_transform_fn, forward_extra_args, tree_ops.zeros_like, ConditionallyMaskState
+    )
