@@ -65,7 +65,7 @@ from gradxform._src.transforms.weight_decay import WeightDecaySchedule, add_deca
 from gradxform._src.optimizers.adam import adam, adamw
 from gradxform._src.optimizers.sgd import ema_momentum, momentum, sgd
 
-# --- wrappers (accumulate, condition, freeze, inject, flatten, lookahead), clipping, AdaGrad and RMSProp ---
+# --- wrappers (multi-step, conditional, inject, flatten, lookahead), clipping, RMSProp ---
 from gradxform._src.multi_steps import ApplyEvery, MultiSteps, MultiStepsState, apply_every
 from gradxform._src.conditional import (
     ConditionallyMaskState,
@@ -125,7 +125,7 @@ from gradxform._src.transforms.trust_ratio import scale_by_trust_ratio
 
 InjectHyperparamsState = InjectStatefulHyperparamsState  # optax's older name for the same state
 
-# --- more scalings (AdaDelta, Adam's variants, Adan, factored, layerwise, Lion, Rprop) and their optimizers ---
+# --- more scalings (AdaDelta, Adam variants, Adan, factored, Lion, Rprop) and their optimizers ---
 from gradxform._src.transforms.adadelta import ScaleByAdaDeltaState, scale_by_adadelta
 from gradxform._src.transforms.adam_variants import (
     ScaleByAmsgradState,
