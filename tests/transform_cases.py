@@ -1,4 +1,4 @@
-"""The primitives and combinators as cases: name -> builder(module).
+"""Optimizers, primitives and combinators as cases: name -> builder(module).
 
 A builder takes the module (gradxform or optax) and returns the transformation, so the
 same arguments build both sides. Primitives are followed by a small negative scale so
@@ -14,6 +14,30 @@ def _norm(tree):
 
 
 MASK = {"dense": True, "conv": False, "head": [False, {"scale": True}]}
+
+# sgd, adam and adamw, and the moment primitives they are built from.
+SGD_ADAM_AND_MOMENTS = {
+    "sgd": lambda m: m.sgd(0.05),
+    "sgd_momentum": lambda m: m.sgd(0.02, momentum=0.9),
+    "sgd_nesterov": lambda m: m.sgd(0.02, momentum=0.9, nesterov=True),
+    "adam": lambda m: m.adam(0.05),
+    "adam_nesterov": lambda m: m.adam(0.05, b1=0.8, b2=0.99, nesterov=True),
+    "adam_eps_root": lambda m: m.adam(0.05, eps=1e-6, eps_root=1e-8),
+    "adamw": lambda m: m.adamw(0.05, weight_decay=0.1),
+    "scale_by_rms": lambda m: m.chain(m.scale_by_rms(), m.scale(-0.01)),
+    "scale_by_rms_options": lambda m: m.chain(
+        m.scale_by_rms(0.95, 1e-6, 0.1, eps_in_sqrt=False, bias_correction=True), m.scale(-0.01)
+    ),
+    "ema": lambda m: m.chain(m.ema(0.9), m.scale(-0.05)),
+    "ema_no_debias": lambda m: m.chain(m.ema(0.8, debias=False), m.scale(-0.05)),
+    "trace": lambda m: m.chain(m.trace(0.5), m.scale(-0.02)),
+    "add_decayed_weights": lambda m: m.chain(
+        m.add_decayed_weights(0.1), m.scale_by_learning_rate(0.01)
+    ),
+    "schedule": lambda m: m.chain(
+        m.scale_by_schedule(lambda c: 0.1 / (1.0 + c)), m.scale(-1.0)
+    ),
+}
 
 PRIMITIVES = {
     "clip": lambda m: m.chain(m.clip(0.5), m.scale(-0.05)),
