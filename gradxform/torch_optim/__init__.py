@@ -19,7 +19,7 @@ from gradxform.torch_optim._rprop import rprop
 from gradxform.torch_optim._sgd import sgd
 
 # schedulers
-from gradxform.torch_optim.schedulers import (
+from gradxform.torch_optim._schedulers import (
     ReduceLROnPlateauState,
     constant_lr,
     cosine_annealing_lr,
