@@ -13,10 +13,13 @@ from gradxform._src.transforms.scaling import scale_by_learning_rate
 from gradxform._src.transforms.weight_decay import add_decayed_weights
 
 
-def _decay(weight_decay, mask) -> base.GradientTransformation:
-    if weight_decay is None:
-        return base.identity()
-    return add_decayed_weights(weight_decay, mask)
+def _decayed_and_scaled(
+    direction: base.GradientTransformation, learning_rate, weight_decay, mask
+) -> base.GradientTransformation:
+    """``chain(add_decayed_weights or identity, direction, scale_by_learning_rate)``: optax's
+    state layout for DoG and DoWG."""
+    decay = base.identity() if weight_decay is None else add_decayed_weights(weight_decay, mask)
+    return chain(decay, direction, scale_by_learning_rate(learning_rate))
 
 
 def dog(
@@ -50,11 +53,7 @@ def dog(
       A ``GradientTransformation`` that needs ``params``; state ``(decay state,
       DoGState, scale state)`` as in optax.
     """
-    return chain(
-        _decay(weight_decay, mask),
-        scale_by_dog(init_step, eps),
-        scale_by_learning_rate(learning_rate),
-    )
+    return _decayed_and_scaled(scale_by_dog(init_step, eps), learning_rate, weight_decay, mask)
 
 
 def dowg(
@@ -76,16 +75,12 @@ def dowg(
       init_estim_sq_dist: initial guess of ``r_bar^2``, ``>= 0``; default ``None``
         (``eps``).
       eps: added to ``sqrt(v)``, ``>= 0``; default 1e-4.
-      weight_decay: L2 coefficient added to the gradient; default ``None`` (none).
-      mask: which leaves get the weight decay: a tree of bools like the params or a
-        function of the params returning one; ``None`` (default) decays every leaf.
+      weight_decay: as in ``dog``; default ``None`` (none).
+      mask: as in ``dog``; default ``None`` (every leaf).
 
     Returns:
-      A ``GradientTransformation`` that needs ``params``; state ``(decay state,
-      DoWGState, scale state)`` as in optax.
+      As ``dog``, with a ``DoWGState`` in the middle.
     """
-    return chain(
-        _decay(weight_decay, mask),
-        scale_by_dowg(init_estim_sq_dist, eps),
-        scale_by_learning_rate(learning_rate),
+    return _decayed_and_scaled(
+        scale_by_dowg(init_estim_sq_dist, eps), learning_rate, weight_decay, mask
     )
