@@ -13,10 +13,22 @@ from gradxform._src.dtypes import canonicalize_dtype
 
 
 class ScaleByAdemamixState(NamedTuple):
-    count: jax.Array  # int32 scalar
-    count_m2: jax.Array  # int32 scalar: the step of the b3 and alpha schedules
-    m1: Any  # fast average
-    m2: Any  # slow average
+    """The state of ``scale_by_ademamix`` (optax's).
+
+    Attributes:
+        count: int32 scalar, the number of updates made so far; ``t`` in the bias
+            corrections of ``m1`` and ``nu``.
+        count_m2: int32 scalar, the step at which the ``b3`` and ``alpha`` schedules are
+            read (the number of updates made so far).
+        m1: the fast average ``m1``, a tree like the params (in ``mu_dtype`` when given).
+        m2: the slow average ``m2``, a tree like the params (in ``mu_dtype`` when given).
+        nu: the second moment ``v``, a tree like the params (in ``mu_dtype`` when given).
+    """
+
+    count: jax.Array
+    count_m2: jax.Array
+    m1: Any
+    m2: Any
     nu: Any
 
 
@@ -36,8 +48,25 @@ def scale_by_ademamix(
     ``v <- b2 v + (1 - b2) g^2``;
     ``u <- (m1 / (1 - b1^t) + alpha m2) / (sqrt(v / (1 - b2^t) + eps_root) + eps)``.
     ``m2`` is not bias-corrected (the paper warms ``alpha`` and ``b3`` up instead: both
-    may be schedules of the step). Defaults ``b1=0.9, b2=0.999, b3=0.9999, alpha=6,
-    eps=1e-8, eps_root=0``; ``mu_dtype`` is the dtype of all three averages.
+    may be schedules, read at ``count_m2``, the number of earlier updates). ``g^2`` is
+    ``|g|^2`` for complex leaves; ``t`` counts this update.
+
+    Args:
+        b1: decay of the fast average ``m1``, in ``[0, 1)``. Default 0.9.
+        b2: decay of the second moment ``v``, in ``[0, 1)``. Default 0.999.
+        b3: decay of the slow average ``m2``, in ``[0, 1)``, or a schedule of the step
+            returning one. Default 0.9999.
+        alpha: weight of the slow average in the step, ``>= 0``, or a schedule of the
+            step. Default 6.0 (optax's ``ademamix`` alias uses 5.0).
+        eps: added to the denominator outside the square root, ``>= 0``. Default 1e-8.
+        eps_root: added to the debiased ``v`` inside the square root, ``>= 0``.
+            Default 0.0.
+        mu_dtype: storage dtype of all three averages ``m1``, ``m2`` and ``v``; ``None``
+            (default) keeps the params'.
+
+    Returns:
+        A ``GradientTransformation`` whose state is optax's
+        ``ScaleByAdemamixState(count, count_m2, m1, m2, nu)``.
     """
     validate.decay("b1", b1)
     validate.decay("b2", b2)
@@ -89,7 +118,15 @@ def _saturated_square(g: jax.Array) -> jax.Array:
 
 
 class ScaleBySimplifiedAdEMAMixState(NamedTuple):
-    t: jax.Array  # int32 scalar: the number of updates made so far (optax's name)
+    """The state of ``scale_by_simplified_ademamix`` (optax's).
+
+    Attributes:
+        t: int32 scalar, the number of updates made so far.
+        m: the momentum sum ``m``, a tree like the params, in their dtypes.
+        n: the second moment ``n``, a tree like the params, in their dtypes.
+    """
+
+    t: jax.Array
     m: Any
     n: Any
 
@@ -105,9 +142,22 @@ def scale_by_simplified_ademamix(
     Optimizers, AdEMAMix, and Accelerated SGD Variants").
 
     One momentum, as a sum: ``m <- b1 m + g``; ``n <- b2 n + (1 - b2) g^2``;
-    ``u <- (m + alpha g) / (sqrt(n / (1 - b2^t) + eps_root) + eps)``.
-    Defaults ``b1=0.99, b2=0.95, alpha=0, eps=1e-8, eps_root=0``; ``alpha`` may be a
-    schedule.
+    ``u <- (m + alpha g) / (sqrt(n / (1 - b2^t) + eps_root) + eps)``, ``t`` counting this
+    update. ``m`` is a sum, not an average (its scale is ``1 / (1 - b1)`` times the
+    gradient's) and is not bias-corrected; ``g^2`` is ``|g|^2`` for complex leaves.
+
+    Args:
+        b1: decay of the momentum sum ``m``, in ``[0, 1)``. Default 0.99.
+        b2: decay of the second moment ``n``, in ``[0, 1)``. Default 0.95.
+        alpha: weight of the current gradient in the step, ``>= 0``, or a schedule of the
+            step (read at the number of earlier updates). Default 0.0.
+        eps: added to the denominator outside the square root, ``>= 0``. Default 1e-8.
+        eps_root: added to the debiased ``n`` inside the square root, ``>= 0``.
+            Default 0.0.
+
+    Returns:
+        A ``GradientTransformation`` whose state is optax's
+        ``ScaleBySimplifiedAdEMAMixState(t, m, n)``.
     """
     validate.decay("b1", b1)
     validate.decay("b2", b2)
