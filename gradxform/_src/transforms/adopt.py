@@ -34,7 +34,25 @@ def scale_by_adopt(
     (default ``t^0.25``; no clipping when not ``use_clipping``),
     ``m <- b1 m + (1 - b1) d``, ``v <- b2 v + (1 - b2) g^2``, ``u <- m`` (with
     ``nesterov``: ``u <- b1 m + (1 - b1) d``). Normalising by the *previous* ``v`` keeps
-    ``g`` and its scale independent. Defaults ``b1=0.9, b2=0.9999, eps=1e-6``.
+    ``g`` and its scale independent. ``g^2`` is ``|g|^2`` for complex leaves.
+
+    Args:
+        b1: decay of the first moment ``m``, in ``[0, 1)``. Default 0.9.
+        b2: decay of the second moment ``v``, in ``[0, 1)``. Default 0.9999.
+        eps: floor of ``sqrt(v)`` in the normaliser, ``>= 0``. Default 1e-6.
+        mu_dtype: storage dtype of ``m``; ``None`` (default) keeps the params'.
+        nesterov: step along Nesterov's look-ahead ``b1 m + (1 - b1) d`` instead of ``m``.
+            Default False.
+        use_clipping: clip the normalised gradient to ``[-c(t), c(t)]``. Default True;
+            complex params need ``use_clipping=False`` (an interval needs an ordering).
+        clip_value_fn: ``c``, a function of the int32 0-based step returning the clipping
+            bound, ``> 0`` for ``t >= 1``. Default ``lambda t: t**0.25``, the paper's.
+
+    Returns:
+        A ``GradientTransformation`` whose state is optax's
+        ``ScaleByAdamState(count, mu, nu)`` (exported also as ``ScaleByAdoptState``):
+        ``count`` the number of updates so far, ``mu`` the first moment ``m`` (in
+        ``mu_dtype`` when given), ``nu`` the second moment ``v`` in the params' dtypes.
     """
     validate.adam(b1, b2, eps)
     mu_dtype = canonicalize_dtype(mu_dtype)
