@@ -39,10 +39,23 @@ def _factored_dims(shape: tuple, factored: bool, min_dim_size_to_factor: int):
 
 
 class FactoredState(NamedTuple):
-    count: jax.Array  # int32 scalar
-    v_row: Any  # factored leaves: the average over the largest axis; others a (1,) stub
-    v_col: Any  # factored leaves: the average over the second-largest axis; others a stub
-    v: Any  # unfactored leaves: the full second moment; factored leaves a (1,) stub
+    """The state of ``scale_by_factored_rms`` (optax's).
+
+    Attributes:
+        count: int32 scalar, the number of updates made so far.
+        v_row: per factored leaf, ``R``, the average of ``G`` over its largest axis
+            (the leaf's shape without that axis); per other leaf a ``(1,)`` zero stub.
+            In the params' dtypes.
+        v_col: per factored leaf, ``C``, the average of ``G`` over its second-largest
+            axis; per other leaf a ``(1,)`` zero stub. In the params' dtypes.
+        v: per unfactored leaf, the full second moment ``v`` (the leaf's shape); per
+            factored leaf a ``(1,)`` zero stub. In the params' dtypes.
+    """
+
+    count: jax.Array
+    v_row: Any
+    v_col: Any
+    v: Any
 
 
 def scale_by_factored_rms(
@@ -63,8 +76,27 @@ def scale_by_factored_rms(
     ``C <- beta2_t C + (1 - beta2_t) mean_{d1}(G)`` and gets
     ``u <- g / sqrt(R C / mean_{d1}(R))`` (``R, C`` broadcast back); other leaves keep the
     full ``v <- beta2_t v + (1 - beta2_t) G`` and get ``u <- g / sqrt(v)``.
-    Defaults ``factored=True, decay_rate=0.8, step_offset=0, min_dim_size_to_factor=128,
-    epsilon=1e-30``. Needs ``params`` (for their shapes).
+    ``g^2`` is ``|g|^2`` for complex leaves. Leaves of rank below 2 are never factored.
+
+    Args:
+        factored: factor the second moment of leaves of rank ``>= 2``; False keeps a
+            full ``v`` for every leaf (RMSProp with Adafactor's decay). Default True.
+        decay_rate: the exponent handed to ``decay_rate_fn``, ``>= 0``; with the default
+            function, ``beta2_t = 1 - (t - step_offset + 1)^-decay_rate``. Default 0.8.
+        step_offset: subtracted from the step before ``decay_rate_fn`` sees it, e.g. to
+            restart the decay schedule after a warm start. Default 0.
+        min_dim_size_to_factor: a leaf is factored only when its second-largest axis
+            has at least this many entries, a positive int. Default 128.
+        epsilon: added to ``g^2`` before averaging, ``>= 0``; it keeps the roots of
+            rows and columns of zero gradients finite. Default 1e-30.
+        decay_rate_fn: ``beta2_t = decay_rate_fn(t - step_offset, decay_rate)``, a
+            function of the int32 0-based step and ``decay_rate`` returning a decay in
+            ``[0, 1]``. Default ``1 - (step + 1)^-decay_rate``, formed in float32.
+
+    Returns:
+        A ``GradientTransformation`` whose state is optax's
+        ``FactoredState(count, v_row, v_col, v)``; ``update`` needs ``params`` (their
+        shapes decide which leaves are factored) and raises ``ValueError`` without.
     """
     validate.non_negative("decay_rate", decay_rate)
     validate.non_negative("epsilon", epsilon)
@@ -140,8 +172,18 @@ def _saturate(x: jax.Array, g: jax.Array, top: Any = None) -> jax.Array:
 
 
 class ScaleBySM3State(NamedTuple):
-    mu: Any  # per leaf, a list of accumulators, one per axis (one for 0-d and 1-d leaves)
-    nu: Any  # momentum of the preconditioned updates
+    """The state of ``scale_by_sm3`` (optax's).
+
+    Attributes:
+        mu: per leaf, the list of cover accumulators ``mu_r``: one vector per axis for a
+            leaf of rank ``>= 2``, one array of the leaf's own shape for a vector or
+            scalar. In the params' dtypes.
+        nu: the momentum ``u`` of the preconditioned gradients, a tree like the params,
+            in their dtypes.
+    """
+
+    mu: Any
+    nu: Any
 
 
 def _cover_shapes(shape: tuple) -> list[tuple]:
@@ -163,8 +205,18 @@ def scale_by_sm3(
     ``nu(i) = c g(i)^2 + b2 min_r mu_r(i_r)`` (``c = 1 - b2``, or 1 when ``b2 = 1``: plain
     AdaGrad-style sums); ``mu_r(j) <- max_{i: i_r = j} nu(i)``;
     ``u <- b1 u + (1 - b1) g / sqrt(nu + eps)`` (0 where ``nu = 0``).
-    Defaults ``b1=0.9, b2=1, eps=1e-8``. Unlike optax 0.2.8, 0-d leaves work (treated
-    like a vector of one element).
+    The momentum ``u`` is also the output. Unlike optax 0.2.8, 0-d leaves work (treated
+    like a vector of one element). Complex params are refused (``min`` and ``max`` need
+    an ordering).
+
+    Args:
+        b1: decay of the momentum ``u``, in ``[0, 1)``; 0 gives no momentum. Default 0.9.
+        b2: decay of the accumulators, in ``[0, 1]``; the default 1.0 sums squared
+            gradients without decay, as the paper's SM3-II.
+        eps: added to ``nu`` inside the reciprocal square root, ``>= 0``. Default 1e-8.
+
+    Returns:
+        A ``GradientTransformation`` whose state is optax's ``ScaleBySM3State(mu, nu)``.
     """
     validate.decay("b1", b1)
     validate.unit_interval("b2", b2)
