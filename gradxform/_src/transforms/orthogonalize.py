@@ -34,6 +34,14 @@ _PRECONDITIONINGS = ("frobenius", "spectral", "aol", "schatten")
 class MuonDimensionNumbers(NamedTuple):
     """Which axes of a tensor are a matrix' input (``reduction_axis``) and output
     (``output_axis``); all other axes are batch axes, each slice orthogonalised alone.
+
+    The input axes are flattened into the matrix' rows (fan-in ``m``, their sizes'
+    product) and the output axes into its columns (fan-out ``n``). Negative axes count
+    from the end; the two sets must not overlap.
+
+    Attributes:
+        reduction_axis: the input axis, an int or a sequence of ints. Default 0.
+        output_axis: the output axis, an int or a sequence of ints. Default 1.
     """
 
     reduction_axis: Sequence[int] | int = 0
@@ -115,7 +123,30 @@ def orthogonalize_via_newton_schulz(
     ``X <- a X + (b A + c A^2) X`` with ``A = X X^H`` and ``(a, b, c) = ns_coeffs``
     (shape ``(3,)``; or ``(n, 3)``: one row per step, ``n`` steps). The iteration runs on
     the wide orientation (``X`` transposed if it has more rows than columns). ``x`` is a
-    matrix, or any tensor with ``dimension_numbers`` naming its matrix axes.
+    matrix, or any tensor with ``dimension_numbers`` naming its matrix axes. With the
+    default coefficients the result is ``U S' V^T`` with ``S'`` near 1, not at it: the
+    quintic is tuned to grow small singular values fast, not to converge.
+
+    Args:
+        x: the array to orthogonalise, of rank 2, or of any rank ``>= 2`` with
+            ``dimension_numbers``.
+        ns_coeffs: the quintic's ``(a, b, c)``, an array of shape ``(3,)`` used at every
+            step, or of shape ``(n, 3)``, one row per step (``ns_steps`` is then ignored).
+            ``DEFAULT_NS_COEFFS`` is ``(3.4445, -4.7750, 2.0315)``.
+        ns_steps: the number of Newton-Schulz steps for ``(3,)`` coefficients, a
+            positive int. Default 5.
+        preconditioning: how ``X_0`` is scaled so that its singular values are at most
+            1: ``"frobenius"`` (default), ``"spectral"``, ``"aol"`` (almost-orthogonal
+            layer rescaling, ``X <- D X`` with ``D = diag(1 / sqrt(sum_j |A_ij|))``, in
+            the first step) or ``"schatten"`` (``X <- X / ||X X^T||_F^{1/2}`` in the first
+            step); any other value raises ``ValueError``.
+        eps: added to the norm of ``"frobenius"`` and ``"spectral"``, ``>= 0``.
+            Default 1e-8. (``"aol"`` and ``"schatten"`` floor their norms at 1e-8.)
+        dimension_numbers: a ``MuonDimensionNumbers`` naming the matrix axes of ``x``;
+            ignored for a matrix, required otherwise (``ValueError`` without).
+
+    Returns:
+        An array of the shape and dtype of ``x``: each of its matrices orthogonalised.
     """
     if x.ndim != 2 and not is_dimension_numbers(dimension_numbers):
         raise ValueError(
@@ -188,7 +219,18 @@ def scale_by_shape(
     ``u <- sqrt(max(1, n / m)) u`` (Jordan et al.'s width transfer), or with
     ``consistent_rms = r``: ``u <- r sqrt(max(m, n)) u``, which gives an orthogonal update
     an RMS of about ``r`` (Liu et al. 2025, "Muon is Scalable for LLM Training", with
-    ``r = 0.2`` to match AdamW's update RMS).
+    ``r = 0.2`` to match AdamW's update RMS). Stateless.
+
+    Args:
+        weight_dimension_numbers: which axes of each leaf are its fan-in and fan-out: a
+            ``MuonDimensionNumbers`` for every leaf, a tree of them like the updates, or
+            a function of the updates returning either; ``None`` (default) treats every
+            leaf as a matrix ``(m, n)``.
+        consistent_rms: ``r``, the target RMS of an orthogonal update, ``>= 0``;
+            ``None`` (default) uses the width-transfer factor instead.
+
+    Returns:
+        A stateless ``GradientTransformation`` (state ``EmptyState()``).
     """
     if consistent_rms is not None:
         validate.non_negative("consistent_rms", consistent_rms)
@@ -208,9 +250,18 @@ def scale_by_shape(
 
 
 class MuonState(NamedTuple):
-    count: jax.Array  # int32 scalar
+    """The state of ``scale_by_muon`` (optax's).
+
+    Attributes:
+        count: int32 scalar, the number of updates made so far.
+        mu: the momentum ``m``, a tree like the params (in ``mu_dtype`` when given).
+        ns_coeffs: the Newton-Schulz coefficients, shape ``(3,)``, or ``(n, 3)`` with
+            ``n <= ns_steps``: the given rows' last ``ns_steps``.
+    """
+
+    count: jax.Array
     mu: Any
-    ns_coeffs: jax.Array  # (3,) or (n, 3)
+    ns_coeffs: jax.Array
 
 
 def scale_by_muon(
@@ -231,11 +282,34 @@ def scale_by_muon(
     ``m <- beta m + (1 - beta) g``; ``m_hat = m / (1 - beta^t)``, or with ``nesterov``
     ``m_hat = beta m / (1 - beta^{t+1}) + (1 - beta) g / (1 - beta^t)``;
     ``u <- NS(m_hat)`` (``orthogonalize_via_newton_schulz``), and with ``adaptive``
-    ``u <- <m_hat, u> u`` (scaled by the dual norm, Pethick et al. 2025).
-    Defaults ``ns_coeffs=(3.4445, -4.7750, 2.0315), ns_steps=5, beta=0.95, eps=1e-8,
-    nesterov=True``. ``weight_dimension_numbers``: a ``MuonDimensionNumbers`` for every
-    leaf, a tree of them, or a function of the updates returning one; ``None`` requires
-    every leaf to be a matrix.
+    ``u <- <m_hat, u> u`` (scaled by the dual norm, Pethick et al. 2025), ``t`` counting
+    this update. The output is not scaled by the matrix shape: ``scale_by_shape`` does
+    that, and ``gx.contrib.muon`` chains both.
+
+    Args:
+        ns_coeffs: the Newton-Schulz quintic's ``(a, b, c)``: a triple used at every step,
+            or a sequence of ``n <= ns_steps`` triples, one per step (then ``n`` steps
+            run). Default ``(3.4445, -4.7750, 2.0315)``; ``DION_NS_COEFFS`` holds the
+            five per-step rows of Ahn et al. 2025. Another shape raises ``ValueError``
+            at ``init``.
+        ns_steps: the number of Newton-Schulz steps, a positive int. Default 5.
+        beta: decay of the momentum ``m``, in ``[0, 1)``. Default 0.95.
+        eps: added to the norm that scales ``m_hat`` before the iteration, ``>= 0``.
+            Default 1e-8.
+        mu_dtype: storage dtype of ``m``; ``None`` (default) keeps the params'.
+        nesterov: orthogonalise Nesterov's look-ahead ``m_hat`` as above. Default True.
+        adaptive: scale each orthogonalised leaf by ``<m_hat, u>``. Default False.
+        preconditioning: the scaling of the iteration's start, as in
+            ``orthogonalize_via_newton_schulz``: ``"frobenius"`` (default),
+            ``"spectral"``, ``"aol"`` or ``"schatten"``.
+        weight_dimension_numbers: which axes of each leaf form its matrix: a
+            ``MuonDimensionNumbers`` for every leaf, a tree of them like the params, or
+            a function of the updates returning either; ``None`` (default) requires
+            every leaf to be a matrix.
+
+    Returns:
+        A ``GradientTransformation`` whose state is optax's
+        ``MuonState(count, mu, ns_coeffs)``.
     """
     validate.decay("beta", beta)
     validate.non_negative("eps", eps)
