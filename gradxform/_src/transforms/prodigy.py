@@ -13,13 +13,29 @@ from gradxform._src.dtypes import lowest_dtype
 
 
 class ProdigyState(NamedTuple):
+    """The state of ``scale_by_prodigy`` (optax's ``prodigy`` state).
+
+    Attributes:
+        exp_avg: the first moment ``m`` of ``d g``, a tree like the params, in their
+            dtypes.
+        exp_avg_sq: the second moment ``v`` of ``d g``, a tree like the params, in their
+            dtypes.
+        grad_sum: the weighted gradient sum ``s``, a tree like the params, in their
+            dtypes.
+        params0: the params ``x_0`` given to ``init``.
+        estim_lr: the distance estimate ``d``, a scalar in the params' lowest-precision
+            float dtype.
+        numerator_weighted: the weighted progress ``r``, a scalar in the same dtype.
+        count: int32 scalar, the number of updates made so far.
+    """
+
     exp_avg: Any
     exp_avg_sq: Any
     grad_sum: Any
     params0: Any
-    estim_lr: jax.Array  # scalar d, in the params' lowest dtype
-    numerator_weighted: jax.Array  # scalar
-    count: jax.Array  # int32 scalar
+    estim_lr: jax.Array
+    numerator_weighted: jax.Array
+    count: jax.Array
 
 
 def scale_by_prodigy(
@@ -39,13 +55,36 @@ def scale_by_prodigy(
     (a schedule of the 0-based step) and ``(b1, b2) = betas``, ``b3 = sqrt(b2)`` by default:
     ``dlr = d lr_t sqrt(1 - b2^t) / (1 - b1^t)``;
     ``m <- b1 m + (1 - b1) d g``; ``v <- b2 v + (1 - b2) d^2 g^2``;
-    ``s <- b3 s + (d / d_0) dlr g`` (``d / d_0 d g`` with ``safeguard_warmup``);
+    ``s <- b3 s + (d / d_0) dlr g`` (``(d / d_0) d g`` with ``safeguard_warmup``);
     ``r <- b3 r + (d / d_0) dlr <g, x_0 - x>``;
     ``d <- max(d, estim_lr_coef r / ||s||_1)`` (unchanged while ``s = 0``);
     ``u <- dlr (m / (sqrt(v) + d_new eps) + weight_decay x)`` (``dlr`` from the old ``d``,
-    the ``eps`` term from the new one, as in the authors' implementation).
-    Defaults ``learning_rate=1, betas=(0.9, 0.999), eps=1e-8, estim_lr0=1e-6,
-    estim_lr_coef=1, weight_decay=0``. Needs ``params``.
+    the ``eps`` term from the new one, as in the authors' implementation). ``t`` counts
+    this update; ``g^2`` is ``|g|^2`` for complex leaves. ``d`` never decreases.
+
+    Args:
+        learning_rate: ``lr_t``, a multiplier of the estimated step, ``>= 0``, or a
+            schedule of the step count (a warm-up or decay shape; Prodigy sets the
+            scale). Default 1.0.
+        betas: ``(b1, b2)``, the decays of ``m`` and ``v``, each in ``[0, 1)``.
+            Default ``(0.9, 0.999)``.
+        beta3: ``b3``, the decay of ``s`` and ``r``, in ``[0, 1)``; ``None`` (default)
+            uses ``sqrt(b2)``.
+        eps: added to ``sqrt(v)`` after scaling by ``d``, ``>= 0``. Default 1e-8.
+        estim_lr0: ``d_0``, the initial distance estimate, ``> 0``. Default 1e-6.
+        estim_lr_coef: multiplies each new estimate of ``d``, ``>= 0`` (values above 1
+            are more aggressive). Default 1.0.
+        weight_decay: decoupled weight decay, scaled by ``dlr``, finite. Default 0.0.
+        safeguard_warmup: weight ``s`` by ``d`` instead of ``dlr``, which keeps ``d``
+            from growing too fast while a learning-rate warm-up keeps ``lr_t`` small.
+            Default False.
+
+    Returns:
+        A ``GradientTransformation`` whose state is
+        ``ProdigyState(exp_avg, exp_avg_sq, grad_sum, params0, estim_lr,
+        numerator_weighted, count)`` (optax's fields); ``update`` needs ``params`` and
+        raises ``ValueError`` without. The step to apply is ``-u``
+        (``gx.contrib.prodigy`` negates it).
     """
     beta1, beta2 = betas
     validate.decay("betas[0]", beta1)
