@@ -13,12 +13,28 @@ from gradxform._src.dtypes import lowest_dtype
 
 
 class ScheduleFreeState(NamedTuple):
-    b1: jax.Array  # scalar, kept so that eval params can be formed from the state alone
-    weight_sum: jax.Array  # scalar: sum of the averaging weights so far
-    step_count: jax.Array  # int32 scalar, 1 on the first step
-    max_lr: jax.Array  # scalar: the largest learning rate seen
+    """The state of ``schedule_free`` (optax's).
+
+    Attributes:
+        b1: the interpolation ``b1``, a scalar in the params' lowest-precision float
+            dtype, kept so that ``schedule_free_eval_params`` needs the state alone.
+        weight_sum: ``sum_{s<=t} w_s``, the sum of the averaging weights so far, a
+            scalar in the same dtype.
+        step_count: int32 scalar, the 1-based number of the next update (1 before the
+            first).
+        max_lr: ``max_{s<=t} lr_s``, the largest learning rate seen, a scalar in the same
+            dtype.
+        base_optimizer_state: the state of ``base_optimizer``.
+        z: the base optimizer's iterate ``z``, a tree like the params (in
+            ``state_dtype`` when given).
+    """
+
+    b1: jax.Array
+    weight_sum: jax.Array
+    step_count: jax.Array
+    max_lr: jax.Array
     base_optimizer_state: Any
-    z: Any  # the base optimizer's iterate
+    z: Any
 
 
 def schedule_free(
@@ -36,8 +52,23 @@ def schedule_free(
     ``w_t = max_{s<=t} lr_s ^ weight_lr_power``; ``x <- (1 - c) x + c z``;
     ``y <- b1 x + (1 - b1) z``; the update is ``y_new - y``. ``x`` is recovered from the
     parameters as ``(y - (1 - b1) z) / b1``: evaluate at ``schedule_free_eval_params``.
-    ``learning_rate`` (a schedule is read at the 1-based step) must be the base
-    optimizer's. Defaults ``b1=0.9, weight_lr_power=2``; ``state_dtype`` is ``z``'s dtype.
+    On the first step ``c = 1`` and ``x = z``; while every ``lr_s`` so far is 0 (a warm-up
+    from 0), ``c = 0``. The base optimizer sees the gradient and the parameters ``y``.
+
+    Args:
+        base_optimizer: the optimizer that moves ``z``, learning rate included (e.g.
+            ``gx.sgd(lr)``), a ``GradientTransformation`` or an ``(init, update)`` pair.
+        learning_rate: the base optimizer's learning rate, ``>= 0``, or the same schedule
+            (read here at the 1-based step); it sets only the averaging weights ``w_t``.
+        b1: the interpolation between ``x`` and ``z``, in ``(0, 1)``. Default 0.9.
+        weight_lr_power: the exponent of ``max lr`` in the averaging weights, finite;
+            0 gives the uniform average. Default 2.0.
+        state_dtype: storage dtype of ``z``; ``None`` (default) keeps the params'.
+
+    Returns:
+        A ``GradientTransformation`` whose state is optax's ``ScheduleFreeState(b1,
+        weight_sum, step_count, max_lr, base_optimizer_state, z)``; ``update`` needs
+        ``params`` and raises ``ValueError`` without.
     """
     base_optimizer = base.as_transformation(base_optimizer)
     validate.in_range("b1", b1, 0.0, 1.0, low_open=True, high_open=True)
@@ -96,6 +127,14 @@ def schedule_free(
 def schedule_free_eval_params(state: ScheduleFreeState, params: Any) -> Any:
     """The averaged iterate ``x = (y - (1 - b1) z) / b1`` at which to evaluate a
     schedule-free model (the parameters ``y`` are where gradients are taken).
+
+    Args:
+        state: the ``ScheduleFreeState`` of ``schedule_free`` (any object with ``b1`` and
+            ``z`` fields); another state raises ``ValueError``.
+        params: the current parameters ``y``, a tree like ``state.z``.
+
+    Returns:
+        ``x``, a tree like ``params``.
     """
     b1 = getattr(state, "b1", None)
     z = getattr(state, "z", None)
