@@ -35,7 +35,6 @@ NAMESPACES = (
 # shrinks: a module leaves it once its public names are documented, and never comes back.
 NOT_YET_DOCUMENTED = {
     "gradxform._src.partition",
-    "gradxform._src.transforms.sophia",
     "gradxform.tree",
 }
 

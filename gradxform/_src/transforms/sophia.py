@@ -14,6 +14,12 @@ from gradxform._src.transforms.adam_moments import quotient_like
 
 
 class HutchinsonState(NamedTuple):
+    """The state of ``hutchinson_estimator_diag_hessian`` (optax's).
+
+    Attributes:
+        key: the PRNG key that the next update splits.
+    """
+
     key: jax.Array
 
 
@@ -24,8 +30,19 @@ def hutchinson_estimator_diag_hessian(
 
     ``u <- z * (H z)`` with ``z`` a Rademacher (+-1) vector, ``H z`` by forward-over-reverse
     differentiation of ``obj_fn`` (an extra argument to ``update``) at ``params``;
-    ``E[z * Hz] = diag(H)``. ``random_seed`` is a PRNG key (default ``PRNGKey(0)``); each
-    call splits it, one key per leaf, so the draws equal optax's for the same key.
+    ``E[z * Hz] = diag(H)``. Each call splits the key, one key per leaf, so the draws equal
+    optax's for the same key. The signs are drawn in the params' lowest-precision float
+    dtype.
+
+    Args:
+        random_seed: the PRNG key of the first draw; ``None`` (default) uses
+            ``jax.random.PRNGKey(0)``.
+
+    Returns:
+        A ``GradientTransformation`` whose state is ``HutchinsonState(key)``; its
+        ``update(updates, state, params, obj_fn=loss)`` ignores ``updates``, needs
+        ``params`` and ``obj_fn`` (a scalar function of the params, twice differentiable)
+        and raises ``ValueError`` without them.
     """
 
     def init(params):
@@ -58,9 +75,19 @@ def hutchinson_estimator_diag_hessian(
 
 
 class SophiaState(NamedTuple):
-    count: jax.Array  # int32 scalar: the number of updates made so far
-    mu: Any  # average of gradients
-    nu: Any  # average of Hessian-diagonal estimates
+    """The state of ``scale_by_sophia`` (optax's).
+
+    Attributes:
+        count: int32 scalar, the number of updates made so far.
+        mu: the gradient average ``m``, a tree like the params (in ``mu_dtype`` when
+            given).
+        nu: the Hessian-diagonal average ``h``, a tree like the params, in their dtypes.
+        hessian_fn_state: the state of ``hessian_diagonal_fn``.
+    """
+
+    count: jax.Array
+    mu: Any
+    nu: Any
     hessian_fn_state: Any
 
 
@@ -102,7 +129,8 @@ def scale_by_sophia(
 
     Args:
       b1: Decay of the gradient average, in ``[0, 1)`` (default 0.965).
-      b2: Decay of the Hessian-diagonal average, in ``[0, 1)`` (default 0.99).
+      b2: Decay of the Hessian-diagonal average per refresh, in ``[0, 1)`` (default
+        0.99; per step it is about ``1 - (1 - b2) / update_interval``, 0.999 by default).
       eps: Floor of the denominator, ``>= 0`` (default 1e-8).
       gamma: Scale of the Hessian diagonal, ``> 0`` (default 0.01).
       clip_threshold: ``c > 0``, or None for no clip (default 1).
@@ -111,11 +139,17 @@ def scale_by_sophia(
         ``hutchinson_estimator_diag_hessian()``, which needs ``obj_fn=`` among
         ``update``'s extra arguments).
       mu_dtype: Storage dtype of ``m`` (default None: the params').
-      verbose: Print the fraction of unclipped coordinates (default False).
-      print_win_rate_every_n_steps: How often ``verbose`` prints (default 0: each step).
+      verbose: Print the fraction of unclipped coordinates, the "win rate" (the
+        authors keep it between 0.1 and 0.5; raise ``gamma`` if it is lower), when
+        ``clip_threshold`` is set (default False).
+      print_win_rate_every_n_steps: Print on the steps ``t`` divisible by it, a
+        non-negative int (default 0: every step).
 
     Returns:
-      The ``GradientTransformation``.
+      The ``GradientTransformation``; its state is optax's
+      ``SophiaState(count, mu, nu, hessian_fn_state)``. ``update`` needs ``params`` and
+      passes its extra arguments (``obj_fn=`` for the default estimator) to
+      ``hessian_diagonal_fn``.
     """
     validate.adam(b1, b2, eps)
     validate.positive("gamma", gamma)
