@@ -16,6 +16,13 @@ class MaskedNode(NamedTuple):
 
 
 class MaskedState(NamedTuple):
+    """The state of ``masked`` (optax's).
+
+    Attributes:
+        inner_state: the state of the inner transformation, initialised on the params
+            with the masked-out leaves replaced by ``MaskedNode()``.
+    """
+
     inner_state: Any
 
 
@@ -47,9 +54,23 @@ def masked(
 ) -> base.GradientTransformation:
     """Applies ``inner`` only to the leaves where ``mask`` is true; the rest pass unchanged.
 
-    ``mask`` is a tree of booleans shaped like the params (or a prefix of them), or a
-    function of the params returning one. With ``mask_compatible_extra_args``, extra
-    arguments shaped like the updates are masked too.
+    ``u_i <- inner(g)_i`` where ``mask_i`` is true, ``u_i <- g_i`` elsewhere. ``inner`` sees
+    the updates, params and state with every masked-out leaf replaced by ``MaskedNode()``
+    (an empty subtree, which tree maps skip), so its state holds nothing for those leaves.
+
+    Args:
+        inner: the transformation to apply, a ``GradientTransformation`` or an
+            ``(init, update)`` pair.
+        mask: a tree of Python or array booleans shaped like the params, or like a prefix
+            of them (a bool for a whole subtree), or a function returning one, called with
+            the params in ``init`` and with the updates in ``update``.
+        mask_compatible_extra_args: also mask each extra argument of ``update`` whose tree
+            structure equals the updates'; others are passed unchanged. Default False.
+
+    Returns:
+        A ``GradientTransformation`` whose state is optax's ``MaskedState(inner_state)``.
+        Packed params or updates (``gx.pack``) raise ``TypeError``: put the ``masked``
+        inside ``gx.grouped``.
     """
     inner = base.as_transformation(inner)
 
@@ -86,6 +107,14 @@ def masked(
 
 
 class PartitionState(NamedTuple):
+    """The state of ``multi_transform`` (optax's, also exported as
+    ``MultiTransformState``).
+
+    Attributes:
+        inner_states: a dict from each label to the ``MaskedState`` of its
+            transformation.
+    """
+
     inner_states: Mapping[Hashable, Any]
 
 
@@ -100,8 +129,25 @@ def multi_transform(
 ) -> base.GradientTransformation:
     """Applies ``transforms[label]`` to the leaves carrying that label.
 
-    ``param_labels`` is a tree of labels shaped like the params, or a function of the
-    params returning one. Every label must have a transformation and vice versa.
+    ``u_i <- transforms[label_i](g)_i``: each transformation runs as
+    ``masked(transforms[k], label == k)``, in the order of ``transforms``, and sees only
+    its own leaves (the others as ``MaskedNode()``). Every label carried by a leaf must
+    have a transformation (else ``ValueError``); a transformation whose label no leaf
+    carries is kept, its state holding no leaf of the params. Also exported as
+    ``partition`` (optax's newer name).
+
+    Args:
+        transforms: a mapping from each label to its transformation (a
+            ``GradientTransformation`` or an ``(init, update)`` pair).
+        param_labels: a tree of hashable labels shaped like the params (or like a prefix
+            of them), or a function returning one, called with the params in ``init`` and
+            with the updates in ``update``.
+        mask_compatible_extra_args: also mask each extra argument of ``update`` whose tree
+            structure equals the updates', as in ``masked``. Default False.
+
+    Returns:
+        A ``GradientTransformation`` whose state is optax's
+        ``PartitionState(inner_states)``. Packed params or updates raise ``TypeError``.
     """
     transforms = {k: base.as_transformation(v) for k, v in transforms.items()}
 
