@@ -32,12 +32,20 @@ def scale_by_param_block_norm(
       A stateless ``GradientTransformation`` (state ``EmptyState``); ``update`` needs
       ``params``.
     """
+    return _scale_by_param_statistic("scale_by_param_block_norm", min_scale, numerics.safe_norm)
+
+
+def _scale_by_param_statistic(
+    who: str, min_scale: Any, statistic: Any
+) -> base.GradientTransformation:
+    """``u_i <- u_i * statistic(p_i, min_scale)`` per leaf, stateless; ``update`` needs
+    ``params``."""
     validate.non_negative("min_scale", min_scale)
 
     def scale_leaves(updates, params):
         if params is None:
-            raise ValueError(_NO_PARAMS.format("scale_by_param_block_norm"))
-        return jax.tree.map(lambda u, p: u * numerics.safe_norm(p, min_scale), updates, params)
+            raise ValueError(_NO_PARAMS.format(who))
+        return jax.tree.map(lambda u, p: u * statistic(p, min_scale), updates, params)
 
     return base.stateless(scale_leaves)
 
@@ -53,19 +61,11 @@ def scale_by_param_block_rms(
       min_scale: lower bound on each block's RMS, ``>= 0``; default 1e-3.
 
     Returns:
-      A stateless ``GradientTransformation`` (state ``EmptyState``); ``update`` needs
-      ``params``.
+      As ``scale_by_param_block_norm``: stateless, ``update`` needs ``params``.
     """
-    validate.non_negative("min_scale", min_scale)
-
-    def scale_leaves(updates, params):
-        if params is None:
-            raise ValueError(_NO_PARAMS.format("scale_by_param_block_rms"))
-        return jax.tree.map(
-            lambda u, p: u * numerics.safe_root_mean_squares(p, min_scale), updates, params
-        )
-
-    return base.stateless(scale_leaves)
+    return _scale_by_param_statistic(
+        "scale_by_param_block_rms", min_scale, numerics.safe_root_mean_squares
+    )
 
 
 class ScaleByNovogradState(NamedTuple):
