@@ -343,22 +343,13 @@ def shampoo(
         return tuple(out)
 
     def roots_of(group):
-        if eigh:
-            solve = functools.partial(
-                roots.matrix_inverse_pth_root_eigh,
-                p=group.exponent,
-                ridge_epsilon=matrix_epsilon,
-                relative_epsilon=relative_matrix_epsilon,
-                precision=precision,
-            )
-        else:
-            solve = functools.partial(
-                roots.robust_matrix_inverse_pth_root,
-                p=group.exponent,
-                ridge_epsilon=matrix_epsilon,
-                relative_epsilon=relative_matrix_epsilon,
-                precision=precision,
-            )
+        solve = functools.partial(
+            roots.matrix_inverse_pth_root_eigh if eigh else roots.robust_matrix_inverse_pth_root,
+            p=group.exponent,
+            ridge_epsilon=matrix_epsilon,
+            relative_epsilon=relative_matrix_epsilon,
+            precision=precision,
+        )
         batched = jax.vmap(lambda m, n: solve(m, size=n))
         if shard_roots_over is not None:
             # Each device solves its own slice; nothing is communicated, so the varying-axis
