@@ -16,6 +16,7 @@ as missing and the section goes on.
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import jax
 import numpy as np
@@ -28,7 +29,7 @@ WORKLOAD = "transformer"
 # One setting per line, both sides of each pair. The largest preconditioned dimension is
 # 4096 for all three (Shampoo's default skip_preconditioning_dim_size_gt): the 8192-row
 # embedding is left to the diagonal/graft path everywhere.
-SETTINGS = {
+SETTINGS: dict[str, dict[str, Any]] = {
     "shampoo": dict(
         learning_rate=1e-3, block_size=128, beta1=0.9, beta2=0.999,
         start_preconditioning_step=5, preconditioning_compute_steps=1,

@@ -11,6 +11,7 @@ import statistics
 import subprocess
 import sys
 import time
+from typing import Any
 
 import jax
 import optax
@@ -216,7 +217,7 @@ def run_preconditioners(names: list[str], quick: bool, repeats: int) -> dict:
     """
     params, grads = workloads.make(preconditioners.WORKLOAD, quick)
     leaves, size = workloads.count(params)
-    out = {
+    out: dict[str, Any] = {
         "workload": preconditioners.WORKLOAD,
         "leaves": leaves,
         "params": size,
@@ -225,7 +226,7 @@ def run_preconditioners(names: list[str], quick: bool, repeats: int) -> dict:
     }
     jax_entries = preconditioners.jax_contenders()
     for name in names:
-        row = {"optimizer": name, "contenders": {}, "ratio": {}}
+        row: dict[str, Any] = {"optimizer": name, "contenders": {}, "ratio": {}}
         runners = {}
         for contender, build in jax_entries[name].items():
             apply_updates = gx.apply_updates if contender == "gradxform" else optax.apply_updates
@@ -347,7 +348,7 @@ def main(argv: list[str] | None = None) -> dict:
     probe_end = timing.bandwidth_probe(probe_elems, repeats=5 if args.quick else 20)
     meta["loadavg_end"] = list(os.getloadavg())
     meta["wall_s"] = time.time() - started
-    result = {
+    result: dict[str, Any] = {
         "meta": meta,
         "probe": {
             "gbps": max(probe_start["gbps"], probe_end["gbps"]),

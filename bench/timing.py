@@ -9,18 +9,20 @@ from __future__ import annotations
 
 import statistics
 import time
+from types import ModuleType
 from typing import Callable
 
 import jax
 import jax.numpy as jnp
 
+resource: ModuleType | None
 try:
     import resource
 except ImportError:  # not on Windows
     resource = None
 
 
-def make_step(tx, apply_updates: Callable) -> Callable:
+def make_step(tx, apply_updates: Callable) -> jax.stages.Wrapped:
     """``(params, state, grads) -> (params, state)``, jitted, params and state donated."""
 
     def step(params, state, grads):
@@ -30,7 +32,7 @@ def make_step(tx, apply_updates: Callable) -> Callable:
     return jax.jit(step, donate_argnums=(0, 1))
 
 
-def compile_step(jitted: Callable, *args) -> tuple[Callable, float, float]:
+def compile_step(jitted: jax.stages.Wrapped, *args) -> tuple[Callable, float, float]:
     """``(compiled, trace_and_lower_seconds, compile_seconds)``."""
     t0 = time.perf_counter()
     lowered = jitted.lower(*args)

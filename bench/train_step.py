@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> dict:
         jax.block_until_ready(loss)
         first_call[name] = time.perf_counter() - t0
         states[name] = state
-    samples = {name: [] for name in contenders}
+    samples: dict[str, list[float]] = {name: [] for name in contenders}
     names = list(contenders)
     for r in range(args.repeats):
         for name in names if r % 2 == 0 else names[::-1]:

@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -21,7 +23,7 @@ def one_leaf_shapes(quick: bool) -> dict:
 
 def transformer_shapes(quick: bool) -> dict:
     d, layers, vocab, ctx, out = (16, 1, 64, 16, 32) if quick else (256, 16, 8192, 1024, 4096)
-    tree = {"embed": (vocab, d), "pos_embed": (ctx, d)}
+    tree: dict[str, Any] = {"embed": (vocab, d), "pos_embed": (ctx, d)}
     for i in range(layers):
         tree[f"layer_{i:02d}"] = {
             "ln1": {"scale": (d,), "bias": (d,)},

@@ -144,7 +144,9 @@ def main() -> None:
         (params, opt_state), _ = jax.lax.scan(step, (params, opt_state), batches)
         return params, opt_state
 
-    history = {k: [] for k in ("train_loss", "train_acc", "test_loss", "test_acc")}
+    history: dict[str, list[float]] = {
+        k: [] for k in ("train_loss", "train_acc", "test_loss", "test_acc")
+    }
 
     def record():
         for split, (x, y) in (("train", (x_train, y_train)), ("test", (x_test, y_test))):

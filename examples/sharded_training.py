@@ -152,8 +152,8 @@ def main() -> None:
     tx = make_tx(steps)
 
     # 1. The reference: everything on one device.
-    on_one = jax.device_put((host_params, host_x, host_y), jax.devices()[0])
-    ref_params, ref_state, ref_losses = train(tx, *on_one, steps, sharded=False)
+    one_params, one_x, one_y = jax.device_put((host_params, host_x, host_y), jax.devices()[0])
+    ref_params, ref_state, ref_losses = train(tx, one_params, one_x, one_y, steps, sharded=False)
     bytes_single = memory_line("one device", ref_state)
 
     mesh = jax.make_mesh((4, 2), ("data", "model"), axis_types=(AxisType.Explicit,) * 2)

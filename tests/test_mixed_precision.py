@@ -19,8 +19,7 @@ import gradxform as gx
 
 CASES = {
     **ALL_OPTIMIZERS,
-    "sophia": lambda: gx.contrib.sophia(1e-2, update_interval=1)
-    if hasattr(gx, "contrib") else gx.sophia(1e-2, update_interval=1),
+    "sophia": lambda: gx.contrib.sophia(1e-2, update_interval=1),
     "lbfgs": lambda: gx.lbfgs(1e-2),
     "polyak_sgd": lambda: gx.polyak_sgd(),
     "optimistic_adam": lambda: gx.optimistic_adam(1e-2),

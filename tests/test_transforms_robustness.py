@@ -318,13 +318,14 @@ def test_bad_hyperparameter_raises_value_error_naming_it(argument, build):
 
 @pytest.mark.parametrize(
     "argument, build",
+    # Each call passes a wrongly typed argument on purpose.
     [
-        ("every_k_schedule", lambda: gx.MultiSteps(_sgd(), 2.5)),
+        ("every_k_schedule", lambda: gx.MultiSteps(_sgd(), 2.5)),  # type: ignore[arg-type]
         ("k", lambda: gx.apply_every(True)),
-        ("sync_period", lambda: gx.lookahead(_sgd(), 1.5, 0.5)),
-        ("max_consecutive_errors", lambda: gx.apply_if_finite(_sgd(), 2.0)),
-        ("should_transform_fn", lambda: gx.conditionally_mask(_sgd(), 3)),
-        ("measure", lambda: gx.snapshot("x", 3)),
+        ("sync_period", lambda: gx.lookahead(_sgd(), 1.5, 0.5)),  # type: ignore[arg-type]
+        ("max_consecutive_errors", lambda: gx.apply_if_finite(_sgd(), 2.0)),  # type: ignore[arg-type]
+        ("should_transform_fn", lambda: gx.conditionally_mask(_sgd(), 3)),  # type: ignore[arg-type]
+        ("measure", lambda: gx.snapshot("x", 3)),  # type: ignore[arg-type]
     ],
 )
 def test_wrongly_typed_hyperparameter_raises_type_error_naming_it(argument, build):

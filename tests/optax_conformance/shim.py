@@ -16,6 +16,7 @@ import importlib
 import pkgutil
 import sys
 import types
+from typing import Any
 
 import optax
 
@@ -63,7 +64,7 @@ class MissingName:
 
 
 def _gradxform_namespace(path: str):
-    obj = gradxform
+    obj: Any = gradxform
     for part in filter(None, path.split(".")):
         obj = getattr(obj, part, None)
         if obj is None:

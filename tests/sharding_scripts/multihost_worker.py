@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from typing import Any
 
 STEPS = 3
 
@@ -102,8 +103,8 @@ def main(process_id: int, port: int, out_dir: str) -> None:
 
     params = jax.tree.map(global_array, host_params, param_sh)
     x, y = global_array(host_x, batch_sh), global_array(host_y, batch_sh)
-    summary = {"process_id": process_id, "devices": len(jax.devices())}
-    results = {}
+    summary: dict[str, Any] = {"process_id": process_id, "devices": len(jax.devices())}
+    results: dict[str, np.ndarray] = {}
     for label, tx in (("sharded", make_tx()), ("zero", gxs.partition_state(make_tx(), mesh))):
         state_sh = gxs.state_shardings(tx, params)
         init = jax.jit(tx.init, out_shardings=state_sh)
@@ -121,7 +122,7 @@ def main(process_id: int, port: int, out_dir: str) -> None:
         gathered = multihost_utils.process_allgather((final_params, final_state), tiled=True)
         for i, leaf in enumerate(jax.tree.leaves(gathered)):
             results[f"{label}_{i}"] = np.asarray(leaf)
-    np.savez(os.path.join(out_dir, f"result_{process_id}.npz"), **results)
+    np.savez(os.path.join(out_dir, f"result_{process_id}.npz"), allow_pickle=False, **results)
     with open(os.path.join(out_dir, f"summary_{process_id}.json"), "w") as f:
         json.dump(summary, f)
     jax.distributed.shutdown()
