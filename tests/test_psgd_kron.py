@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import unittest.mock
 
 import jax
 import jax.numpy as jnp
@@ -68,15 +69,10 @@ def _params(dtype=jnp.float64, small=False):
     }
 
 
-@contextlib.contextmanager
 def _reference_seed(seed):
     """psgd-jax with ``PRNGKey(seed)`` in place of its fixed key, while it is traced."""
     original = jax.random.PRNGKey
-    jax.random.PRNGKey = lambda _: original(seed)
-    try:
-        yield
-    finally:
-        jax.random.PRNGKey = original
+    return unittest.mock.patch.object(jax.random, "PRNGKey", lambda _: original(seed))
 
 
 def _balances(seed, steps):
@@ -198,8 +194,22 @@ def test_bad_hyperparameters_raise(kwargs, name):
         gx.psgd_kron(**kwargs)
 
 
-def test_schedules_are_accepted_unchecked():
-    gx.psgd_kron(learning_rate=lambda c: -1.0, preconditioner_update_probability=lambda n: 2.0)
+def test_schedules_are_accepted_unchecked(capsys):
+    """Out-of-range schedules (a negative rate, a probability above 1) are not checked when
+    the optimizer is built; they are used as psgd-jax uses them."""
+    kwargs = dict(learning_rate=lambda c: -1.0, preconditioner_update_probability=lambda n: 2.0)
+    params = {"w": jnp.arange(12.0).reshape(3, 4) / 7, "s": jnp.array(0.5)}
+    grads = grad_fn(params)
+    theirs = reference.kron(**kwargs)
+    expected, _ = _fast_jit(theirs.update, grads, theirs.init(params))
+    tx = gx.psgd_kron(**kwargs)
+    got, _ = _fast_jit(tx.update, grads, tx.init(params))
+    capsys.readouterr()
+    for a, e in zip(jax.tree.leaves(got), jax.tree.leaves(expected)):
+        np.testing.assert_allclose(a, e, rtol=1e-9, atol=1e-12)
+    # A rate of -1 ascends: the preconditioned step points along the gradient.
+    pairs = zip(jax.tree.leaves(got), jax.tree.leaves(grads))
+    assert sum(float(jnp.vdot(u, g)) for u, g in pairs) > 0
 
 
 def test_sharded_params_give_the_single_device_result():
