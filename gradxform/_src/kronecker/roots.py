@@ -392,11 +392,10 @@ def matrix_inverse_pth_root_eigh(
     ``matrix_inverse_pth_root_eigh``.
 
     Args:
-      matrix: a symmetric positive semi-definite ``(n, n)`` array.
+      matrix: as for ``robust_matrix_inverse_pth_root``.
       p: the root, a positive number.
-      ridge_epsilon: the ridge (``>= 0``), relative to ``lambda_max`` when
-        ``relative_epsilon``. Default 1e-6.
-      relative_epsilon: scale the ridge by the largest eigenvalue. Default True.
+      ridge_epsilon: as for ``robust_matrix_inverse_pth_root``; default 1e-6.
+      relative_epsilon: as for ``robust_matrix_inverse_pth_root``; default True.
       error_tolerance: the power iteration's tolerance, and the floor of ``lambda_max``.
         Default 1e-6.
       precision: XLA matmul precision. Default ``lax.Precision.HIGHEST``.

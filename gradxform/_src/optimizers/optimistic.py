@@ -56,10 +56,9 @@ def optimistic_adam_v2(
     ``x <- x - lr ((alpha + beta) a_t - beta a_{t-1})`` with ``a_0 = a_1``.
 
     Args:
-        learning_rate: ``lr``, a number ``>= 0`` or a schedule of the step count.
-        alpha: weight of the current direction, any finite number. Default 1.0.
-        beta: weight of the correction by the previous direction, any finite number.
-            Default 1.0.
+        learning_rate: as in ``optimistic_gradient_descent``.
+        alpha: as in ``optimistic_gradient_descent``, weighting ``a_t``. Default 1.0.
+        beta: as in ``optimistic_gradient_descent``, weighting ``a_{t-1}``. Default 1.0.
         b1: decay of the first moment, in ``[0, 1)``. Default 0.9.
         b2: decay of the second moment, in ``[0, 1)``. Default 0.999.
         eps: added to the denominator outside the square root, ``>= 0``. Default 1e-8.

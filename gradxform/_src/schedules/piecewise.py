@@ -125,6 +125,16 @@ def piecewise_interpolate_schedule(
     return schedule
 
 
+def _check_onecycle(
+    transition_steps: int, pct_start: float, div_factor: float, final_div_factor: float
+) -> None:
+    if transition_steps <= 0:
+        raise ValueError(f"transition_steps must be positive, got {transition_steps!r}")
+    validate.unit_interval("pct_start", pct_start)
+    validate.positive("div_factor", div_factor)
+    validate.positive("final_div_factor", final_div_factor)
+
+
 def linear_onecycle_schedule(
     transition_steps: int,
     peak_value: jax.typing.ArrayLike,
@@ -161,12 +171,8 @@ def linear_onecycle_schedule(
         >>> print(np.asarray(s(jnp.array([0, 3, 8, 10]))).round(4))
         [0.04 1.   0.04 0.  ]
     """
-    if transition_steps <= 0:
-        raise ValueError(f"transition_steps must be positive, got {transition_steps!r}")
-    validate.unit_interval("pct_start", pct_start)
+    _check_onecycle(transition_steps, pct_start, div_factor, final_div_factor)
     validate.in_range("pct_final", pct_final, pct_start, 1.0)
-    validate.positive("div_factor", div_factor)
-    validate.positive("final_div_factor", final_div_factor)
     return piecewise_interpolate_schedule(
         "linear",
         peak_value / div_factor,
@@ -194,28 +200,21 @@ def cosine_onecycle_schedule(
     N: 1 / (div_factor * final_div_factor)})``.
 
     Args:
-        transition_steps: ``N``, the length of the cycle; positive.
-        peak_value: the highest value, reached at step ``int(pct_start N)``.
-        pct_start: the fraction of the cycle spent rising; in ``[0, 1]`` (default 0.3).
-        div_factor: ``peak_value / v0``; positive (default 25).
-        final_div_factor: ``v0`` divided by the final value; positive (default 1e4).
+        transition_steps: as in ``linear_onecycle_schedule``.
+        peak_value: as in ``linear_onecycle_schedule``.
+        pct_start: as in ``linear_onecycle_schedule`` (default 0.3).
+        div_factor: as in ``linear_onecycle_schedule`` (default 25).
+        final_div_factor: as in ``linear_onecycle_schedule`` (default 1e4).
 
     Returns:
-        A schedule ``t -> s(t)``, a float array of ``t``'s shape.
-
-    Raises:
-        ValueError: for a hyperparameter outside its range.
+        A schedule, as ``linear_onecycle_schedule``; ``ValueError`` likewise.
 
     Examples:
         >>> s = gx.schedules.cosine_onecycle_schedule(10, peak_value=1.0)
         >>> print(np.asarray(s(jnp.array([0, 3, 10]))).round(6))
         [4.e-02 1.e+00 4.e-06]
     """
-    if transition_steps <= 0:
-        raise ValueError(f"transition_steps must be positive, got {transition_steps!r}")
-    validate.unit_interval("pct_start", pct_start)
-    validate.positive("div_factor", div_factor)
-    validate.positive("final_div_factor", final_div_factor)
+    _check_onecycle(transition_steps, pct_start, div_factor, final_div_factor)
     return piecewise_interpolate_schedule(
         "cosine",
         peak_value / div_factor,
