@@ -47,6 +47,19 @@ def _nan_to_inf(error: jax.Array) -> jax.Array:
     return jnp.where(jnp.isnan(error), jnp.inf, error)
 
 
+def _first_state(state_type: Any, info_type: Any, params: Any, grad: Any) -> Any:
+    """A search's state before its first step: ``eta = 1``, value and every error ``+inf``,
+    no evaluation made; scalars in the params' real dtype."""
+    dtype = _value_dtype(params)
+    errors = {f: jnp.asarray(jnp.inf, dtype) for f in info_type._fields if f.endswith("_error")}
+    return state_type(
+        learning_rate=jnp.asarray(1.0, dtype),
+        value=jnp.asarray(jnp.inf, dtype),
+        grad=grad,
+        info=info_type(num_linesearch_steps=jnp.zeros([], jnp.int32), **errors),
+    )
+
+
 # ------------------------------------------------------------------------------------------
 # Backtracking (Armijo)
 # ------------------------------------------------------------------------------------------
@@ -143,15 +156,11 @@ def scale_by_backtracking_linesearch(
     validate.non_negative("rtol", rtol)
 
     def init(params):
-        dtype = _value_dtype(params)
-        return ScaleByBacktrackingLinesearchState(
-            learning_rate=jnp.asarray(1.0, dtype),
-            value=jnp.asarray(jnp.inf, dtype),
-            grad=tree_ops.zeros_like(params) if store_grad else None,
-            info=BacktrackingLinesearchInfo(
-                num_linesearch_steps=jnp.zeros([], jnp.int32),
-                decrease_error=jnp.asarray(jnp.inf, dtype),
-            ),
+        return _first_state(
+            ScaleByBacktrackingLinesearchState,
+            BacktrackingLinesearchInfo,
+            params,
+            tree_ops.zeros_like(params) if store_grad else None,
         )
 
     def update(updates, state, params=None, *, value, grad, value_fn, **extra):
@@ -250,9 +259,8 @@ class ScaleByZoomLinesearchState(NamedTuple):
     """State of ``scale_by_zoom_linesearch``.
 
     Attributes:
-        learning_rate: the accepted step size ``eta`` (1 at the start); a scalar of the real
-            dtype of the params.
-        value: ``f`` at the accepted point (``+inf`` at the start).
+        learning_rate: as in ``ScaleByBacktrackingLinesearchState``.
+        value: as in ``ScaleByBacktrackingLinesearchState``.
         grad: the gradient at the accepted point (zeros at the start), a pytree like the
             params.
         info: a ``ZoomLinesearchInfo``.
@@ -372,8 +380,7 @@ def scale_by_zoom_linesearch(
         A ``GradientTransformation`` whose state is a ``ScaleByZoomLinesearchState``.
 
     Raises:
-        ValueError: for a hyperparameter outside its range, or an ``update`` without
-            ``params``.
+        ValueError: as ``scale_by_backtracking_linesearch``.
         TypeError: if ``max_linesearch_steps`` is not an int.
     """
     _check_steps("max_linesearch_steps", max_linesearch_steps)
@@ -389,16 +396,8 @@ def scale_by_zoom_linesearch(
     validate.one_of("initial_guess_strategy", initial_guess_strategy, ("one", "keep"))
 
     def init(params):
-        dtype = _value_dtype(params)
-        return ScaleByZoomLinesearchState(
-            learning_rate=jnp.asarray(1.0, dtype),
-            value=jnp.asarray(jnp.inf, dtype),
-            grad=tree_ops.zeros_like(params),
-            info=ZoomLinesearchInfo(
-                num_linesearch_steps=jnp.zeros([], jnp.int32),
-                decrease_error=jnp.asarray(jnp.inf, dtype),
-                curvature_error=jnp.asarray(jnp.inf, dtype),
-            ),
+        return _first_state(
+            ScaleByZoomLinesearchState, ZoomLinesearchInfo, params, tree_ops.zeros_like(params)
         )
 
     def update(updates, state, params=None, *, value, grad, value_fn, **extra):
