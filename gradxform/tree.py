@@ -23,13 +23,14 @@ from gradxform._src.state_access import (  # noqa: F401 (re-exported)
 )
 from gradxform._src.tree_dtype import dtype, unwrap_random_key_data  # noqa: F401 (re-exported)
 
+# The public names: ``from gradxform.tree import *`` and the API reference take these, not
+# the modules and helpers this file imports (jax, jnp, np, functools, Any, ...).
 __all__ = [
-    "add", "add_scale", "allclose", "map_moment", "bias_correction", "cast", "cast_like", "clip", "conj",
-    "div", "dtype", "full_like", "get", "get_all_with_path", "map_params", "max", "min", "mul",
-    "NamedTupleKey", "norm", "ones_like", "real", "scale", "set", "size", "sub", "sum",
-    "unwrap_random_key_data", "update_infinity_moment", "update_moment",
-    "update_moment_per_elem_norm",
-    "vdot", "where", "zeros_like",
+    "NamedTupleKey", "add", "add_scale", "allclose", "bias_correction", "cast", "cast_like",
+    "clip", "conj", "div", "dtype", "full_like", "get", "get_all_with_path", "map_moment",
+    "map_params", "max", "min", "mul", "norm", "ones_like", "real", "scale", "set", "size",
+    "sub", "sum", "unwrap_random_key_data", "update_infinity_moment", "update_moment",
+    "update_moment_per_elem_norm", "vdot", "where", "zeros_like",
 ]
 
 _builtin_sum = sum
@@ -44,32 +45,87 @@ def _map(f: Callable, tree: Any, *rest: Any) -> Any:
 
 
 def add(tree_x: Any, tree_y: Any, *others: Any) -> Any:
-    """``x + y (+ ...)`` leaf by leaf."""
+    """``x + y (+ ...)`` leaf by leaf.
+
+    Args:
+        tree_x: the first tree.
+        tree_y: a tree of the same structure.
+        *others: more trees of the same structure, added in order.
+
+    Returns:
+        A tree of the same structure, each leaf the sum of the matching leaves.
+    """
     return jax.tree.map(lambda *xs: _builtin_sum(xs[1:], xs[0]), tree_x, tree_y, *others)
 
 
 def sub(tree_x: Any, tree_y: Any) -> Any:
-    """``x - y`` leaf by leaf."""
+    """``x - y`` leaf by leaf.
+
+    Args:
+        tree_x: the minuend.
+        tree_y: the subtrahend, a tree of the same structure.
+
+    Returns:
+        A tree of the same structure.
+    """
     return jax.tree.map(operator.sub, tree_x, tree_y)
 
 
 def mul(tree_x: Any, tree_y: Any) -> Any:
-    """``x * y`` leaf by leaf."""
+    """``x * y`` leaf by leaf (element-wise).
+
+    Args:
+        tree_x: the first factor.
+        tree_y: the second factor, a tree of the same structure.
+
+    Returns:
+        A tree of the same structure.
+    """
     return jax.tree.map(operator.mul, tree_x, tree_y)
 
 
 def div(tree_x: Any, tree_y: Any) -> Any:
-    """``x / y`` leaf by leaf."""
+    """``x / y`` leaf by leaf (element-wise, true division).
+
+    Args:
+        tree_x: the dividend.
+        tree_y: the divisor, a tree of the same structure.
+
+    Returns:
+        A tree of the same structure.
+    """
     return jax.tree.map(operator.truediv, tree_x, tree_y)
 
 
 def scale(scalar: jax.typing.ArrayLike, tree: Any) -> Any:
-    """``scalar * x`` for every leaf."""
+    """``scalar * x`` for every leaf.
+
+    Args:
+        scalar: the factor, a number or a scalar array.
+        tree: the tree to scale.
+
+    Returns:
+        A tree of the same structure.
+    """
     return jax.tree.map(lambda x: scalar * x, tree)
 
 
 def add_scale(tree_x: Any, scalar: jax.typing.ArrayLike, tree_y: Any) -> Any:
-    """``x + scalar * y`` leaf by leaf; a ``None`` leaf of ``x`` stays ``None``."""
+    """``x + scalar * y`` leaf by leaf; a ``None`` leaf of ``x`` stays ``None``.
+
+    Args:
+        tree_x: the tree added to.
+        scalar: the factor of ``tree_y``, a number or a scalar array.
+        tree_y: a tree of the structure of ``tree_x``.
+
+    Returns:
+        A tree of the structure of ``tree_x``.
+
+    Examples:
+        >>> x = {"a": jnp.array([1.0, 2.0]), "b": jnp.array(3.0)}
+        >>> print(gx.tree.add_scale(x, 0.5, x)["a"])
+        [1.5 3. ]
+    """
     return _map(lambda x, y: x + scalar * y, tree_x, tree_y)
 
 
@@ -79,15 +135,30 @@ def vdot(tree_x: Any, tree_y: Any) -> jax.Array:
     An element-wise product and a sum rather than ``jnp.vdot``: no leaf is raveled (a
     reshape of a sharded array is rejected on an ``Explicit`` mesh) and no matmul unit
     rounds the products (full precision on every backend).
+
+    Args:
+        tree_x: the first tree, conjugated.
+        tree_y: a tree of the same structure and leaf shapes.
+
+    Returns:
+        The inner product, a scalar array (the integer 0 for trees without leaves).
     """
     dots = jax.tree.map(lambda x, y: jnp.sum(jnp.conj(x) * y), tree_x, tree_y)
     return jax.tree.reduce(operator.add, dots, initializer=0)
 
 
 def sum(tree: Any, associative_reduction: bool = False) -> jax.Array:  # noqa: A001
-    """The sum of every element of every leaf. ``associative_reduction=True`` adds the
-    leaves' sums as a balanced tree (``jax.tree.reduce_associative``): a shallower graph
-    for many leaves, in another order of rounding."""
+    """The sum of every element of every leaf.
+
+    Args:
+        tree: the tree to sum.
+        associative_reduction: add the leaves' sums as a balanced tree
+            (``jax.tree.reduce_associative``): a shallower graph for many leaves, in
+            another order of rounding. Default False: left to right.
+
+    Returns:
+        The sum, a scalar array (the integer 0 for a tree without leaves).
+    """
     sums = jax.tree.map(jnp.sum, tree)
     if associative_reduction:
         return jax.tree.reduce_associative(operator.add, sums, identity=0)
@@ -95,34 +166,87 @@ def sum(tree: Any, associative_reduction: bool = False) -> jax.Array:  # noqa: A
 
 
 def max(tree: Any) -> jax.Array:  # noqa: A001
-    """The largest element over all leaves (``-inf`` for an empty tree)."""
+    """The largest element over all leaves.
+
+    Args:
+        tree: the tree; leaves with no elements are skipped.
+
+    Returns:
+        The maximum, a scalar array (``-inf`` for a tree without elements).
+    """
     maxes = [jnp.max(x) for x in jax.tree.leaves(tree) if jnp.size(x)]
     return functools.reduce(jnp.maximum, maxes, jnp.asarray(-jnp.inf))
 
 
 def min(tree: Any) -> jax.Array:  # noqa: A001
-    """The smallest element over all leaves (``inf`` for an empty tree)."""
+    """The smallest element over all leaves.
+
+    Args:
+        tree: the tree; leaves with no elements are skipped.
+
+    Returns:
+        The minimum, a scalar array (``inf`` for a tree without elements).
+    """
     mins = [jnp.min(x) for x in jax.tree.leaves(tree) if jnp.size(x)]
     return functools.reduce(jnp.minimum, mins, jnp.asarray(jnp.inf))
 
 
 def size(tree: Any) -> int:
-    """The total number of elements."""
+    """The total number of elements.
+
+    Args:
+        tree: the tree; its leaves need a shape, not values (tracers count).
+
+    Returns:
+        The sum of the leaves' sizes, a Python int.
+    """
     return _builtin_sum(int(np.size(x)) for x in jax.tree.leaves(tree))
 
 
 def conj(tree: Any) -> Any:
-    """Complex conjugate of every leaf."""
+    """Complex conjugate of every leaf.
+
+    Args:
+        tree: the tree; real leaves come back unchanged in value.
+
+    Returns:
+        A tree of the same structure.
+    """
     return jax.tree.map(jnp.conj, tree)
 
 
 def real(tree: Any) -> Any:
-    """Real part of every leaf."""
+    """Real part of every leaf.
+
+    Args:
+        tree: the tree; a complex leaf becomes its real counterpart dtype.
+
+    Returns:
+        A tree of the same structure.
+    """
     return jax.tree.map(jnp.real, tree)
 
 
 def norm(tree: Any, ord: int | str | None = 2, squared: bool = False) -> jax.Array:  # noqa: A002
-    """The norm of the tree seen as one flat vector (``ord`` in ``1, 2, inf``)."""
+    """The norm of the tree seen as one flat vector.
+
+    ``ord=2``: ``sqrt(sum_i |x_i|^2)``; ``ord=1``: ``sum_i |x_i|``; ``ord=inf``:
+    ``max_i |x_i|``, with ``|.|`` the modulus for complex leaves.
+
+    Args:
+        tree: the tree.
+        ord: ``1``, ``2`` (default; also ``None`` or ``"fro"``) or ``jnp.inf`` (also
+            ``"inf"``); another value raises ``ValueError``.
+        squared: return the square of the norm (for ``ord=2`` without the root).
+            Default False.
+
+    Returns:
+        The norm, a real scalar array (0 for a tree without elements).
+
+    Examples:
+        >>> print(gx.tree.norm({"a": jnp.array([3.0, 0.0]), "b": jnp.array(-4.0)}))
+        5.0
+    """
     leaves = jax.tree.leaves(tree)
     if ord in (2, None, "fro"):
         sq = _builtin_sum((jnp.sum(abs_sq(x)) for x in leaves), jnp.asarray(0.0))
@@ -154,18 +278,43 @@ def _zeros_following(x: Any, dtype: Any = None) -> jax.Array:
 
 
 def zeros_like(tree: Any, dtype: Any = None) -> Any:
-    """Zeros shaped like every leaf (optionally of another dtype), sharded like the leaf
-    under ``jit`` as well as outside it."""
+    """Zeros shaped like every leaf, sharded like the leaf under ``jit`` as well as
+    outside it.
+
+    Args:
+        tree: the tree whose leaves give shapes, dtypes and shardings.
+        dtype: the dtype of every new leaf; ``None`` (default) keeps each leaf's.
+
+    Returns:
+        A tree of the same structure.
+    """
     return jax.tree.map(lambda x: _zeros_following(x, dtype), tree)
 
 
 def ones_like(tree: Any, dtype: Any = None) -> Any:
-    """Ones shaped like every leaf, sharded like the leaf (see ``zeros_like``)."""
+    """Ones shaped like every leaf, sharded like the leaf (see ``zeros_like``).
+
+    Args:
+        tree: the tree whose leaves give shapes, dtypes and shardings.
+        dtype: the dtype of every new leaf; ``None`` (default) keeps each leaf's.
+
+    Returns:
+        A tree of the same structure.
+    """
     return full_like(tree, 1, dtype)
 
 
 def full_like(tree: Any, fill_value: jax.typing.ArrayLike, dtype: Any = None) -> Any:
-    """``fill_value`` shaped like every leaf, sharded like the leaf (see ``zeros_like``)."""
+    """``fill_value`` shaped like every leaf, sharded like the leaf (see ``zeros_like``).
+
+    Args:
+        tree: the tree whose leaves give shapes, dtypes and shardings.
+        fill_value: the value of every element, a number or a scalar array.
+        dtype: the dtype of every new leaf; ``None`` (default) keeps each leaf's.
+
+    Returns:
+        A tree of the same structure.
+    """
 
     def leaf(x):
         full = jnp.full_like(x, fill_value, dtype=dtype)
@@ -175,24 +324,62 @@ def full_like(tree: Any, fill_value: jax.typing.ArrayLike, dtype: Any = None) ->
 
 
 def cast(tree: Any, dtype: Any) -> Any:
-    """Every leaf cast to ``dtype``; ``dtype=None`` leaves the tree as it is."""
+    """Every leaf cast to ``dtype``; ``None`` leaves stay ``None``.
+
+    Args:
+        tree: the tree to cast.
+        dtype: the target dtype; ``None`` returns ``tree`` as it is.
+
+    Returns:
+        A tree of the same structure.
+    """
     if dtype is None:
         return tree
     return _map(lambda x: jnp.asarray(x).astype(dtype), tree)
 
 
 def cast_like(tree: Any, other: Any) -> Any:
-    """Every leaf cast to the dtype of the matching leaf of ``other``."""
+    """Every leaf cast to the dtype of the matching leaf of ``other``.
+
+    Args:
+        tree: the tree to cast; its ``None`` leaves stay ``None``.
+        other: a tree of the same structure whose leaves give the dtypes.
+
+    Returns:
+        A tree of the structure of ``tree``.
+    """
     return _map(lambda x, o: jnp.asarray(x).astype(jnp.asarray(o).dtype), tree, other)
 
 
 def clip(tree: Any, min_value: Any = None, max_value: Any = None) -> Any:
-    """Every element clipped to ``[min_value, max_value]``."""
+    """Every element clipped to ``[min_value, max_value]``.
+
+    Args:
+        tree: the tree to clip.
+        min_value: the lower bound, broadcast against every leaf; ``None`` (default):
+            none.
+        max_value: the upper bound, broadcast against every leaf; ``None`` (default):
+            none.
+
+    Returns:
+        A tree of the same structure.
+    """
     return jax.tree.map(lambda x: jnp.clip(x, min_value, max_value), tree)
 
 
 def where(condition: jax.typing.ArrayLike, tree_x: Any, tree_y: Any) -> Any:
-    """``x if condition else y`` leaf by leaf, with one scalar ``condition``."""
+    """``x if condition else y`` leaf by leaf, with one scalar ``condition``.
+
+    Both trees are computed; ``condition`` selects, which works under ``jit``.
+
+    Args:
+        condition: a boolean scalar (or an array broadcastable against every leaf).
+        tree_x: the tree chosen where ``condition`` is true.
+        tree_y: the tree chosen elsewhere, of the same structure.
+
+    Returns:
+        A tree of the same structure.
+    """
     return jax.tree.map(lambda x, y: jnp.where(condition, x, y), tree_x, tree_y)
 
 
@@ -252,19 +439,63 @@ def map_moment(f: Callable, updates: Any, moments: Any, *scalars: Any, real: boo
     (see ``_saturating``); ``scalars`` are the hyperparameters ``f`` closes over, which
     take part in the result's dtype as they would in ``f(g, m)``. ``real=True`` for a
     moment of ``|g|``, real for complex ``g``.
+
+    Args:
+        f: the update of one leaf, ``f(g, m) -> new m``, element-wise in ``g`` and ``m``.
+        updates: the gradients ``g``; a ``None`` leaf stays ``None``.
+        moments: the moments ``m``, a tree like ``updates``; their dtypes are the
+            storage dtypes that the result saturates at.
+        *scalars: the numbers ``f`` closes over (e.g. the decay), for the result dtype.
+        real: ``f`` returns a real value for complex ``g``, so the result takes the real
+            counterpart of the dtype. Default False.
+
+    Returns:
+        The new moments, a tree like ``updates``, in the dtypes ``f(g, m)`` would have
+        (not cast to the moments' dtypes).
     """
     return _map(_saturating(f, *scalars, real=real), updates, moments)
 
 
 def update_moment(updates: Any, moments: Any, decay: Any, order: int) -> Any:
-    """``m <- (1 - decay) * g**order + decay * m``, saturating (see ``_saturating``)."""
+    """``m <- (1 - decay) * g**order + decay * m``, saturating (see ``_saturating``).
+
+    Args:
+        updates: the gradients ``g``; a ``None`` leaf stays ``None``.
+        moments: the moments ``m``, a tree like ``updates``.
+        decay: the weight of the old moment, usually in ``[0, 1)``; a number or a
+            scalar array (traced values work).
+        order: the power of ``g``, a positive int (1: the mean, 2: the uncentred second
+            moment, ``g**2`` and not ``|g|**2`` for complex ``g``).
+
+    Returns:
+        The new moments, a tree like ``updates``, computed in at least float32 and not
+        cast back to the moments' dtypes.
+
+    Examples:
+        >>> m = gx.tree.update_moment({"w": jnp.array([2.0])}, {"w": jnp.array([1.0])}, 0.9, 1)
+        >>> print(m["w"])
+        [1.1]
+    """
     step = _saturating(lambda g, m: (1 - decay) * (g**order) + decay * m, decay)
     return _map(step, updates, moments)
 
 
 def update_moment_per_elem_norm(updates: Any, moments: Any, decay: Any, order: int) -> Any:
     """``m <- (1 - decay) * |g|**order + decay * m`` (``|g|`` the modulus for complex),
-    saturating (see ``_saturating``)."""
+    saturating (see ``_saturating``).
+
+    Args:
+        updates: the gradients ``g``; a ``None`` leaf stays ``None``.
+        moments: the moments ``m``, a tree like ``updates``.
+        decay: the weight of the old moment, usually in ``[0, 1)``; a number or a
+            scalar array.
+        order: the power of ``|g|``, a positive number (2: Adam's second moment). For
+            real ``g`` it is ``g**order``, so pass an even ``order``.
+
+    Returns:
+        The new moments, a tree like ``updates``, real even for complex ``g``, computed
+        in at least float32 and not cast back to the moments' dtypes.
+    """
 
     def power(g):
         if jnp.isrealobj(g):
@@ -277,7 +508,17 @@ def update_moment_per_elem_norm(updates: Any, moments: Any, decay: Any, order: i
 
 
 def update_infinity_moment(updates: Any, moments: Any, decay: Any, eps: Any) -> Any:
-    """``u <- max(|g| + eps, decay * u)``."""
+    """``u <- max(|g| + eps, decay * u)``, AdaMax's infinity norm.
+
+    Args:
+        updates: the gradients ``g``; a ``None`` leaf stays ``None``.
+        moments: the running maxima ``u``, a tree like ``updates``.
+        decay: the decay of ``u``, in ``[0, 1)``.
+        eps: added to ``|g|``, ``>= 0``.
+
+    Returns:
+        The new maxima, a tree like ``updates``.
+    """
     return _map(lambda g, m: jnp.maximum(jnp.abs(g) + eps, decay * m), updates, moments)
 
 
@@ -286,13 +527,40 @@ def bias_correction(moment: Any, decay: Any, count: jax.typing.ArrayLike) -> Any
 
     ``decay**count`` is formed in the precision of ``decay`` and ``count`` and only then
     cast to the moment's dtype: in bf16 ``decay**count`` rounds to 1 and would divide by 0.
+
+    Args:
+        moment: the moments to correct; a ``None`` leaf stays ``None``.
+        decay: the decay the moments were averaged with, in ``[0, 1)``.
+        count: the number of updates averaged, ``>= 1`` (0 divides by 0), usually the
+            int32 step count after this update.
+
+    Returns:
+        A tree like ``moment``, each leaf in its own dtype.
+
+    Examples:
+        >>> print(gx.tree.bias_correction(jnp.array([0.75]), 0.5, 2))
+        [1.]
     """
     correction = 1 - jnp.asarray(decay) ** count
     return _map(lambda m: m / correction.astype(m.dtype), moment)
 
 
 def allclose(tree_x: Any, tree_y: Any, rtol: float = 1e-5, atol: float = 1e-8) -> bool:
-    """Whether every pair of leaves is close (and the structures match)."""
+    """Whether every pair of leaves is close (and the structures match).
+
+    Each pair is tested with ``jnp.allclose``: ``|x - y| <= atol + rtol |y|``
+    element-wise, NaN never close.
+
+    Args:
+        tree_x: the first tree.
+        tree_y: the second tree.
+        rtol: the relative tolerance, ``>= 0``. Default 1e-5.
+        atol: the absolute tolerance, ``>= 0``. Default 1e-8.
+
+    Returns:
+        A Python bool: False when the structures differ. Needs concrete values, not
+        tracers.
+    """
     if jax.tree.structure(tree_x) != jax.tree.structure(tree_y):
         return False
     pairs = zip(jax.tree.leaves(tree_x), jax.tree.leaves(tree_y))
