@@ -118,7 +118,13 @@ class PartitionState(NamedTuple):
     inner_states: Mapping[Hashable, Any]
 
 
-MultiTransformState = PartitionState  # the older name, kept as optax keeps it
+MultiTransformState = PartitionState
+"""The older name of ``PartitionState``, the state of ``multi_transform``, kept as optax
+keeps it.
+
+Attributes:
+    inner_states: a dict from each label to the ``MaskedState`` of its transformation.
+"""
 
 
 def multi_transform(
