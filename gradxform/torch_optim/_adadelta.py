@@ -66,18 +66,15 @@ def adadelta(
     https://pytorch.org/docs/2.13/generated/torch.optim.Adadelta.html
 
     Args:
-        lr: the learning rate, a number ``>= 0`` or a schedule ``step -> lr`` evaluated at the
-            number of earlier steps (default 1.0).
+        lr: the learning rate, as in ``sgd`` (default 1.0).
         rho: the decay rate of both running averages; in ``[0, 1]`` (default 0.9).
         eps: added inside both square roots; ``>= 0`` (default 1e-6).
-        weight_decay: coupled weight decay (L2 penalty) added to the gradient, ``g <- g +
-            weight_decay * p``; ``>= 0`` (default 0).
-        maximize: maximize the objective instead of minimizing it: ``g <- -g`` first (default
-            False).
+        weight_decay: coupled weight decay, as in ``sgd``; ``>= 0`` (default 0).
+        maximize: as in ``sgd`` (default False).
 
     Returns:
-        A ``GradientTransformation``; complex parameters are stepped as pairs of reals, as torch
-        does. Its state is a tuple of the members' states,
+        A ``GradientTransformation``, complex parameters stepped as in ``sgd``.
+        Its state is a tuple of the members' states,
         the running averages in an ``AdadeltaScalingState`` (``square_avg``, ``acc_delta``).
 
     Raises:

@@ -55,20 +55,17 @@ def adagrad(
     Subgradient Methods"; https://pytorch.org/docs/2.13/generated/torch.optim.Adagrad.html
 
     Args:
-        lr: the learning rate, a number ``>= 0`` or a schedule ``step -> lr`` evaluated at the
-            number of earlier steps (default 1e-2).
+        lr: the learning rate, as in ``sgd`` (default 1e-2).
         lr_decay: the decay of the step, ``lr / (1 + (t - 1) lr_decay)``; ``>= 0``
             (default 0).
-        weight_decay: coupled weight decay (L2 penalty) added to the gradient, ``g <- g +
-            weight_decay * p``; ``>= 0`` (default 0).
+        weight_decay: coupled weight decay, as in ``sgd``; ``>= 0`` (default 0).
         initial_accumulator_value: ``s_0``, the initial sum of squares; ``>= 0`` (default 0).
         eps: added to ``sqrt(s)``; ``>= 0`` (default 1e-10).
-        maximize: maximize the objective instead of minimizing it: ``g <- -g`` first (default
-            False).
+        maximize: as in ``sgd`` (default False).
 
     Returns:
-        A ``GradientTransformation``; complex parameters are stepped as pairs of reals, as torch
-        does. Its state is a tuple of the members' states,
+        A ``GradientTransformation``, complex parameters stepped as in ``sgd``.
+        Its state is a tuple of the members' states,
         the sum of squares in a ``SumOfSquaresState`` (``state_sum``) and the step counter
         in a ``ScaleByScheduleState``.
 

@@ -43,8 +43,7 @@ def adam(
     Beyond"; https://pytorch.org/docs/2.13/generated/torch.optim.Adam.html
 
     Args:
-        lr: the learning rate, a number ``>= 0`` or a schedule ``step -> lr`` evaluated at the
-            number of earlier steps (default 1e-3).
+        lr: the learning rate, as in ``sgd`` (default 1e-3).
         betas: ``(b1, b2)``, the decay rates of the first and second moments; each in ``[0, 1)``
             (default ``(0.9, 0.999)``).
         eps: added to the denominator; ``>= 0`` (default 1e-8).
@@ -52,14 +51,13 @@ def adam(
             ``decoupled_weight_decay``; ``>= 0`` (default 0).
         amsgrad: use the maximum of the raw second moments, taken before the bias
             correction (default False).
-        maximize: maximize the objective instead of minimizing it: ``g <- -g`` first (default
-            False).
+        maximize: as in ``sgd`` (default False).
         decoupled_weight_decay: apply ``weight_decay`` as ``p <- p (1 - lr weight_decay)``
             (AdamW) instead of adding it to the gradient (default False).
 
     Returns:
-        A ``GradientTransformation``; complex parameters are stepped as pairs of reals, as torch
-        does. Its state is a tuple of the members' states,
+        A ``GradientTransformation``, complex parameters stepped as in ``sgd``.
+        Its state is a tuple of the members' states,
         the moments in a ``ScaleByAdamState`` (``count``, ``mu``, ``nu``), or with
         ``amsgrad`` a ``ScaleByAmsgradState`` (also ``nu_max``).
 
@@ -67,8 +65,7 @@ def adam(
         ValueError: where torch does: ``lr < 0``, ``eps < 0``, a beta outside ``[0, 1)``,
             ``weight_decay < 0``.
     """
-    _common.check_lr(lr)
-    b1, b2 = _common.check_eps_betas(eps, betas)
+    b1, b2 = _common.check_lr_eps_betas(lr, eps, betas)
     return _common.torch_optimizer(
         adam_direction(b1, b2, eps, amsgrad),
         lr=lr,
@@ -96,19 +93,17 @@ def adamw(
     https://pytorch.org/docs/2.13/generated/torch.optim.AdamW.html
 
     Args:
-        lr: the learning rate, a number ``>= 0`` or a schedule ``step -> lr`` evaluated at the
-            number of earlier steps (default 1e-3).
+        lr: the learning rate, as in ``sgd`` (default 1e-3).
         betas: ``(b1, b2)``, the decay rates of the first and second moments; each in ``[0, 1)``
             (default ``(0.9, 0.999)``).
         eps: added to the denominator; ``>= 0`` (default 1e-8).
         weight_decay: the decoupled weight decay; ``>= 0`` (default 1e-2).
         amsgrad: use the maximum of the raw second moments (default False).
-        maximize: maximize the objective instead of minimizing it: ``g <- -g`` first (default
-            False).
+        maximize: as in ``sgd`` (default False).
 
     Returns:
-        A ``GradientTransformation``; complex parameters are stepped as pairs of reals, as torch
-        does. Its state is a tuple of the members' states,
+        A ``GradientTransformation``, complex parameters stepped as in ``sgd``.
+        Its state is a tuple of the members' states,
         the moments in a ``ScaleByAdamState`` (``count``, ``mu``, ``nu``), or with
         ``amsgrad`` a ``ScaleByAmsgradState``.
 

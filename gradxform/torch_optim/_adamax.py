@@ -24,27 +24,21 @@ def adamax(
     https://pytorch.org/docs/2.13/generated/torch.optim.Adamax.html
 
     Args:
-        lr: the learning rate, a number ``>= 0`` or a schedule ``step -> lr`` evaluated at the
-            number of earlier steps (default 2e-3).
-        betas: ``(b1, b2)``, the decay rates of the first and second moments; each in ``[0, 1)``
-            (default ``(0.9, 0.999)``).
+        lr: the learning rate, as in ``sgd`` (default 2e-3).
+        betas: ``(b1, b2)``, as in ``adam`` (default ``(0.9, 0.999)``).
         eps: added to ``|g|`` in the infinity norm; ``>= 0`` (default 1e-8).
-        weight_decay: coupled weight decay (L2 penalty) added to the gradient, ``g <- g +
-            weight_decay * p``; ``>= 0`` (default 0).
-        maximize: maximize the objective instead of minimizing it: ``g <- -g`` first (default
-            False).
+        weight_decay: coupled weight decay, as in ``sgd``; ``>= 0`` (default 0).
+        maximize: as in ``sgd`` (default False).
 
     Returns:
-        A ``GradientTransformation``; complex parameters are stepped as pairs of reals, as torch
-        does. Its state is a tuple of the members' states,
+        A ``GradientTransformation``, complex parameters stepped as in ``sgd``.
+        Its state is a tuple of the members' states,
         ``m`` and ``n`` in a ``ScaleByAdamState`` (``count``, ``mu``, ``nu``).
 
     Raises:
-        ValueError: where torch does: ``lr < 0``, ``eps < 0``, a beta outside ``[0, 1)``,
-            ``weight_decay < 0``.
+        ValueError: where torch does, as ``adam``.
     """
-    _common.check_lr(lr)
-    b1, b2 = _common.check_eps_betas(eps, betas)
+    b1, b2 = _common.check_lr_eps_betas(lr, eps, betas)
     return _common.torch_optimizer(
         scale_by_adamax(b1, b2, eps), lr=lr, weight_decay=weight_decay, maximize=maximize
     )

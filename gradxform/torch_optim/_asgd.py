@@ -15,7 +15,7 @@ from gradxform.torch_optim import _common
 
 
 class IterateAverageState(NamedTuple):
-    count: jax.Array  # int32 scalar
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count; int32 scalar
     ax: Any  # the averaged parameters
 
 
@@ -103,19 +103,16 @@ def asgd(
     https://pytorch.org/docs/2.13/generated/torch.optim.ASGD.html
 
     Args:
-        lr: the learning rate, a number ``>= 0`` or a schedule ``step -> lr`` evaluated at the
-            number of earlier steps (default 1e-2).
+        lr: the learning rate, as in ``sgd`` (default 1e-2).
         lambd: the decay term of ``eta`` and of the weights; finite (default 1e-4).
         alpha: the power of the ``eta`` decay; finite (default 0.75).
         t0: the step from which the average starts; finite (default 1e6).
-        weight_decay: coupled weight decay (L2 penalty) added to the gradient, ``g <- g +
-            weight_decay * p``; ``>= 0`` (default 0).
-        maximize: maximize the objective instead of minimizing it: ``g <- -g`` first (default
-            False).
+        weight_decay: coupled weight decay, as in ``sgd``; ``>= 0`` (default 0).
+        maximize: as in ``sgd`` (default False).
 
     Returns:
-        A ``GradientTransformation``; complex parameters are stepped as pairs of reals, as torch
-        does. Its state is a pair: the step's states (the
+        A ``GradientTransformation``, complex parameters stepped as in ``sgd``.
+        Its state is a pair: the step's states (the
         step counter in a ``ScaleByScheduleState``) and an ``IterateAverageState``
         (``count``, ``ax``, the average of the iterates).
 

@@ -45,9 +45,10 @@ def check_lr(lr: Any) -> None:
     validate.non_negative("lr", lr)
 
 
-def check_eps_betas(eps: Any, betas: Any) -> tuple[Any, Any]:
-    """torch's Adam-family checks, in its order: ``0 <= eps``, then ``0 <= betas[i] < 1``
-    for both entries of a pair."""
+def check_lr_eps_betas(lr: Any, eps: Any, betas: Any) -> tuple[Any, Any]:
+    """torch's Adam-family checks, in its order: ``check_lr``, ``0 <= eps``, then
+    ``0 <= betas[i] < 1`` for both entries of a pair; returns the pair."""
+    check_lr(lr)
     validate.non_negative("eps", eps)
     if len(betas) != 2:
         raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}")
@@ -61,7 +62,7 @@ def maximize_sign(maximize: bool) -> base.GradientTransformation:
     return scale(-1.0) if maximize else base.identity()
 
 
-def schedule_of(lr: Any) -> Callable[[jax.Array], Any]:
+def schedule_of(lr: Any) -> Callable[[jax.typing.ArrayLike], Any]:
     """``lr`` as a function of the step count ``c`` (a constant becomes ``c -> lr``)."""
     return lr if callable(lr) else (lambda count: lr)
 

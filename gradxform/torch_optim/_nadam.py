@@ -15,7 +15,7 @@ from gradxform.torch_optim import _common
 
 
 class NadamMomentumState(NamedTuple):
-    count: jax.Array  # int32 scalar
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count; int32 scalar
     mu_product: jax.Array  # float scalar: prod_{i <= t} mu_i
     exp_avg: Any
 
@@ -81,10 +81,8 @@ def nadam(
     https://pytorch.org/docs/2.13/generated/torch.optim.NAdam.html
 
     Args:
-        lr: the learning rate, a number ``>= 0`` or a schedule ``step -> lr`` evaluated at the
-            number of earlier steps (default 2e-3).
-        betas: ``(b1, b2)``, the decay rates of the first and second moments; each in ``[0, 1)``
-            (default ``(0.9, 0.999)``).
+        lr: the learning rate, as in ``sgd`` (default 2e-3).
+        betas: ``(b1, b2)``, as in ``adam`` (default ``(0.9, 0.999)``).
         eps: added to the denominator; ``>= 0`` (default 1e-8).
         weight_decay: the weight decay, coupled unless ``decoupled_weight_decay``; ``>= 0``
             (default 0).
@@ -92,12 +90,11 @@ def nadam(
             ``>= 0`` (default 4e-3).
         decoupled_weight_decay: apply ``weight_decay`` as ``p <- p (1 - lr weight_decay)``
             (default False).
-        maximize: maximize the objective instead of minimizing it: ``g <- -g`` first (default
-            False).
+        maximize: as in ``sgd`` (default False).
 
     Returns:
-        A ``GradientTransformation``; complex parameters are stepped as pairs of reals, as torch
-        does. Its state is a tuple of the members' states:
+        A ``GradientTransformation``, complex parameters stepped as in ``sgd``.
+        Its state is a tuple of the members' states:
         a ``NadamMomentumState`` (``count``, ``mu_product``, ``exp_avg``) and the second
         moment in an ``EmaState``.
 
@@ -105,8 +102,7 @@ def nadam(
         ValueError: where torch does: ``lr < 0``, ``eps < 0``, a beta outside ``[0, 1)``,
             ``weight_decay < 0``, ``momentum_decay < 0``.
     """
-    _common.check_lr(lr)
-    b1, b2 = _common.check_eps_betas(eps, betas)
+    b1, b2 = _common.check_lr_eps_betas(lr, eps, betas)
     return _common.torch_optimizer(
         divide(nadam_momentum(b1, momentum_decay), second_moment_root(b2, eps, 0.0)),
         lr=lr,

@@ -15,7 +15,7 @@ from gradxform.torch_optim import _common
 
 
 class RectifiedRootState(NamedTuple):
-    count: jax.Array  # int32 scalar
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count; int32 scalar
     exp_avg_sq: Any
 
 
@@ -84,30 +84,25 @@ def radam(
     Rate and Beyond"; https://pytorch.org/docs/2.13/generated/torch.optim.RAdam.html
 
     Args:
-        lr: the learning rate, a number ``>= 0`` or a schedule ``step -> lr`` evaluated at the
-            number of earlier steps (default 1e-3).
-        betas: ``(b1, b2)``, the decay rates of the first and second moments; each in ``[0, 1)``
-            (default ``(0.9, 0.999)``).
+        lr: the learning rate, as in ``sgd`` (default 1e-3).
+        betas: ``(b1, b2)``, as in ``adam`` (default ``(0.9, 0.999)``).
         eps: added to ``sqrt(v)``; ``>= 0`` (default 1e-8).
         weight_decay: the weight decay, coupled unless ``decoupled_weight_decay``; ``>= 0``
             (default 0).
         decoupled_weight_decay: apply ``weight_decay`` as ``p <- p (1 - lr weight_decay)``
             (default False).
-        maximize: maximize the objective instead of minimizing it: ``g <- -g`` first (default
-            False).
+        maximize: as in ``sgd`` (default False).
 
     Returns:
-        A ``GradientTransformation``; complex parameters are stepped as pairs of reals, as torch
-        does. Its state is a tuple of the members' states:
+        A ``GradientTransformation``, complex parameters stepped as in ``sgd``.
+        Its state is a tuple of the members' states:
         the first moment in an ``EmaState`` with a ``BiasCorrectionState``, the second in a
         ``RectifiedRootState`` (``count``, ``exp_avg_sq``).
 
     Raises:
-        ValueError: where torch does: ``lr < 0``, ``eps < 0``, a beta outside ``[0, 1)``,
-            ``weight_decay < 0``.
+        ValueError: where torch does, as ``adam``.
     """
-    _common.check_lr(lr)
-    b1, b2 = _common.check_eps_betas(eps, betas)
+    b1, b2 = _common.check_lr_eps_betas(lr, eps, betas)
     return _common.torch_optimizer(
         divide(chain(ema(b1, debias=False), bias_correction(b1)), rectified_root(b2, eps)),
         lr=lr,

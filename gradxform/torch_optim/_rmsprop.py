@@ -76,21 +76,18 @@ def rmsprop(
     https://pytorch.org/docs/2.13/generated/torch.optim.RMSprop.html
 
     Args:
-        lr: the learning rate, a number ``>= 0`` or a schedule ``step -> lr`` evaluated at the
-            number of earlier steps (default 1e-2).
+        lr: the learning rate, as in ``sgd`` (default 1e-2).
         alpha: the decay rate of the squared-gradient average; ``>= 0`` (default 0.99).
         eps: added to the root; ``>= 0`` (default 1e-8).
-        weight_decay: coupled weight decay (L2 penalty) added to the gradient, ``g <- g +
-            weight_decay * p``; ``>= 0`` (default 0).
+        weight_decay: coupled weight decay, as in ``sgd``; ``>= 0`` (default 0).
         momentum: ``mu``, the momentum factor; ``>= 0`` (default 0: no buffer).
         centered: divide by an estimate of the variance instead of the second moment
             (default False).
-        maximize: maximize the objective instead of minimizing it: ``g <- -g`` first (default
-            False).
+        maximize: as in ``sgd`` (default False).
 
     Returns:
-        A ``GradientTransformation``; complex parameters are stepped as pairs of reals, as torch
-        does. Its state is a tuple of the members' states:
+        A ``GradientTransformation``, complex parameters stepped as in ``sgd``.
+        Its state is a tuple of the members' states:
         an ``RmspropScalingState`` (``square_avg``, and ``grad_avg`` when ``centered``) and,
         with momentum, a ``TraceState``.
 

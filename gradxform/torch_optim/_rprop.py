@@ -93,12 +93,11 @@ def rprop(
             ``0 < eta_minus < 1 < eta_plus`` (default ``(0.5, 1.2)``).
         step_sizes: ``(min_step, max_step)``, the bounds of ``d``; both ``>= 0`` (default
             ``(1e-6, 50)``).
-        maximize: maximize the objective instead of minimizing it: ``g <- -g`` first (default
-            False).
+        maximize: as in ``sgd`` (default False).
 
     Returns:
-        A ``GradientTransformation``; complex parameters are stepped as pairs of reals, as torch
-        does. Its state is a tuple of the members' states,
+        A ``GradientTransformation``, complex parameters stepped as in ``sgd``.
+        Its state is a tuple of the members' states,
         the previous gradient and the step sizes in an ``RpropScalingState`` (``prev``,
         ``step_size``).
 

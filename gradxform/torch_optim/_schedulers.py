@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -190,6 +190,11 @@ def polynomial_lr(base_lr: float, total_iters: int = 5, power: float = 1.0) -> b
     return schedule
 
 
+def _cosine_annealed(base_lr: Any, eta_min: Any, t: Any, period: Any) -> Any:
+    """``eta_min + (base_lr - eta_min) (1 + cos(pi t / period)) / 2``."""
+    return eta_min + (base_lr - eta_min) * (1 + jnp.cos(jnp.pi * t / period)) / 2
+
+
 def cosine_annealing_lr(
     base_lr: float,
     T_max: int,
@@ -222,8 +227,7 @@ def cosine_annealing_lr(
     validate.non_negative("eta_min", eta_min)
 
     def schedule(count):
-        cos = jnp.cos(jnp.pi * as_float(count) / T_max)
-        return eta_min + (base_lr - eta_min) * (1 + cos) / 2
+        return _cosine_annealed(base_lr, eta_min, as_float(count), T_max)
 
     return schedule
 
@@ -271,8 +275,7 @@ def cosine_annealing_warm_restarts(
             k = jnp.where(t >= start(k + 1), k + 1, k)
             t_i = T_0 * m**k
             t_cur = t - start(k)
-        cos = jnp.cos(jnp.pi * t_cur / t_i)
-        return eta_min + (base_lr - eta_min) * (1 + cos) / 2
+        return _cosine_annealed(base_lr, eta_min, t_cur, t_i)
 
     return schedule
 
