@@ -122,39 +122,9 @@ def scale_by_rms(
       The ``GradientTransformation``; its state is ``ScaleByRmsState(nu)``, or
       ``ScaleByRmsWithCountState(count, nu)`` with ``bias_correction``.
     """
-    validate.decay("decay", decay)
-    validate.non_negative("eps", eps)
-    validate.non_negative("initial_scale", initial_scale)
-    debias = bias_correction
-
-    def init(params):
-        base.check_float_leaves(params, "scale_by_rms")
-        nu = tree_ops.full_like(params, initial_scale)
-        if debias:
-            return ScaleByRmsWithCountState(count=jnp.zeros([], jnp.int32), nu=nu)
-        return ScaleByRmsState(nu=nu)
-
-    def update(updates, state, params=None, **extra):
-        del params, extra
-        base.check_same_structure(updates, state.nu, "second moment")
-        wide = jax.tree.map(numerics.upcast, updates)
-        nu = tree_ops.update_moment_per_elem_norm(wide, state.nu, decay, 2)
-        if debias:
-            count = numerics.safe_increment(state.count)
-            nu_hat = tree_ops.bias_correction(nu, decay, count)
-        else:
-            nu_hat = nu
-        if eps_in_sqrt:
-            scaling = jax.tree.map(lambda n: jax.lax.rsqrt(numerics.upcast(n) + eps), nu_hat)
-        else:
-            scaling = jax.tree.map(lambda n: 1 / (jnp.sqrt(numerics.upcast(n)) + eps), nu_hat)
-        updates = jax.tree.map(lambda s, g: (s * g).astype(g.dtype), scaling, updates)
-        nu = tree_ops.cast_like(nu, state.nu)
-        if debias:
-            return updates, ScaleByRmsWithCountState(count=count, nu=nu)
-        return updates, ScaleByRmsState(nu=nu)
-
-    return base.GradientTransformation(init, update)
+    return _root_mean_square(
+        "scale_by_rms", decay, eps, initial_scale, eps_in_sqrt, bias_correction, centered=False
+    )
 
 
 class ScaleByRStdDevState(NamedTuple):
@@ -197,7 +167,8 @@ def scale_by_stddev(
     by ``1 - decay**t``. ``u <- g / sqrt(v - |m|^2 + eps)``, or
     ``g / (sqrt(v - |m|^2) + eps)`` when not ``eps_in_sqrt`` (the variance
     ``v - |m|^2`` clamped at 0). Graves (2013), "Generating Sequences With Recurrent
-    Neural Networks", eq. 38-45.
+    Neural Networks", eq. 38-45. The statistics are computed in at least float32; ``u``
+    comes back in the updates' dtype.
 
     Args:
       decay: the averaging factor of ``m`` and ``v``, in ``[0, 1)``; default 0.9.
@@ -211,43 +182,63 @@ def scale_by_stddev(
       The ``GradientTransformation``; its state is ``ScaleByRStdDevState(mu, nu)``, or
       ``ScaleByRStdDevWithCountState(count, mu, nu)`` with ``bias_correction``.
     """
+    return _root_mean_square(
+        "scale_by_stddev", decay, eps, initial_scale, eps_in_sqrt, bias_correction, centered=True
+    )
+
+
+def _root_mean_square(
+    name: str,
+    decay: jax.typing.ArrayLike,
+    eps: jax.typing.ArrayLike,
+    initial_scale: jax.typing.ArrayLike,
+    eps_in_sqrt: bool,
+    bias_correction: bool,
+    centered: bool,
+) -> base.GradientTransformation:
+    """``scale_by_rms`` (``centered=False``) and ``scale_by_stddev`` (``centered=True``):
+    ``g`` divided by the root of ``v`` (RMSProp) or of ``v - |m|^2`` (centred), both
+    averages computed in at least float32 and stored in the params' dtypes."""
     validate.decay("decay", decay)
     validate.non_negative("eps", eps)
     validate.non_negative("initial_scale", initial_scale)
-    debias = bias_correction
+    if centered:
+        state_type = ScaleByRStdDevWithCountState if bias_correction else ScaleByRStdDevState
+    else:
+        state_type = ScaleByRmsWithCountState if bias_correction else ScaleByRmsState
 
     def init(params):
-        base.check_float_leaves(params, "scale_by_stddev")
-        mu = tree_ops.zeros_like(params)
-        nu = tree_ops.full_like(params, initial_scale)
-        if debias:
-            return ScaleByRStdDevWithCountState(count=jnp.zeros([], jnp.int32), mu=mu, nu=nu)
-        return ScaleByRStdDevState(mu=mu, nu=nu)
+        base.check_float_leaves(params, name)
+        fields = {"nu": tree_ops.full_like(params, initial_scale)}
+        if centered:
+            fields["mu"] = tree_ops.zeros_like(params)
+        if bias_correction:
+            fields["count"] = jnp.zeros([], jnp.int32)
+        return state_type(**fields)
 
     def update(updates, state, params=None, **extra):
         del params, extra
-        base.check_same_structure(updates, state.mu, "first moment")
-        mu = tree_ops.update_moment(updates, state.mu, decay, 1)
-        nu = tree_ops.update_moment_per_elem_norm(updates, state.nu, decay, 2)
-        if debias:
+        base.check_same_structure(updates, state.nu, "second moment")
+        wide = jax.tree.map(numerics.upcast, updates)
+        fields = {"nu": tree_ops.update_moment_per_elem_norm(wide, state.nu, decay, 2)}
+        if centered:
+            fields["mu"] = tree_ops.update_moment(wide, state.mu, decay, 1)
+        moments = fields
+        if bias_correction:
             count = numerics.safe_increment(state.count)
-            mu_hat = tree_ops.bias_correction(mu, decay, count)
-            nu_hat = tree_ops.bias_correction(nu, decay, count)
+            moments = {k: tree_ops.bias_correction(v, decay, count) for k, v in fields.items()}
+        if centered:
+            variance = jax.tree.map(numerics.clamped_variance, moments["nu"], moments["mu"])
         else:
-            mu_hat, nu_hat = mu, nu
+            variance = jax.tree.map(numerics.upcast, moments["nu"])
         if eps_in_sqrt:
-            scaling = jax.tree.map(
-                lambda m, n: jax.lax.rsqrt(numerics.clamped_variance(n, m) + eps), mu_hat, nu_hat
-            )
+            scaling = jax.tree.map(lambda v: jax.lax.rsqrt(v + eps), variance)
         else:
-            scaling = jax.tree.map(
-                lambda m, n: 1 / (jnp.sqrt(numerics.clamped_variance(n, m)) + eps), mu_hat, nu_hat
-            )
-        updates = jax.tree.map(lambda c, g: (c * g).astype(g.dtype), scaling, updates)
-        mu = tree_ops.cast_like(mu, state.mu)
-        nu = tree_ops.cast_like(nu, state.nu)
-        if debias:
-            return updates, ScaleByRStdDevWithCountState(count=count, mu=mu, nu=nu)
-        return updates, ScaleByRStdDevState(mu=mu, nu=nu)
+            scaling = jax.tree.map(lambda v: 1 / (jnp.sqrt(v) + eps), variance)
+        updates = jax.tree.map(lambda s, g: (s * g).astype(g.dtype), scaling, updates)
+        fields = {k: tree_ops.cast_like(v, getattr(state, k)) for k, v in fields.items()}
+        if bias_correction:
+            fields["count"] = count
+        return updates, state_type(**fields)
 
     return base.GradientTransformation(init, update)
