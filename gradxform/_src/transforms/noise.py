@@ -7,9 +7,8 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
-from gradxform._src import base, numerics, validate
+from gradxform._src import base, numerics, prng, validate
 
 
 class AddNoiseState(NamedTuple):
@@ -22,15 +21,6 @@ class AddNoiseState(NamedTuple):
 
     count: jax.Array
     rng_key: jax.Array
-
-
-def _as_key(key: jax.Array | int) -> jax.Array:
-    """A typed PRNG key from a typed key, a raw ``uint32`` key or an integer seed."""
-    if isinstance(key, jax.Array) and jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
-        return key
-    if isinstance(key, (jax.Array, np.ndarray)) and np.ndim(key) == 1:
-        return jax.random.wrap_key_data(jnp.asarray(key, jnp.uint32))
-    return jax.random.key(key)
 
 
 def add_noise(
@@ -71,7 +61,7 @@ def add_noise(
 
     def init(params):
         base.check_float_leaves(params, "add_noise")
-        return AddNoiseState(count=jnp.zeros([], jnp.int32), rng_key=_as_key(key))
+        return AddNoiseState(count=jnp.zeros([], jnp.int32), rng_key=prng.as_key(key))
 
     def update(updates, state, params=None, **extra):
         del params, extra

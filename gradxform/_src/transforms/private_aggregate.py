@@ -7,9 +7,8 @@ from typing import NamedTuple
 
 import jax
 
-from gradxform._src import base, numerics, validate
+from gradxform._src import base, numerics, prng, validate
 from gradxform._src.transforms.clipping import per_example_global_norm_clip
-from gradxform._src.transforms.noise import _as_key
 
 
 class DifferentiallyPrivateAggregateState(NamedTuple):
@@ -63,7 +62,7 @@ def differentially_private_aggregate(
     if key is None:
         warnings.warn("differentially_private_aggregate: no key given, using key 0", stacklevel=2)
         key = 0
-    key = _as_key(key)
+    key = prng.as_key(key)
     noise_std = l2_norm_clip * noise_multiplier
 
     def init(params):
