@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numbers
 from typing import Any, Callable, NamedTuple
 
 import jax
@@ -13,14 +12,6 @@ from gradxform._src import base, numerics, validate
 from gradxform._src.non_finite import zeros_like_output
 
 ShouldSkipUpdateFunction = Callable[[Any, jax.Array, Any], tuple[jax.Array, Any]]
-
-
-def _check_k(name: str, k: Any) -> None:
-    if isinstance(k, bool) or (
-        isinstance(k, numbers.Number) and not isinstance(k, numbers.Integral)
-    ):
-        raise TypeError(f"{name} must be an int or a schedule, got {k!r}")
-    validate.in_range(name, k, 1)
 
 
 class MultiStepsState(NamedTuple):
@@ -105,7 +96,7 @@ class MultiSteps:
         if callable(every_k_schedule):
             self._every_k_schedule = every_k_schedule
         else:
-            _check_k("every_k_schedule", every_k_schedule)
+            validate.int_at_least("every_k_schedule", every_k_schedule, 1)
             self._every_k_schedule = lambda step: every_k_schedule
         self._use_grad_mean = use_grad_mean
         self._accumulator_dtype = jax.dtypes.canonicalize_dtype(accumulator_dtype)
@@ -229,7 +220,7 @@ def apply_every(k: int = 1) -> base.GradientTransformation:
     Returns:
       A ``GradientTransformation`` whose state is ``ApplyEvery(count, grad_acc)``.
     """
-    _check_k("k", k)
+    validate.int_at_least("k", k, 1)
 
     def init(params):
         base.check_float_leaves(params, "apply_every")

@@ -7,7 +7,6 @@ as they were (bit for bit); only the counters that record the rejection change.
 from __future__ import annotations
 
 import functools
-import numbers
 from typing import Any, NamedTuple
 
 import jax
@@ -77,7 +76,7 @@ def apply_if_finite(inner: Any, max_consecutive_errors: int) -> base.GradientTra
       >>> print(np.asarray(u).round(4), int(state.total_notfinite))
       [-0.5 -1. ] 1
     """
-    _check_count("max_consecutive_errors", max_consecutive_errors)
+    validate.int_at_least("max_consecutive_errors", max_consecutive_errors, 0)
     inner = base.as_transformation(inner)
 
     def init(params):
@@ -113,14 +112,6 @@ def apply_if_finite(inner: Any, max_consecutive_errors: int) -> base.GradientTra
         return new_updates, ApplyIfFiniteState(notfinite_count, isfinite, total, inner_state)
 
     return base.GradientTransformation(init, update)
-
-
-def _check_count(name: str, value: Any) -> None:
-    if isinstance(value, bool) or (
-        isinstance(value, numbers.Number) and not isinstance(value, numbers.Integral)
-    ):
-        raise TypeError(f"{name} must be an int, got {value!r}")
-    validate.in_range(name, value, 0)
 
 
 class ZeroNansState(NamedTuple):

@@ -106,6 +106,16 @@ def positive_int(name: str, value: Any) -> None:
         raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
 
 
+def int_at_least(name: str, value: Any, low: int) -> None:
+    """An integer ``>= low``; a bool or a non-integral number raises ``TypeError``, and a
+    schedule or traced value passes unchecked, as in ``in_range``."""
+    if isinstance(value, bool) or (
+        isinstance(value, numbers.Number) and not isinstance(value, numbers.Integral)
+    ):
+        raise TypeError(f"{name} must be an int, got {value!r}")
+    in_range(name, value, low)
+
+
 def one_of(name: str, value: Any, allowed: tuple) -> None:
     """One of a fixed set of options."""
     if value not in allowed:
