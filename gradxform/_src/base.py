@@ -160,6 +160,16 @@ def check_same_structure(updates: PyTree, reference: PyTree, what: str) -> None:
         )
 
 
+def check_update_inputs(
+    who: str, updates: PyTree, params: PyTree | None, reference: PyTree, what: str
+) -> None:
+    """``who``'s ``update`` needs ``params`` (else ``ValueError``) and ``updates`` of
+    ``reference``'s tree structure (``check_same_structure``, ``what`` naming it)."""
+    if params is None:
+        raise ValueError(f"{who} needs params: call update(updates, state, params)")
+    check_same_structure(updates, reference, what)
+
+
 def _first_leaf(params: PyTree, predicate: Callable) -> tuple[str, Any] | None:
     """``(path, dtype)`` of the first leaf whose dtype satisfies ``predicate``, or None."""
     for path, leaf in jax.tree_util.tree_leaves_with_path(params):
@@ -202,6 +212,12 @@ def check_real_leaves(params: PyTree, who: str, hint: str = "") -> None:
             f"{who} does not support complex parameters: parameter {name} has dtype {dtype}"
             + (f"; {hint}" if hint else "")
         )
+
+
+def check_real_float_leaves(params: PyTree, who: str, hint: str = "") -> None:
+    """``check_float_leaves`` then ``check_real_leaves``: floating, not complex, leaves."""
+    check_float_leaves(params, who)
+    check_real_leaves(params, who, hint)
 
 
 def check_accumulator_dtype(params: PyTree, dtype: Any, who: str) -> None:

@@ -53,8 +53,7 @@ def scale_by_cocob(
     validate.positive("eps", eps)
 
     def init(params):
-        base.check_float_leaves(params, "scale_by_cocob")
-        base.check_real_leaves(params, "scale_by_cocob")
+        base.check_real_float_leaves(params, "scale_by_cocob")
         return COCOBState(
             init_particles=params,
             cumulative_gradients=tree_ops.zeros_like(params),
@@ -65,9 +64,9 @@ def scale_by_cocob(
 
     def update(updates, state, params=None, **extra):
         del extra
-        if params is None:
-            raise ValueError("scale_by_cocob needs params: call update(updates, state, params)")
-        base.check_same_structure(updates, state.init_particles, "initial params")
+        base.check_update_inputs(
+            "scale_by_cocob", updates, params, state.init_particles, "initial params"
+        )
         up = numerics.upcast
 
         def leaf(g, x, x0, c, lo, gs, r):

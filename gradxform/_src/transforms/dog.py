@@ -12,13 +12,6 @@ from gradxform._src import base, validate
 from gradxform._src.dtypes import lowest_dtype
 
 
-def _check_inputs(who: str, updates: Any, state: Any, params: Any) -> None:
-    """``update`` needs ``params`` shaped like the ``init_params`` in ``state``."""
-    if params is None:
-        raise ValueError(f"{who} needs params: call update(updates, state, params)")
-    base.check_same_structure(updates, state.init_params, "initial params")
-
-
 def _scalar_dtype(params: Any) -> Any:
     """The params' lowest dtype, at least float32: the running sums of squared norms
     would lose every late gradient in half precision."""
@@ -92,7 +85,9 @@ def scale_by_dog(
 
     def update(updates, state, params=None, **extra):
         del extra
-        _check_inputs("scale_by_dog", updates, state, params)
+        base.check_update_inputs(
+            "scale_by_dog", updates, params, state.init_params, "initial params"
+        )
         dtype = state.max_dist.dtype
         dist = tree_ops.norm(tree_ops.sub(state.init_params, params)).astype(dtype)
         max_dist = jnp.maximum(state.max_dist, dist)
@@ -157,7 +152,9 @@ def scale_by_dowg(
 
     def update(updates, state, params=None, **extra):
         del extra
-        _check_inputs("scale_by_dowg", updates, state, params)
+        base.check_update_inputs(
+            "scale_by_dowg", updates, params, state.init_params, "initial params"
+        )
         dtype = state.estim_sq_dist.dtype
         sq_dist = tree_ops.norm(tree_ops.sub(state.init_params, params), squared=True)
         estim = jnp.maximum(state.estim_sq_dist, sq_dist.astype(dtype))

@@ -57,8 +57,7 @@ def scale_by_madgrad(
     validate.non_negative("eps", eps)
 
     def init(params):
-        base.check_float_leaves(params, "scale_by_madgrad")
-        base.check_real_leaves(params, "scale_by_madgrad")
+        base.check_real_float_leaves(params, "scale_by_madgrad")
         return MadgradState(
             count=jnp.zeros([], jnp.int32),
             grad_sum_sq=tree_ops.zeros_like(params),
@@ -68,9 +67,7 @@ def scale_by_madgrad(
 
     def update(updates, state, params=None, **extra):
         del extra
-        if params is None:
-            raise ValueError("scale_by_madgrad needs params: call update(updates, state, params)")
-        base.check_same_structure(updates, state.x0, "initial params")
+        base.check_update_inputs("scale_by_madgrad", updates, params, state.x0, "initial params")
         lr = learning_rate(state.count) if callable(learning_rate) else learning_rate
         lr = numerics.upcast(jnp.asarray(lr))
         lamb = (lr + eps) * jnp.sqrt(state.count.astype(lr.dtype) + 1)

@@ -67,8 +67,7 @@ def scale_by_rprop(
             )
 
     def init(params):
-        base.check_float_leaves(params, "scale_by_rprop")
-        base.check_real_leaves(
+        base.check_real_float_leaves(
             params, "scale_by_rprop",
             "gradxform.torch_optim.rprop steps complex leaves as pairs of reals, as torch does",
         )

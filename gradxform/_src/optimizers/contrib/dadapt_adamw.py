@@ -75,8 +75,7 @@ def dadapt_adamw(
     sb2 = beta2**0.5
 
     def init(params):
-        base.check_float_leaves(params, "dadapt_adamw")
-        base.check_real_leaves(params, "dadapt_adamw")
+        base.check_real_float_leaves(params, "dadapt_adamw")
         dtype = jnp.promote_types(lowest_dtype(params), jnp.float32)
         return DAdaptAdamWState(
             exp_avg=tree_ops.zeros_like(params),
@@ -89,9 +88,7 @@ def dadapt_adamw(
 
     def update(updates, state, params=None, **extra):
         del extra
-        if params is None:
-            raise ValueError("dadapt_adamw needs params: call update(updates, state, params)")
-        base.check_same_structure(updates, state.exp_avg, "first moment")
+        base.check_update_inputs("dadapt_adamw", updates, params, state.exp_avg, "first moment")
         up = numerics.upcast
         dtype = state.numerator_weighted.dtype
         lr = learning_rate(state.count) if callable(learning_rate) else learning_rate

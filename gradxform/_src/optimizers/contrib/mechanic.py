@@ -72,8 +72,7 @@ def mechanize(
     base_optimizer = base.as_transformation(base_optimizer)
 
     def init(params):
-        base.check_float_leaves(params, "mechanize")
-        base.check_real_leaves(params, "mechanize")
+        base.check_real_float_leaves(params, "mechanize")
         dtype = jnp.promote_types(lowest_dtype(params), jnp.float32)
         zeros = jnp.zeros([num_betas], dtype)
         return MechanicState(

@@ -116,8 +116,7 @@ def momo(
     validate.decay("beta", beta)
 
     def init(params):
-        base.check_float_leaves(params, "momo")
-        base.check_real_leaves(params, "momo")
+        base.check_real_float_leaves(params, "momo")
         barf, gamma, lb = _scalars(params, lower_bound)
         return MomoState(tree_ops.zeros_like(params), barf, gamma, lb, jnp.zeros([], jnp.int32))
 
@@ -199,8 +198,7 @@ def momo_adam(
     validate.non_negative("eps", eps)
 
     def init(params):
-        base.check_float_leaves(params, "momo_adam")
-        base.check_real_leaves(params, "momo_adam")
+        base.check_real_float_leaves(params, "momo_adam")
         barf, gamma, lb = _scalars(params, lower_bound)
         zeros = tree_ops.zeros_like(params)
         return MomoAdamState(zeros, zeros, barf, gamma, lb, jnp.zeros([], jnp.int32))
