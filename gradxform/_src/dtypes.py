@@ -43,3 +43,16 @@ def lowest_dtype(tree: Any) -> Any:
         raise ValueError(f"leaf dtypes {a} and {b} have no order: neither promotes to the other")
 
     return functools.reduce(lower, dtypes)
+
+
+def value_dtype(params: Any) -> Any:
+    """The real dtype of objective values for these params (``float32`` for complex64).
+
+    Args:
+      params: a non-empty tree of arrays; its first leaf's dtype decides.
+
+    Returns:
+      The real dtype of that leaf's dtype.
+    """
+    leaf = jax.tree.leaves(params)[0]
+    return jnp.real(jnp.empty((), jnp.asarray(leaf).dtype)).dtype

@@ -10,10 +10,8 @@ import jax.numpy as jnp
 from gradxform import tree as tree_ops
 from gradxform._src import base, numerics, validate
 from gradxform._src.combine import chain
-from gradxform._src.second_order.linesearch import (
-    _value_dtype,
-    scale_by_zoom_linesearch,
-)
+from gradxform._src.dtypes import value_dtype
+from gradxform._src.second_order.linesearch import scale_by_zoom_linesearch
 from gradxform._src.transforms.scaling import scale, scale_by_learning_rate
 
 
@@ -113,7 +111,7 @@ def scale_by_lbfgs(
             updates=tree_ops.zeros_like(params),
             diff_params_memory=jax.tree.map(stacked, params),
             diff_updates_memory=jax.tree.map(stacked, params),
-            weights_memory=jnp.zeros(memory_size, _value_dtype(params)),
+            weights_memory=jnp.zeros(memory_size, value_dtype(params)),
         )
 
     def update(updates, state, params=None, **extra):

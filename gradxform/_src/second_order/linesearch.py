@@ -23,13 +23,8 @@ import numpy as np
 
 from gradxform import tree as tree_ops
 from gradxform._src import base, numerics, validate
+from gradxform._src.dtypes import value_dtype
 from gradxform._src.second_order.fn_kwargs import kwargs_for
-
-
-def _value_dtype(params: Any) -> Any:
-    """The real dtype of objective values for these params (``float32`` for complex64)."""
-    leaf = jax.tree.leaves(params)[0]
-    return jnp.real(jnp.empty((), jnp.asarray(leaf).dtype)).dtype
 
 
 def _check_steps(name: str, value: Any) -> None:
@@ -50,7 +45,7 @@ def _nan_to_inf(error: jax.Array) -> jax.Array:
 def _first_state(state_type: Any, info_type: Any, params: Any, grad: Any) -> Any:
     """A search's state before its first step: ``eta = 1``, value and every error ``+inf``,
     no evaluation made; scalars in the params' real dtype."""
-    dtype = _value_dtype(params)
+    dtype = value_dtype(params)
     errors = {f: jnp.asarray(jnp.inf, dtype) for f in info_type._fields if f.endswith("_error")}
     return state_type(
         learning_rate=jnp.asarray(1.0, dtype),
@@ -171,7 +166,7 @@ def scale_by_backtracking_linesearch(
         objective = functools.partial(value_fn, **kwargs_for(value_fn, extra))
         # The dtype init chose, from the params: state.learning_rate may be a plain float
         # written by tree.set.
-        dtype = _value_dtype(params)
+        dtype = value_dtype(params)
         value = jnp.asarray(value, dtype)
         # d/d eta f(w + eta u) at 0; negative for a descent direction.
         slope = tree_ops.real(tree_ops.vdot(updates, tree_ops.conj(grad)))
@@ -407,7 +402,7 @@ def scale_by_zoom_linesearch(
         value_and_grad = jax.value_and_grad(
             functools.partial(value_fn, **kwargs_for(value_fn, extra))
         )
-        dtype = _value_dtype(params)  # not state.learning_rate's: tree.set may put a float
+        dtype = value_dtype(params)  # not state.learning_rate's: tree.set may put a float
         scalar = lambda x: jnp.asarray(x, dtype)  # noqa: E731
         value0 = scalar(value)
         slope0 = scalar(tree_ops.real(tree_ops.vdot(updates, grad)))
