@@ -74,10 +74,9 @@ def lion(
             ``[0, 1)``. Default 0.9.
         b2: decay of the momentum ``m``, in ``[0, 1)``. Default 0.99.
         mu_dtype: storage dtype of ``m``; ``None`` (default) keeps the params'.
-        weight_decay: ``wd``, the decoupled weight decay: a finite number or a schedule
-            of the step count. Default 1e-3.
-        mask: which leaves are decayed: a tree of bools like the params, or a function
-            of the params returning one; ``None`` (default) decays every leaf.
+        weight_decay: ``wd``, the decoupled weight decay, as in ``adamw``. Default 1e-3.
+        mask: which leaves are decayed, as in ``adamw``; ``None`` (default) decays every
+            leaf.
 
     Returns:
         A ``GradientTransformation`` with state ``(ScaleByLionState(count, mu),
