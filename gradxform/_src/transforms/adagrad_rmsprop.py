@@ -202,6 +202,7 @@ def _root_mean_square(
     validate.decay("decay", decay)
     validate.non_negative("eps", eps)
     validate.non_negative("initial_scale", initial_scale)
+    state_type: type[Any]
     if centered:
         state_type = ScaleByRStdDevWithCountState if bias_correction else ScaleByRStdDevState
     else:
