@@ -14,7 +14,17 @@ from gradxform._src import numerics
 
 def nesterov_debias(m: Any, g: Any, decay: Any, count: jax.Array) -> Any:
     """Dozat's debiased look-ahead ``b m / (1 - b^{t+1}) + (1 - b) g / (1 - b^t)`` of the
-    new average ``m`` and the gradient ``g`` (Dozat 2016)."""
+    new average ``m`` and the gradient ``g`` (Dozat 2016).
+
+    Args:
+      m: the new average ``m``, a tree.
+      g: the gradient ``g``, a tree like ``m``.
+      decay: the averaging factor ``b``, in ``[0, 1)``.
+      count: ``t``, the 1-based step (int32 scalar).
+
+    Returns:
+      The look-ahead, a tree like ``m``.
+    """
     return jax.tree.map(
         lambda m_hat, g_hat: decay * m_hat + (1 - decay) * g_hat,
         tree_ops.bias_correction(m, decay, numerics.safe_increment(count)),
@@ -25,7 +35,18 @@ def nesterov_debias(m: Any, g: Any, decay: Any, count: jax.Array) -> Any:
 def debiased_first_moment(
     mu: Any, updates: Any, decay: Any, count: jax.Array, nesterov: bool
 ) -> Any:
-    """``m / (1 - b^t)``, or with ``nesterov`` Dozat's look-ahead (``nesterov_debias``)."""
+    """``m / (1 - b^t)``, or with ``nesterov`` Dozat's look-ahead (``nesterov_debias``).
+
+    Args:
+      mu: the new first moment ``m``, a tree.
+      updates: the gradient ``g``, a tree like ``mu`` (used only with ``nesterov``).
+      decay: the averaging factor ``b``, in ``[0, 1)``.
+      count: ``t``, the 1-based step (int32 scalar).
+      nesterov: use Dozat's look-ahead.
+
+    Returns:
+      ``m_hat``, a tree like ``mu``.
+    """
     if nesterov:
         return nesterov_debias(mu, updates, decay, count)
     return tree_ops.bias_correction(mu, decay, count)
@@ -35,7 +56,19 @@ def adam_moments(
     updates: Any, mu: Any, nu: Any, b1: Any, b2: Any
 ) -> tuple[Any, Any, Any]:
     """The updates in at least float32 (see ``numerics.upcast``) and Adam's two new
-    moments ``m <- b1 m + (1 - b1) g``, ``v <- b2 v + (1 - b2) |g|^2`` (saturating)."""
+    moments ``m <- b1 m + (1 - b1) g``, ``v <- b2 v + (1 - b2) |g|^2`` (saturating).
+
+    Args:
+      updates: the gradient ``g``, a tree.
+      mu: the stored first moment ``m``, a tree like ``updates``.
+      nu: the stored second moment ``v``, a tree like ``updates``.
+      b1: the decay of ``m``, in ``[0, 1)``.
+      b2: the decay of ``v``, in ``[0, 1)``.
+
+    Returns:
+      ``(wide, m, v)``: the upcast updates and the two new moments, not yet cast back to
+      the stored dtypes.
+    """
     wide = jax.tree.map(numerics.upcast, updates)
     return (
         wide,
@@ -47,7 +80,17 @@ def adam_moments(
 def quotient_like(updates: Any, mu: Any, fn: Any, *trees: Any) -> Any:
     """``fn(*leaves)`` leaf by leaf, cast to the wider of the dtypes of the matching update
     and stored first moment ``mu``: the statistics are computed in at least float32, and
-    the step comes back in the updates' dtype, or in a wider ``mu_dtype`` as optax's."""
+    the step comes back in the updates' dtype, or in a wider ``mu_dtype`` as optax's.
+
+    Args:
+      updates: the incoming updates, a tree; their dtypes set the result's.
+      mu: the stored first moment, a tree like ``updates``; a wider dtype widens the result.
+      fn: the leafwise function, called on the matching leaves of ``trees``.
+      *trees: the trees ``fn`` reads, each like ``updates``.
+
+    Returns:
+      A tree like ``updates``.
+    """
     return jax.tree.map(
         lambda g, m, *xs: fn(*xs).astype(jnp.promote_types(jnp.result_type(g), m.dtype)),
         updates,
