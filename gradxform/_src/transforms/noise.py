@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from typing import NamedTuple
 
 import jax
@@ -50,14 +49,7 @@ def add_noise(
     """
     validate.non_negative("eta", eta)
     validate.finite("gamma", gamma)
-    if seed is not None:
-        warnings.warn('add_noise: "seed" is deprecated, pass "key"', DeprecationWarning, 2)
-        if key is not None:
-            raise ValueError("add_noise: pass only one of key and seed")
-        key = seed
-    if key is None:
-        warnings.warn("add_noise: no key given, using key 0", stacklevel=2)
-        key = 0
+    key = prng.key_or_seed("add_noise", key, seed)
 
     def init(params):
         base.check_float_leaves(params, "add_noise")

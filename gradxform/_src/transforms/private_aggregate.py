@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from typing import NamedTuple
 
 import jax
@@ -50,19 +49,7 @@ def differentially_private_aggregate(
     """
     validate.non_negative("l2_norm_clip", l2_norm_clip)
     validate.non_negative("noise_multiplier", noise_multiplier)
-    if seed is not None:
-        warnings.warn(
-            'differentially_private_aggregate: "seed" is deprecated, pass "key"',
-            DeprecationWarning,
-            2,
-        )
-        if key is not None:
-            raise ValueError("differentially_private_aggregate: pass only one of key and seed")
-        key = seed
-    if key is None:
-        warnings.warn("differentially_private_aggregate: no key given, using key 0", stacklevel=2)
-        key = 0
-    key = prng.as_key(key)
+    key = prng.as_key(prng.key_or_seed("differentially_private_aggregate", key, seed))
     noise_std = l2_norm_clip * noise_multiplier
 
     def init(params):
