@@ -112,10 +112,7 @@ def scale_by_novograd(
       The ``GradientTransformation``; its state is ``ScaleByNovogradState(count, mu, nu)``;
       ``update`` needs ``params``.
     """
-    validate.decay("b1", b1)
-    validate.decay("b2", b2)
-    validate.non_negative("eps", eps)
-    validate.non_negative("eps_root", eps_root)
+    validate.adam(b1, b2, eps, eps_root)
     validate.finite("weight_decay", weight_decay)
     mu_dtype = canonicalize_dtype(mu_dtype)
 

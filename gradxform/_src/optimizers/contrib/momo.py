@@ -193,9 +193,7 @@ def momo_adam(
       ``MomoAdamState``.
     """
     _validate(learning_rate, weight_decay, lower_bound)
-    validate.decay("b1", b1)
-    validate.decay("b2", b2)
-    validate.non_negative("eps", eps)
+    validate.adam(b1, b2, eps)
 
     def init(params):
         base.check_real_float_leaves(params, "momo_adam")
