@@ -192,7 +192,7 @@ def _classify(tx, reps: list, extra: dict) -> str:
 
 
 def _representatives(plan: StackPlan) -> list:
-    reps = []
+    reps: list = []
     for idx in plan.groups:
         reps.extend(plan.avals[i] for i in idx[:2])
     return reps
