@@ -170,6 +170,14 @@ def check_update_inputs(
     check_same_structure(updates, reference, what)
 
 
+def required_value(who: str, value: Any, what: str) -> Any:
+    """``value``, the ``value=`` keyword that ``who``'s ``update`` needs (``what`` says
+    what it is); ``ValueError`` when it is missing."""
+    if value is None:
+        raise ValueError(f"{who} needs {what}: call update(updates, state, params, value=...)")
+    return value
+
+
 def _first_leaf(params: PyTree, predicate: Callable) -> tuple[str, Any] | None:
     """``(path, dtype)`` of the first leaf whose dtype satisfies ``predicate``, or None."""
     for path, leaf in jax.tree_util.tree_leaves_with_path(params):

@@ -583,8 +583,7 @@ def reduce_lr_on_plateau(
 
     def update(updates, state, params=None, *, value=None, **extra):
         del params, extra
-        if value is None:
-            raise ValueError("reduce_lr_on_plateau needs the metric: update(..., value=metric)")
+        base.required_value("reduce_lr_on_plateau", value, "the metric")
         current = jnp.asarray(value).astype(state.best.dtype)
         better = is_better(current, state.best)
         best = jnp.where(better, current, state.best)

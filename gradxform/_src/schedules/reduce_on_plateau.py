@@ -145,8 +145,7 @@ def reduce_on_plateau(
 
     def update(updates, state, params=None, *, value=None, **extra):
         del params, extra
-        if value is None:
-            raise ValueError("reduce_on_plateau needs the monitored value: update(..., value=v)")
+        base.required_value("reduce_on_plateau", value, "the monitored value")
         count = numerics.safe_increment(state.count)
         value = jnp.asarray(value).astype(state.avg_value.dtype)
         avg = (state.count * state.avg_value + value) / count

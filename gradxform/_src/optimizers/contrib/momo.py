@@ -65,13 +65,8 @@ def _scalars(params, lower_bound):
 
 
 def _loss(extra: dict, who: str) -> Any:
-    value = extra.get("value")
-    if value is None:
-        raise ValueError(
-            f"{who} needs the loss at params: call update(grads, state, params, value=loss) "
-            "(jax.value_and_grad gives both)"
-        )
-    return value
+    what = "the loss at params (jax.value_and_grad gives it with the gradient)"
+    return base.required_value(who, extra.get("value"), what)
 
 
 def _step_size(alpha, weight_decay, barf, lb, gamma, iprod, norm_sq, cap):
