@@ -54,7 +54,9 @@ def _public_callables():
     """``{id: (dotted name, object)}``, one entry per object however often it is exported."""
     found = {}
     for namespace in NAMESPACES:
-        for dotted, obj in _public(namespace):
+        # An alias (InjectHyperparamsState) yields to the name the object was defined under.
+        entries = sorted(_public(namespace), key=lambda e: e[0].rsplit(".", 1)[1] != e[1].__name__)
+        for dotted, obj in entries:
             found.setdefault(id(obj), (dotted, obj))
     return sorted(found.values(), key=lambda item: item[0])
 

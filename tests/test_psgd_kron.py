@@ -72,7 +72,11 @@ def _params(dtype=jnp.float64, small=False):
 def _reference_seed(seed):
     """psgd-jax with ``PRNGKey(seed)`` in place of its fixed key, while it is traced."""
     original = jax.random.PRNGKey
-    return unittest.mock.patch.object(jax.random, "PRNGKey", lambda _: original(seed))
+
+    def seeded(_):
+        return original(seed)
+
+    return unittest.mock.patch.object(jax.random, "PRNGKey", seeded)
 
 
 def _balances(seed, steps):

@@ -122,7 +122,7 @@ def projection_simplex(tree: Any, scale: jax.typing.ArrayLike = 1) -> Any:
         [0.25 0.75 0.  ]
     """
     flat, unravel = ravel_pytree(tree)
-    return unravel(scale * _unit_simplex(flat / scale))
+    return unravel(jnp.multiply(scale, _unit_simplex(flat / scale)))
 
 
 def projection_l1_sphere(tree: Any, scale: jax.typing.ArrayLike = 1) -> Any:
@@ -196,7 +196,7 @@ def projection_l2_ball(tree: Any, scale: jax.typing.ArrayLike = 1) -> Any:
     return tree_ops.scale(scale / jnp.sqrt(jnp.maximum(squared, scale**2)), tree)
 
 
-def projection_linf_ball(tree: Any, scale: jax.typing.ArrayLike = 1) -> Any:
+def projection_linf_ball(tree: Any, scale: Any = 1) -> Any:
     """Onto the l-infinity ball ``max |p_i| <= scale``: ``p = clip(x, -scale, scale)``.
 
     Args:

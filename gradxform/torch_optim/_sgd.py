@@ -14,7 +14,7 @@ from gradxform.torch_optim import _common
 
 
 class DampenedTraceState(NamedTuple):
-    count: jax.Array  # int32 scalar: how many updates the buffer has seen
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count; updates seen, int32
     momentum_buffer: Any
 
 
