@@ -37,9 +37,7 @@ def iterate_average(t0: Any) -> base.GradientTransformation:
 
     def update(updates, state, params=None, **extra):
         del extra
-        if params is None:
-            raise ValueError("iterate_average needs params: call update(g, state, params)")
-        base.check_same_structure(updates, state.ax, "parameter average")
+        base.check_update_inputs("iterate_average", updates, params, state.ax, "parameter average")
         c = state.count.astype(jnp.result_type(float))
         mu = jnp.where(state.count == 0, 1.0, 1.0 / jnp.maximum(1.0, c - t0))
         new_params = base.apply_updates(params, updates)

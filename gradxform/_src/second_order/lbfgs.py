@@ -116,9 +116,9 @@ def scale_by_lbfgs(
 
     def update(updates, state, params=None, **extra):
         del extra
-        if params is None:
-            raise ValueError("scale_by_lbfgs needs params: call update(g, state, params)")
-        base.check_same_structure(updates, state.updates, "previous updates")
+        base.check_update_inputs(
+            "scale_by_lbfgs", updates, params, state.updates, "previous updates"
+        )
         first = state.count == 0
         newest = state.count % memory_size
         slot = (state.count - 1) % memory_size

@@ -396,9 +396,9 @@ def scale_by_zoom_linesearch(
         )
 
     def update(updates, state, params=None, *, value, grad, value_fn, **extra):
-        if params is None:
-            raise ValueError("scale_by_zoom_linesearch needs params")
-        base.check_same_structure(updates, state.grad, "stored gradient")
+        base.check_update_inputs(
+            "scale_by_zoom_linesearch", updates, params, state.grad, "stored gradient"
+        )
         value_and_grad = jax.value_and_grad(
             functools.partial(value_fn, **kwargs_for(value_fn, extra))
         )

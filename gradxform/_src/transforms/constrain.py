@@ -22,9 +22,7 @@ def keep_params_nonnegative() -> base.GradientTransformation:
     """
 
     def clamp(updates, params):
-        if params is None:
-            raise ValueError("keep_params_nonnegative needs params: call update(u, state, params)")
-        base.check_same_structure(updates, params, "params")
+        base.check_update_inputs("keep_params_nonnegative", updates, params, params, "params")
         return jax.tree.map(
             lambda u, p: None if p is None else jnp.where((p + u) < 0.0, -p, u),
             updates,

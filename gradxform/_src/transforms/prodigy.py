@@ -114,9 +114,7 @@ def scale_by_prodigy(
 
     def update(updates, state, params=None, **extra):
         del extra
-        if params is None:
-            raise ValueError("scale_by_prodigy needs params: call update(updates, state, params)")
-        base.check_same_structure(updates, state.exp_avg, "first moment")
+        base.check_update_inputs("scale_by_prodigy", updates, params, state.exp_avg, "first moment")
         # Computed in at least float32: in half precision d = 1e-6 times g, and its square,
         # underflow. The moments saturate instead of overflowing (see gradxform.tree).
         d = numerics.upcast(state.estim_lr)

@@ -89,9 +89,7 @@ def schedule_free(
         )
 
     def update(updates, state, params=None, **extra):
-        if params is None:
-            raise ValueError("schedule_free needs params: call update(updates, state, params)")
-        base.check_same_structure(updates, state.z, "iterate z")
+        base.check_update_inputs("schedule_free", updates, params, state.z, "iterate z")
         lr = learning_rate
         if callable(learning_rate):
             lr = jnp.asarray(learning_rate(state.step_count), dtype=state.max_lr.dtype)

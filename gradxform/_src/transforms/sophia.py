@@ -172,9 +172,7 @@ def scale_by_sophia(
         )
 
     def update(updates, state, params=None, **extra):
-        if params is None:
-            raise ValueError("scale_by_sophia needs params: call update(updates, state, params)")
-        base.check_same_structure(updates, state.mu, "first moment")
+        base.check_update_inputs("scale_by_sophia", updates, params, state.mu, "first moment")
         wide = jax.tree.map(numerics.upcast, updates)
         mu = tree_ops.update_moment(wide, state.mu, b1, 1)
         count = numerics.safe_increment(state.count)

@@ -42,9 +42,7 @@ def scale_by_trust_ratio(
         return u * jnp.where(zero, jnp.array(1.0, dtype=jnp.asarray(p).dtype), ratio)
 
     def scale_tree(updates, params):
-        if params is None:
-            raise ValueError("scale_by_trust_ratio needs params: call update(u, state, params)")
-        base.check_same_structure(updates, params, "params")
+        base.check_update_inputs("scale_by_trust_ratio", updates, params, params, "params")
         return jax.tree.map(scale_leaf, updates, params)
 
     return base.stateless(scale_tree)

@@ -117,9 +117,7 @@ def momo(
 
     def update(updates, state, params=None, **extra):
         value = _loss(extra, "momo")
-        if params is None:
-            raise ValueError("momo needs params: call update(grads, state, params, value=loss)")
-        base.check_same_structure(updates, state.exp_avg, "momentum")
+        base.check_update_inputs("momo", updates, params, state.exp_avg, "momentum")
         up = numerics.upcast
         dtype = state.barf.dtype
         bt = jnp.where(state.count == 0, 0.0, beta)
@@ -198,11 +196,7 @@ def momo_adam(
 
     def update(updates, state, params=None, **extra):
         value = _loss(extra, "momo_adam")
-        if params is None:
-            raise ValueError(
-                "momo_adam needs params: call update(grads, state, params, value=loss)"
-            )
-        base.check_same_structure(updates, state.exp_avg, "first moment")
+        base.check_update_inputs("momo_adam", updates, params, state.exp_avg, "first moment")
         up = numerics.upcast
         dtype = state.barf.dtype
         count = numerics.safe_increment(state.count)
