@@ -544,12 +544,11 @@ def reduce_lr_on_plateau(
         eps: reductions smaller than this are skipped; ``>= 0`` (default 1e-8).
 
     Returns:
-        A ``GradientTransformation`` whose ``update`` needs ``value=`` and whose state is a
-        ``ReduceLROnPlateauState``.
+        A ``GradientTransformation`` needing ``value=`` as ``gradxform.reduce_on_plateau``
+        does, with this module's ``ReduceLROnPlateauState`` (torch's fields) as its state.
 
     Raises:
-        ValueError: for a hyperparameter outside its range, or an ``update`` without
-            ``value``.
+        ValueError: as ``gradxform.reduce_on_plateau``.
     """
     validate.positive("base_lr", base_lr)
     validate.one_of("mode", mode, ("min", "max"))
