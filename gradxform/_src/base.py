@@ -19,7 +19,7 @@ Params = Any
 Updates = Any
 OptState = Any
 Schedule = Callable[[jax.typing.ArrayLike], jax.typing.ArrayLike]
-ScalarOrSchedule = float | jax.Array | Schedule
+ScalarOrSchedule = jax.typing.ArrayLike | Schedule
 # The ``mask`` of ``masked`` and ``add_decayed_weights``: a tree of bools like the params,
 # a function of the params giving one, or None for every leaf.
 MaskOrFn = Any | Callable[[Params], Any] | None
@@ -153,7 +153,7 @@ def check_same_structure(updates: PyTree, reference: PyTree, what: str) -> None:
     """
     got = jax.tree.structure(updates)
     want = jax.tree.structure(reference)
-    if got != want:
+    if got != want:  # type: ignore[operator]  # jaxlib ships PyTreeDef without a stub
         raise ValueError(
             f"the updates' tree structure does not match the {what} it was initialised with.\n"
             f"  updates: {got}\n  {what}: {want}"

@@ -221,7 +221,7 @@ def _row_axes(tx, row_tree: dict):
     state = jax.eval_shape(tx.init, row_tree)
     per_leaf = [o >= 0 for o in _owners(state, jax.tree.structure(row_tree))]
     treedef = jax.tree.structure(state)
-    return treedef, per_leaf, treedef.unflatten([0 if p else None for p in per_leaf])
+    return treedef, per_leaf, jax.tree.unflatten(treedef, [0 if p else None for p in per_leaf])
 
 
 def _vmapped_init(tx, stacks: list, plan: StackPlan):

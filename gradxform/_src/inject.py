@@ -29,7 +29,7 @@ class InjectStatefulHyperparamsState(NamedTuple):
         inner_state: the state of the wrapped transformation.
     """
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count
     hyperparams: dict[str, jax.Array]
     hyperparams_states: dict[str, Any]
     inner_state: Any
@@ -42,7 +42,7 @@ class WrappedScheduleState(NamedTuple):
         count: int32 scalar ``t``, the number of ``update`` calls so far.
     """
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count
 
 
 class WrappedSchedule:

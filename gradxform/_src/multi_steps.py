@@ -202,7 +202,8 @@ class ApplyEvery(NamedTuple):
       grad_acc: The sum of the window's updates so far, a tree like the parameters.
     """
 
-    count: jax.Array  # int32: position in the current window of k steps
+    # int32: position in the current window of k steps
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count
     grad_acc: Any  # the sum of the window's updates so far
 
 

@@ -33,12 +33,12 @@ def safe_increment(count: jax.typing.ArrayLike) -> jax.Array:
     """
     count = jnp.asarray(count)
     if jnp.issubdtype(count.dtype, jnp.integer):
-        top = jnp.iinfo(count.dtype).max
+        largest: int | float = jnp.iinfo(count.dtype).max
     elif jnp.issubdtype(count.dtype, jnp.floating):
-        top = jnp.finfo(count.dtype).max
+        largest = float(jnp.finfo(count.dtype).max)
     else:
         raise ValueError(f"cannot increment a counter of dtype {count.dtype}")
-    top = jnp.array(top, count.dtype)
+    top = jnp.array(largest, count.dtype)
     return jnp.where(count < top, count + jnp.array(1, count.dtype), top)
 
 

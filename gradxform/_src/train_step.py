@@ -124,8 +124,8 @@ class TrainStep:
                     "train_step: hyperparameters need an optimizer factory such as gx.adam, "
                     "not a built transformation"
                 )
-            self._factory = None
-            self._built = base.as_transformation(optimizer)
+            self._factory: Callable | None = None
+            self._built: base.GradientTransformation | None = base.as_transformation(optimizer)
         elif callable(optimizer):
             self._factory = optimizer
             self._built = None
@@ -150,6 +150,7 @@ class TrainStep:
     def transformation(self, **dynamic) -> base.GradientTransformation:
         """The optimizer for the given dynamic hyperparameters (defaults otherwise)."""
         if self._factory is None:
+            assert self._built is not None  # __init__ sets exactly one of the two
             tx = self._built
         else:
             dynamic = {**self._dynamic, **dynamic}

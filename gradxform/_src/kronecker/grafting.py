@@ -87,6 +87,8 @@ def graft_step(
     s = g
     if graft_type.endswith("_normalized"):
         s = g / (jnp.linalg.norm(g) + GRAFT_EPSILON)
+    if diagonal is None:
+        raise ValueError(f"graft_type {graft_type!r} needs its diagonal accumulator, got None")
     if graft_type.startswith("adagrad"):
         diagonal = diagonal + jnp.square(s)
         return s / (jnp.sqrt(diagonal) + diagonal_epsilon), diagonal

@@ -39,7 +39,7 @@ class ScaleByPsgdKronState(NamedTuple):
         update_counter: int32 scalar, the calls since ``Q`` was last fitted.
     """
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count
     mu: Any
     factors: Any
     update_counter: jax.Array

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 from jax import lax
 
 
@@ -24,7 +25,7 @@ def is_refresh_step(count: jax.typing.ArrayLike, every: int) -> jax.Array:
     Returns:
       A boolean scalar.
     """
-    return (count % every) == 0
+    return jnp.asarray(count) % every == 0
 
 
 def refresh_every(

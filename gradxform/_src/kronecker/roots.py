@@ -51,7 +51,7 @@ def root_dtype(dtype: Any = None) -> jnp.dtype:
     """
     if dtype is not None:
         return jnp.dtype(dtype)
-    return jnp.dtype(jnp.float64 if jax.config.jax_enable_x64 else jnp.float32)
+    return jnp.dtype(jax.dtypes.canonicalize_dtype(jnp.float64))
 
 
 def _normalize(tree: Any) -> Any:
@@ -191,6 +191,7 @@ def _matrix_power(m: jax.Array, p: Any, precision: lax.Precision) -> jax.Array:
             k //= 2
             if k:
                 square = jnp.matmul(square, square, precision=precision)
+        assert result is not None  # p >= 1, so the loop set it
         return result
 
     def running(state):

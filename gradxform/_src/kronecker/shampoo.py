@@ -48,7 +48,7 @@ class ShampooState(NamedTuple):
       graft_momentum: the momentum of the graft update, like the params.
     """
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count
     statistics: tuple
     preconditioners: tuple
     diagonal_statistics: Any

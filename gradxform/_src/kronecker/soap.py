@@ -28,7 +28,7 @@ class ScaleBySoapState(NamedTuple):
         bases: per leaf, the eigenbases of ``factors``, same layout.
     """
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count
     mu: Any
     nu: Any
     factors: Any
@@ -36,7 +36,7 @@ class ScaleBySoapState(NamedTuple):
 
 
 class SoapStepState(NamedTuple):
-    count: jax.Array  # int32 scalar
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count; int32 scalar
 
 
 def _factored_shape(shape, max_precond_dim: int, merge_dims: bool) -> tuple[int, ...]:

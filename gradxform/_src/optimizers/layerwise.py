@@ -5,6 +5,8 @@ A leaf of the parameter tree is one "layer" (a weight matrix, a bias vector).
 
 from __future__ import annotations
 
+from typing import Any
+
 import jax
 
 from gradxform._src import base, validate
@@ -104,6 +106,12 @@ def lars(
     )
 
 
+def _fromage_step_and_decay(lr: Any) -> tuple[Any, Any]:
+    """Fromage's ``(lr / sqrt(1 + lr^2), 1 / sqrt(1 + lr^2) - 1)`` for a rate ``lr``."""
+    shrink = 1 / (1 + lr**2) ** 0.5
+    return lr * shrink, shrink - 1
+
+
 def fromage(
     learning_rate: base.ScalarOrSchedule, min_norm: jax.typing.ArrayLike = 1e-6
 ) -> base.GradientTransformation:
@@ -123,14 +131,15 @@ def fromage(
         and ``WeightDecaySchedule(count)`` third. ``update`` needs ``params``.
     """
     validate.non_negative("min_norm", min_norm)
+    step: base.ScalarOrSchedule
+    decay: base.ScalarOrSchedule
     if callable(learning_rate):
-        shrink = lambda count: 1 / (1 + learning_rate(count) ** 2) ** 0.5  # noqa: E731
-        step = lambda count: shrink(count) * learning_rate(count)  # noqa: E731
-        decay = lambda count: shrink(count) - 1  # noqa: E731
+        lr_fn = learning_rate
+        step = lambda count: _fromage_step_and_decay(lr_fn(count))[0]
+        decay = lambda count: _fromage_step_and_decay(lr_fn(count))[1]
     else:
         validate.non_negative("learning_rate", learning_rate)
-        shrink = 1 / (1 + learning_rate**2) ** 0.5
-        step, decay = learning_rate * shrink, shrink - 1
+        step, decay = _fromage_step_and_decay(learning_rate)
     return chain(
         scale_by_trust_ratio(min_norm),
         scale_by_learning_rate(step),
@@ -144,7 +153,7 @@ def novograd(
     b2: jax.typing.ArrayLike = 0.25,
     eps: jax.typing.ArrayLike = 1e-6,
     eps_root: jax.typing.ArrayLike = 0.0,
-    weight_decay: base.ScalarOrSchedule = 0.0,
+    weight_decay: jax.typing.ArrayLike = 0.0,
 ) -> base.GradientTransformation:
     """NovoGrad (Ginsburg et al. 2019, "Stochastic Gradient Methods with Layer-wise
     Adaptive Moments for Training of Deep Networks").

@@ -147,7 +147,7 @@ def warmup_exponential_decay_schedule(
     peak_value: jax.typing.ArrayLike,
     warmup_steps: int,
     transition_steps: int,
-    decay_rate: jax.typing.ArrayLike,
+    decay_rate: float,
     transition_begin: int = 0,
     staircase: bool = False,
     end_value: jax.typing.ArrayLike | None = None,

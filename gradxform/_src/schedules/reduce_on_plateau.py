@@ -29,7 +29,8 @@ class ReduceLROnPlateauState(NamedTuple):
     best_value: jax.Array  # the best average so far (+inf at the start)
     plateau_count: jax.Array  # int32: accumulated averages without improvement
     cooldown_count: jax.Array  # int32: averages left before plateaus count again
-    count: jax.Array  # int32: values accumulated into avg_value so far
+    # int32: values accumulated into avg_value so far
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count
     avg_value: jax.Array  # running mean of the values of the current accumulation
 
 

@@ -30,7 +30,7 @@ class ScaleByLBFGSState(NamedTuple):
             ``(memory_size,)`` array of the params' real dtype.
     """
 
-    count: jax.Array  # int32
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count; int32
     params: Any
     updates: Any
     diff_params_memory: Any

@@ -276,7 +276,7 @@ class _Point(NamedTuple):
 
 
 class _ZoomSearch(NamedTuple):
-    count: jax.Array  # evaluations so far
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count; evaluations so far
     last: _Point  # the latest evaluated point
     grad: Any  # gradient at ``last``
     decrease_error: jax.Array

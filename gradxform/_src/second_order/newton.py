@@ -30,7 +30,7 @@ class ScaleByNewtonState(NamedTuple):
             solver); int32 scalar.
     """
 
-    count: jax.Array  # int32
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count; int32
     negative_curvature: jax.Array  # bool
     num_cg_steps: jax.Array  # int32
 

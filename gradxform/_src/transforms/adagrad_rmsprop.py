@@ -91,7 +91,7 @@ class ScaleByRmsWithCountState(NamedTuple):
         nu: the average ``v`` of ``|g|^2``, a tree like the params, in their dtypes.
     """
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count
     nu: Any
 
 
@@ -148,7 +148,7 @@ class ScaleByRStdDevWithCountState(NamedTuple):
         nu: the average ``v`` of ``|g|^2``, a tree like the params, in their dtypes.
     """
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count
     mu: Any
     nu: Any
 

@@ -33,7 +33,7 @@ class NesterovEmaState(NamedTuple):
             given, else the params' dtypes).
     """
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count
     ema: Any
 
 
@@ -113,7 +113,7 @@ class ScaleByAdamState(NamedTuple):
             else the params' dtypes).
     """
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count
     mu: Any
     nu: Any
 

@@ -67,7 +67,7 @@ class ScaleByAmsgradState(NamedTuple):
         nu_max: the running maximum ``v_max``, a tree like the params, in their dtypes.
     """
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count
     mu: Any
     nu: Any
     nu_max: Any
@@ -188,7 +188,7 @@ class ScaleByBeliefState(NamedTuple):
         nu: the second central moment ``s``, a tree like the params, in their dtypes.
     """
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count
     mu: Any
     nu: Any
 

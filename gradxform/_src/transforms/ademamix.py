@@ -25,7 +25,7 @@ class ScaleByAdemamixState(NamedTuple):
         nu: the second moment ``v``, a tree like the params (in ``mu_dtype`` when given).
     """
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count
     count_m2: jax.Array
     m1: Any
     m2: Any

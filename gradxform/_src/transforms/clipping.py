@@ -26,7 +26,7 @@ def clip(max_delta: jax.typing.ArrayLike) -> base.GradientTransformation:
       A stateless ``GradientTransformation`` (state ``EmptyState``).
     """
     validate.non_negative("max_delta", max_delta)
-    return base.elementwise(lambda u: jnp.clip(u, -max_delta, max_delta))
+    return base.elementwise(lambda u: jnp.clip(u, jnp.negative(max_delta), max_delta))
 
 
 def clip_by_block_rms(threshold: jax.typing.ArrayLike) -> base.GradientTransformation:
@@ -217,7 +217,7 @@ def unitwise_clip(
     if len(shapes) != 1:
         raise ValueError(f"unitwise_clip: shapes must match, got {sorted(shapes)}")
     clipped = grad * (max_norm / jnp.maximum(g_norm, div_eps))
-    return jnp.where(g_norm < max_norm, grad, clipped)
+    return jnp.where(jnp.less(g_norm, max_norm), grad, clipped)
 
 
 def adaptive_grad_clip(

@@ -25,7 +25,7 @@ def _decay_rate_pow(step: jax.typing.ArrayLike, exponent: jax.typing.ArrayLike =
     Formed in float32, as optax does, so trajectories agree with it to round-off.
     """
     t = jnp.array(step + 1, jnp.float32)
-    return 1.0 - t ** (-exponent)
+    return 1.0 - t ** jnp.negative(exponent)
 
 
 def _factored_dims(shape: tuple, factored: bool, min_dim_size_to_factor: int):
@@ -52,7 +52,7 @@ class FactoredState(NamedTuple):
             factored leaf a ``(1,)`` zero stub. In the params' dtypes.
     """
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count
     v_row: Any
     v_col: Any
     v: Any
@@ -160,7 +160,7 @@ def scale_by_factored_rms(
 def _unzip(tree_of_tuples: Any, like: Any, n: int) -> tuple:
     """A tree (shaped like ``like``) of ``n``-tuples as ``n`` trees."""
     treedef = jax.tree.structure(like)
-    tuples = treedef.flatten_up_to(tree_of_tuples)
+    tuples = treedef.flatten_up_to(tree_of_tuples)  # type: ignore[attr-defined]  # no stub
     return tuple(jax.tree.unflatten(treedef, [t[i] for t in tuples]) for i in range(n))
 
 def _saturate(x: jax.Array, g: jax.Array, top: Any = None) -> jax.Array:
@@ -221,7 +221,11 @@ def scale_by_sm3(
     validate.decay("b1", b1)
     validate.unit_interval("b2", b2)
     validate.non_negative("eps", eps)
-    coeff = 1.0 if isinstance(b2, (int, float)) and b2 == 1.0 else 1.0 - b2
+    if isinstance(b2, (int, float)):
+        coeff = 1.0 if b2 == 1.0 else 1.0 - b2
+    else:
+        # An array b2 (a NumPy or JAX scalar, or injected and traced) can be 1 as well.
+        coeff = jnp.where(jnp.asarray(b2) == 1, 1.0, 1.0 - b2)
 
     def init(params):
         base.check_float_leaves(params, "scale_by_sm3")

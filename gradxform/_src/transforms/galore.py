@@ -35,7 +35,7 @@ class GaLoreState(NamedTuple):
             ``(0, 0)`` array for leaves that are not projected.
     """
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count
     base_optimizer_state: Any
     projector: Any
 

@@ -78,7 +78,7 @@ class ScaleByNovogradState(NamedTuple):
         nu: ``v``, one scalar per leaf, in the leaf's dtype.
     """
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count
     mu: Any
     nu: Any
 

@@ -23,7 +23,7 @@ class ScaleByLionState(NamedTuple):
             the params' dtypes).
     """
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count
     mu: Any
 
 

@@ -21,7 +21,7 @@ class MadgradState(NamedTuple):
         x0: the params at ``init``.
     """
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count
     grad_sum_sq: Any
     s: Any
     x0: Any

@@ -71,7 +71,7 @@ class EmaState(NamedTuple):
             given, else the params' dtypes).
     """
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count
     ema: Any
 
 
@@ -139,7 +139,7 @@ class BiasCorrectionState(NamedTuple):
         count: int32 scalar, the number of updates made so far.
     """
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count
 
 
 def bias_correction(decay: jax.typing.ArrayLike) -> base.GradientTransformation:

@@ -80,12 +80,16 @@ def monitor(measures: dict[str, Any]) -> base.GradientTransformation:
       The ``GradientTransformation``; its state is
       ``MonitorState(measurements, measure_states)``.
     """
-    txs = {}
+    txs: dict[str, base.GradientTransformation] = {}
     for name, m in measures.items():
         if isinstance(m, base.GradientTransformation) or not callable(m):
             txs[name] = base.as_transformation(m)
         else:
-            txs[name] = base.stateless(lambda u, _, m=m: m(u))
+
+            def measure_only(u, _params, m=m):
+                return m(u)
+
+            txs[name] = base.stateless(measure_only)
     names = tuple(txs)
 
     def init(params):

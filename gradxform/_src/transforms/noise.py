@@ -18,7 +18,7 @@ class AddNoiseState(NamedTuple):
         rng_key: the typed PRNG key the next step splits.
     """
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count
     rng_key: jax.Array
 
 

@@ -148,12 +148,12 @@ def orthogonalize_via_newton_schulz(
     Returns:
         An array of the shape and dtype of ``x``: each of its matrices orthogonalised.
     """
-    if x.ndim != 2 and not is_dimension_numbers(dimension_numbers):
+    if x.ndim == 2:
+        dimension_numbers = MuonDimensionNumbers(0, 1)
+    elif not isinstance(dimension_numbers, MuonDimensionNumbers):
         raise ValueError(
             f"expected a matrix or dimension_numbers, got shape {x.shape} and {dimension_numbers}"
         )
-    if x.ndim == 2:
-        dimension_numbers = MuonDimensionNumbers(0, 1)
     validate.one_of("preconditioning", preconditioning, _PRECONDITIONINGS)
     ns_coeffs = jnp.asarray(ns_coeffs)
     if ns_coeffs.ndim > 2 or ns_coeffs.shape[-1] != 3:
@@ -259,7 +259,7 @@ class MuonState(NamedTuple):
             ``n <= ns_steps``: the given rows' last ``ns_steps``.
     """
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count
     mu: Any
     ns_coeffs: jax.Array
 

@@ -35,7 +35,7 @@ class ProdigyState(NamedTuple):
     params0: Any
     estim_lr: jax.Array
     numerator_weighted: jax.Array
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count
 
 
 def scale_by_prodigy(

@@ -17,7 +17,7 @@ class ScaleByScheduleState(NamedTuple):
         count: int32 scalar, the number of updates made so far.
     """
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count
 
 
 def scale(step_size: jax.typing.ArrayLike) -> base.GradientTransformation:
@@ -31,7 +31,7 @@ def scale(step_size: jax.typing.ArrayLike) -> base.GradientTransformation:
       A stateless ``GradientTransformation`` (state ``EmptyState``).
     """
     validate.finite("step_size", step_size)
-    return base.elementwise(lambda u: step_size * u)
+    return base.elementwise(lambda u: jnp.multiply(step_size, u))
 
 
 def scale_by_schedule(step_size_fn: base.Schedule) -> base.GradientTransformation:

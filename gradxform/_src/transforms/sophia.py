@@ -85,7 +85,7 @@ class SophiaState(NamedTuple):
         hessian_fn_state: the state of ``hessian_diagonal_fn``.
     """
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count
     mu: Any
     nu: Any
     hessian_fn_state: Any

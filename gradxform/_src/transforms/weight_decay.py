@@ -19,7 +19,7 @@ class WeightDecaySchedule(NamedTuple):
         count: int32 scalar, the number of updates made so far.
     """
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count
 
 
 def add_decayed_weights(
@@ -48,8 +48,11 @@ def add_decayed_weights(
     scheduled = callable(weight_decay)
     if not scheduled:
         validate.finite("weight_decay", weight_decay)
-    skip = not scheduled and not isinstance(weight_decay, jax.core.Tracer) and (
-        np.ndim(weight_decay) == 0 and float(weight_decay) == 0.0
+    skip = (  # a known scalar zero
+        not callable(weight_decay)
+        and not isinstance(weight_decay, jax.core.Tracer)
+        and np.ndim(weight_decay) == 0
+        and not np.any(weight_decay)
     )
 
     def init(params):

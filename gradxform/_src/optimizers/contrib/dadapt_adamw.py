@@ -30,7 +30,7 @@ class DAdaptAdamWState(NamedTuple):
     grad_sum: Any
     estim_lr: jax.Array
     numerator_weighted: jax.Array
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count
 
 
 def dadapt_adamw(

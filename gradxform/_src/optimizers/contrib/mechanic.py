@@ -27,7 +27,7 @@ class MechanicState(NamedTuple):
     """
 
     base_optimizer_state: Any
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count
     r: jax.Array
     m: jax.Array
     v: jax.Array

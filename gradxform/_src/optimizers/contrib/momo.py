@@ -28,7 +28,7 @@ class MomoState(NamedTuple):
     barf: jax.Array
     gamma: jax.Array
     lb: jax.Array
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count
 
 
 class MomoAdamState(NamedTuple):
@@ -49,7 +49,7 @@ class MomoAdamState(NamedTuple):
     barf: jax.Array
     gamma: jax.Array
     lb: jax.Array
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count
 
 
 def _validate(learning_rate, weight_decay, lower_bound) -> None:
