@@ -129,7 +129,7 @@ def add_scale(tree_x: Any, scalar: jax.typing.ArrayLike, tree_y: Any) -> Any:
     return _map(lambda x, y: x + scalar * y, tree_x, tree_y)
 
 
-def vdot(tree_x: Any, tree_y: Any) -> jax.Array:
+def vdot(tree_x: Any, tree_y: Any) -> jax.Array | int:
     """``sum_i <x_i, y_i> = sum_i sum(conj(x_i) * y_i)``.
 
     An element-wise product and a sum rather than ``jnp.vdot``: no leaf is raveled (a
@@ -147,7 +147,7 @@ def vdot(tree_x: Any, tree_y: Any) -> jax.Array:
     return jax.tree.reduce(operator.add, dots, initializer=0)
 
 
-def sum(tree: Any, associative_reduction: bool = False) -> jax.Array:  # noqa: A001
+def sum(tree: Any, associative_reduction: bool = False) -> jax.Array | int:  # noqa: A001
     """The sum of every element of every leaf.
 
     Args:
@@ -561,7 +561,8 @@ def allclose(tree_x: Any, tree_y: Any, rtol: float = 1e-5, atol: float = 1e-8) -
         A Python bool: False when the structures differ. Needs concrete values, not
         tracers.
     """
-    if jax.tree.structure(tree_x) != jax.tree.structure(tree_y):
+    # jaxlib ships PyTreeDef without a stub, so mypy cannot see its __ne__.
+    if jax.tree.structure(tree_x) != jax.tree.structure(tree_y):  # type: ignore[operator]
         return False
     pairs = zip(jax.tree.leaves(tree_x), jax.tree.leaves(tree_y))
     return all(bool(jnp.allclose(x, y, rtol=rtol, atol=atol)) for x, y in pairs)
