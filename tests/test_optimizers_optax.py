@@ -261,6 +261,21 @@ def test_sm3_matches_numpy_reference_on_a_tree_with_scalar_leaves():
         jax.jit(theirs.update)(jit_grad(params), theirs.init(params), params)
 
 
+@pytest.mark.parametrize("b2", [np.float64(1.0), "jax", 0.5])
+def test_scale_by_sm3_b2_as_an_array_matches_optax_with_a_float(b2):
+    """b2 given as a NumPy or JAX scalar (or injected) still means plain sums at 1."""
+    value = 1.0 if isinstance(b2, str) else float(b2)
+    ours_b2 = jnp.asarray(value) if isinstance(b2, str) else b2
+    params = {"w": jnp.arange(6.0).reshape(2, 3) / 7, "b": jnp.array([0.3, -0.2])}
+    grads = [jax.tree.map(lambda p, k=k: jnp.sin(p * (k + 1)) + 0.1, params) for k in range(3)]
+    ours, theirs = gx.scale_by_sm3(b2=ours_b2), optax.scale_by_sm3(b2=value)
+    s_ours, s_theirs = ours.init(params), theirs.init(params)
+    for g in grads:
+        u_ours, s_ours = jax.jit(ours.update)(g, s_ours, params)
+        u_theirs, s_theirs = theirs.update(g, s_theirs, params)
+        assert_trees_close(u_ours, u_theirs, rtol=1e-6, atol=1e-9)
+
+
 def test_sm3_with_an_empty_axis_keeps_the_other_covers_at_zero():
     params = {"empty": jnp.zeros((2, 0, 2)), "w": jnp.ones((2, 3))}
     grads = {"empty": jnp.zeros((2, 0, 2)), "w": jnp.full((2, 3), 2.0)}
