@@ -221,6 +221,7 @@ def scale_by_sm3(
     validate.decay("b1", b1)
     validate.unit_interval("b2", b2)
     validate.non_negative("eps", eps)
+    coeff: float | jax.Array
     if isinstance(b2, (int, float)):
         coeff = 1.0 if b2 == 1.0 else 1.0 - b2
     else:
