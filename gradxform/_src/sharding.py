@@ -163,8 +163,8 @@ def partition_spec(
     Examples:
       >>> from jax.sharding import PartitionSpec
       >>> mesh = jax.make_mesh((1,), ("data",))
-      >>> print(gx.sharding.partition_spec((8, 4), PartitionSpec(), "data", mesh))
-      P('data', None)
+      >>> tuple(gx.sharding.partition_spec((8, 4), PartitionSpec(), "data", mesh))
+      ('data', None)
     """
     axes = (axis,) if isinstance(axis, str) else tuple(axis)
     entries = list(spec) + [None] * (len(shape) - len(spec))
