@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import statistics
 import time
+from collections.abc import Callable
 from types import ModuleType
-from typing import Callable
 
 import jax
 import jax.numpy as jnp

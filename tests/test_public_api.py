@@ -7,8 +7,8 @@ own use (``jax``, ``jnp``, ``np``, ``functools``, ``Any``).
 """
 
 from __future__ import annotations
-
 import __future__
+
 import importlib
 import pkgutil
 
@@ -16,11 +16,14 @@ import pytest
 
 import gradxform
 
-PUBLIC_MODULES = ["gradxform"] + sorted(
-    info.name
-    for info in pkgutil.walk_packages(gradxform.__path__, "gradxform.")
-    if not any(part.startswith("_") for part in info.name.split("."))
-)
+PUBLIC_MODULES = [
+    "gradxform",
+    *sorted(
+        info.name
+        for info in pkgutil.walk_packages(gradxform.__path__, "gradxform.")
+        if not any(part.startswith("_") for part in info.name.split("."))
+    ),
+]
 
 # Public modules that still implement their functions in place (and so expose their
 # imports); each leaves this list when its code moves under gradxform._src.
@@ -47,8 +50,14 @@ def _module_param(name: str):
 
 def test_the_walk_finds_every_namespace():
     # Guards the parametrization below against a walk that silently finds nothing.
-    for name in ("gradxform.contrib", "gradxform.projections", "gradxform.schedules",
-                 "gradxform.sharding", "gradxform.torch_optim", "gradxform.tree"):
+    for name in (
+        "gradxform.contrib",
+        "gradxform.projections",
+        "gradxform.schedules",
+        "gradxform.sharding",
+        "gradxform.torch_optim",
+        "gradxform.tree",
+    ):
         assert name in PUBLIC_MODULES
 
 
@@ -63,4 +72,3 @@ def test_all_names_exactly_the_public_attributes(name):
     )
     leaked = [n for n in OWN_IMPORTS if hasattr(module, n)]
     assert not leaked, f"{name} exposes its imports {leaked}"
-

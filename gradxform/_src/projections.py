@@ -12,6 +12,7 @@ from jax.flatten_util import ravel_pytree
 
 from gradxform import tree as tree_ops
 
+
 def _broadcast_to(bound: Any, tree: Any) -> Any:
     """``bound`` with one entry per leaf of ``tree``; ``bound`` is a leaf (a number or
     array, which applies to every leaf) or a tree whose structure is a prefix of ``tree``'s."""

@@ -6,7 +6,6 @@ names and defaults; each scheduler is a pure function of the number of
 ``optimizer.param_groups[0]["lr"]`` after that many calls.
 """
 
-# optimizers
 from gradxform.torch_optim._adadelta import adadelta
 from gradxform.torch_optim._adagrad import adagrad
 from gradxform.torch_optim._adam import adam, adamw
@@ -16,9 +15,6 @@ from gradxform.torch_optim._nadam import nadam
 from gradxform.torch_optim._radam import radam
 from gradxform.torch_optim._rmsprop import rmsprop
 from gradxform.torch_optim._rprop import rprop
-from gradxform.torch_optim._sgd import sgd
-
-# schedulers
 from gradxform.torch_optim._schedulers import (
     ReduceLROnPlateauState,
     constant_lr,
@@ -34,6 +30,7 @@ from gradxform.torch_optim._schedulers import (
     reduce_lr_on_plateau,
     step_lr,
 )
+from gradxform.torch_optim._sgd import sgd
 
 __all__ = [
     "ReduceLROnPlateauState",
