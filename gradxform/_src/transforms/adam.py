@@ -17,6 +17,7 @@ from gradxform._src.combine import chain
 from gradxform._src.dtypes import canonicalize_dtype
 from gradxform._src.transforms.adam_moments import (
     adam_moments,
+    adam_quotient,
     debiased_first_moment,
     nesterov_debias,
     quotient_like,
@@ -118,6 +119,32 @@ class ScaleByAdamState(NamedTuple):
     nu: Any
 
 
+def initial_adam_state(
+    who: str, params: Any, mu_dtype: Any = None, nu_dtype: Any = None, fill: Any = 0.0
+) -> ScaleByAdamState:
+    """The first ``ScaleByAdamState``, shared by ``scale_by_adam`` and the variants whose
+    state has its layout: ``count = 0`` and both moments at ``fill``.
+
+    Args:
+      who: the transformation's name, for the refusal of a non-float parameter.
+      params: the parameters, a tree of float arrays.
+      mu_dtype: storage dtype of ``mu`` (default None: the params'); refused when it
+        would drop the imaginary part of complex params.
+      nu_dtype: storage dtype of ``nu`` (default None: the params').
+      fill: the starting value of every entry of both moments (default 0).
+
+    Returns:
+      ``ScaleByAdamState(count, mu, nu)``.
+    """
+    base.check_float_leaves(params, who)
+    base.check_accumulator_dtype(params, mu_dtype, who)
+    return ScaleByAdamState(
+        count=jnp.zeros([], jnp.int32),
+        mu=tree_ops.full_like(params, fill, dtype=mu_dtype),
+        nu=tree_ops.full_like(params, fill, dtype=nu_dtype),
+    )
+
+
 def scale_by_adam(
     b1: jax.typing.ArrayLike = 0.9,
     b2: jax.typing.ArrayLike = 0.999,
@@ -170,15 +197,6 @@ def scale_by_adam(
     validate.adam(b1, b2, eps, eps_root)
     mu_dtype, nu_dtype = canonicalize_dtype(mu_dtype), canonicalize_dtype(nu_dtype)
 
-    def init(params):
-        base.check_float_leaves(params, "scale_by_adam")
-        base.check_accumulator_dtype(params, mu_dtype, "scale_by_adam")
-        return ScaleByAdamState(
-            count=jnp.zeros([], jnp.int32),
-            mu=tree_ops.zeros_like(params, dtype=mu_dtype),
-            nu=tree_ops.zeros_like(params, dtype=nu_dtype),
-        )
-
     def update(updates, state, params=None, **extra):
         del params, extra
         base.check_same_structure(updates, state.mu, "first moment")
@@ -186,10 +204,10 @@ def scale_by_adam(
         count = numerics.safe_increment(state.count)
         mu_hat = debiased_first_moment(mu, wide, b1, count, nesterov)
         nu_hat = tree_ops.bias_correction(nu, b2, count)
-        out = quotient_like(
-            updates, state.mu, lambda m, v: m / (jnp.sqrt(v + eps_root) + eps), mu_hat, nu_hat
-        )
+        out = quotient_like(updates, state.mu, adam_quotient(eps, eps_root), mu_hat, nu_hat)
         mu, nu = tree_ops.cast_like((mu, nu), (state.mu, state.nu))
         return out, ScaleByAdamState(count=count, mu=mu, nu=nu)
 
-    return base.GradientTransformation(init, update)
+    return base.GradientTransformation(
+        lambda params: initial_adam_state("scale_by_adam", params, mu_dtype, nu_dtype), update
+    )

@@ -97,3 +97,17 @@ def quotient_like(updates: Any, mu: Any, fn: Any, *trees: Any) -> Any:
         mu,
         *trees,
     )
+
+
+def adam_quotient(eps: Any, eps_root: Any) -> Any:
+    """Adam's leafwise step ``(m, v) -> m / (sqrt(v + eps_root) + eps)``, for
+    ``quotient_like``.
+
+    Args:
+      eps: added outside the root, ``>= 0``.
+      eps_root: added inside the root, ``>= 0``.
+
+    Returns:
+      A function of a first-moment leaf ``m`` and a second-moment leaf ``v``.
+    """
+    return lambda m, v: m / (jnp.sqrt(v + eps_root) + eps)

@@ -20,24 +20,13 @@ import jax.numpy as jnp
 from gradxform import tree as tree_ops
 from gradxform._src import base, numerics, validate
 from gradxform._src.dtypes import canonicalize_dtype
-from gradxform._src.transforms.adam import ScaleByAdamState
+from gradxform._src.transforms.adam import ScaleByAdamState, initial_adam_state
 from gradxform._src.transforms.adam_moments import (
     adam_moments,
+    adam_quotient,
     debiased_first_moment,
     quotient_like,
 )
-
-
-def _initial_state(who: str, params: Any, mu_dtype: Any = None, fill: Any = 0.0):
-    """``ScaleByAdamState`` with both moments at ``fill``; ``who`` names the refusal of
-    a non-float parameter."""
-    base.check_float_leaves(params, who)
-    base.check_accumulator_dtype(params, mu_dtype, who)
-    return ScaleByAdamState(
-        count=jnp.zeros([], jnp.int32),
-        mu=tree_ops.full_like(params, fill, dtype=mu_dtype),
-        nu=tree_ops.full_like(params, fill),
-    )
 
 
 def _saturating_max(v: Any, v_max: Any) -> Any:
@@ -51,10 +40,6 @@ def _saturating_max(v: Any, v_max: Any) -> Any:
         return jnp.minimum(jnp.maximum(m, x), jnp.finfo(m.dtype).max)
 
     return jax.tree.map(leaf, v, v_max)
-
-
-def _adam_quotient(eps: Any, eps_root: Any):
-    return lambda m, v: m / (jnp.sqrt(v + eps_root) + eps)
 
 
 class ScaleByAmsgradState(NamedTuple):
@@ -116,7 +101,7 @@ def scale_by_amsgrad(
     mu_dtype = canonicalize_dtype(mu_dtype)
 
     def init(params):
-        state = _initial_state("scale_by_amsgrad", params, mu_dtype)
+        state = initial_adam_state("scale_by_amsgrad", params, mu_dtype)
         return ScaleByAmsgradState(state.count, state.mu, state.nu, tree_ops.zeros_like(params))
 
     def correct(tree, decay, count, on):
@@ -134,7 +119,7 @@ def scale_by_amsgrad(
         else:
             nu_max = _saturating_max(correct(nu, b2, count, bias_correction_nu), state.nu_max)
             denominator = nu_max
-        out = quotient_like(updates, state.mu, _adam_quotient(eps, eps_root), mu_hat, denominator)
+        out = quotient_like(updates, state.mu, adam_quotient(eps, eps_root), mu_hat, denominator)
         stored = tree_ops.cast_like((mu, nu, nu_max), (state.mu, state.nu, state.nu_max))
         return out, ScaleByAmsgradState(count, *stored)
 
@@ -175,7 +160,7 @@ def scale_by_adamax(
         return out, ScaleByAdamState(count=count, mu=mu, nu=nu)
 
     return base.GradientTransformation(
-        lambda params: _initial_state("scale_by_adamax", params), update
+        lambda params: initial_adam_state("scale_by_adamax", params), update
     )
 
 
@@ -222,7 +207,7 @@ def scale_by_belief(
     validate.adam(b1, b2, eps, eps_root)
 
     def init(params):
-        state = _initial_state("scale_by_belief", params)
+        state = initial_adam_state("scale_by_belief", params)
         return ScaleByBeliefState(state.count, state.mu, state.nu)
 
     def update(updates, state, params=None, **extra):
@@ -277,7 +262,7 @@ def scale_by_yogi(
         return v - (1 - b2) * jnp.sign(v - g2) * g2
 
     def init(params):
-        return _initial_state("scale_by_yogi", params, fill=initial_accumulator_value)
+        return initial_adam_state("scale_by_yogi", params, fill=initial_accumulator_value)
 
     def update(updates, state, params=None, **extra):
         del params, extra
@@ -288,7 +273,7 @@ def scale_by_yogi(
         count = numerics.safe_increment(state.count)
         mu_hat = tree_ops.bias_correction(mu, b1, count)
         nu_hat = tree_ops.bias_correction(nu, b2, count)
-        out = quotient_like(updates, state.mu, _adam_quotient(eps, eps_root), mu_hat, nu_hat)
+        out = quotient_like(updates, state.mu, adam_quotient(eps, eps_root), mu_hat, nu_hat)
         mu, nu = tree_ops.cast_like((mu, nu), (state.mu, state.nu))
         return out, ScaleByAdamState(count=count, mu=mu, nu=nu)
 
@@ -354,5 +339,5 @@ def scale_by_radam(
         return out, ScaleByAdamState(count=count, mu=mu, nu=nu)
 
     return base.GradientTransformation(
-        lambda params: _initial_state("scale_by_radam", params), update
+        lambda params: initial_adam_state("scale_by_radam", params), update
     )
