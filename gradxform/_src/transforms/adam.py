@@ -22,11 +22,12 @@ from gradxform._src.transforms.adam_moments import (
     nesterov_debias,
     quotient_like,
 )
-from gradxform._src.transforms.momentum import ema
+from gradxform._src.transforms.momentum import EmaState, ema
 
 
-class NesterovEmaState(NamedTuple):
-    """The state of ``nesterov_ema``.
+class NesterovEmaState(EmaState):
+    """The state of ``nesterov_ema``: ``EmaState``'s fields under its own name, so the
+    tree structure still says which transformation keeps it.
 
     Attributes:
         count: int32 scalar, the number of updates made so far.
@@ -34,8 +35,7 @@ class NesterovEmaState(NamedTuple):
             given, else the params' dtypes).
     """
 
-    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count
-    ema: Any
+    __slots__ = ()
 
 
 def nesterov_ema(decay: jax.typing.ArrayLike, accumulator_dtype: Any = None):
