@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
-
 import jax
 
 from gradxform._src import base
@@ -21,7 +19,7 @@ def adan(
     eps: jax.typing.ArrayLike = 1e-8,
     eps_root: jax.typing.ArrayLike = 1e-8,
     weight_decay: base.ScalarOrSchedule = 0.0,
-    mask: Any | Callable[[base.Params], Any] | None = None,
+    mask: base.MaskOrFn = None,
 ) -> base.GradientTransformation:
     """Adan (Xie et al. 2024, "Adan: Adaptive Nesterov Momentum Algorithm for Faster
     Optimizing Deep Models").

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -29,7 +29,7 @@ def adafactor(
     weight_decay_rate: base.ScalarOrSchedule | None = None,
     eps: jax.typing.ArrayLike = 1e-30,
     factored: bool = True,
-    weight_decay_mask: Any | Callable[[base.Params], Any] | None = None,
+    weight_decay_mask: base.MaskOrFn = None,
 ) -> base.GradientTransformation:
     """Adafactor (Shazeer & Stern 2018, "Adafactor: Adaptive Learning Rates with Sublinear
     Memory Cost").

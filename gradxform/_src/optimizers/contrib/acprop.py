@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
-
 import jax
 
 from gradxform._src import base
@@ -20,7 +18,7 @@ def acprop(
     eps: jax.typing.ArrayLike = 1e-16,
     eps_root: jax.typing.ArrayLike = 1e-16,
     weight_decay: jax.typing.ArrayLike = 0.0,
-    mask: Any | Callable[[base.Params], Any] | None = None,
+    mask: base.MaskOrFn = None,
 ) -> base.GradientTransformation:
     """ACProp (Zhuang et al. 2021, "Momentum Centering and Asynchronous Update for
     Adaptive Gradient Methods"), as optax.contrib 0.2.8 has it.

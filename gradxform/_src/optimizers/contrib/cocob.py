@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
-
 import jax
 
 from gradxform._src import base
@@ -18,7 +16,7 @@ def cocob(
     alpha: jax.typing.ArrayLike = 100.0,
     eps: jax.typing.ArrayLike = 1e-8,
     weight_decay: jax.typing.ArrayLike = 0.0,
-    mask: Any | Callable[[base.Params], Any] | None = None,
+    mask: base.MaskOrFn = None,
 ) -> base.GradientTransformation:
     """COCOB-Backprop (Orabona & Tommasi 2017, "Training Deep Networks without Learning
     Rates Through Coin Betting").

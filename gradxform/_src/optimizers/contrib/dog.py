@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, Literal
+from typing import Literal
 
 import jax
 
@@ -29,7 +29,7 @@ def dog(
     ] = ("heuristic", 1e-6),
     eps: jax.typing.ArrayLike = 1e-8,
     weight_decay: jax.typing.ArrayLike | None = None,
-    mask: Any | Callable[[base.Params], Any] | None = None,
+    mask: base.MaskOrFn = None,
 ) -> base.GradientTransformation:
     """DoG, Distance over Gradients (Ivgi et al. 2023, "DoG is SGD's Best Friend: A
     Parameter-Free Dynamic Step Size Schedule").
@@ -61,7 +61,7 @@ def dowg(
     init_estim_sq_dist: jax.typing.ArrayLike | None = None,
     eps: jax.typing.ArrayLike = 1e-4,
     weight_decay: jax.typing.ArrayLike | None = None,
-    mask: Any | Callable[[base.Params], Any] | None = None,
+    mask: base.MaskOrFn = None,
 ) -> base.GradientTransformation:
     """DoWG, Distance over Weighted Gradients (Khaled et al. 2023, "DoWG Unleashed: An
     Efficient Universal Parameter-Free Gradient Descent Method").

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any
 
 import jax
 
@@ -20,7 +20,7 @@ def galore(
     scale: float = 1.0,
     base_optimizer: base.GradientTransformation | None = None,
     weight_decay: jax.typing.ArrayLike = 0.0,
-    mask: Any | Callable[[base.Params], Any] | None = None,
+    mask: base.MaskOrFn = None,
     weight_dimension_numbers: Any = None,
 ) -> base.GradientTransformation:
     """GaLore (Zhao et al. 2024, "GaLore: Memory-Efficient LLM Training by Gradient

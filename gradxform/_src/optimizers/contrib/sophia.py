@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any
 
 import jax
 
@@ -17,7 +17,7 @@ def sophia(
     b2: jax.typing.ArrayLike = 0.99,
     eps: jax.typing.ArrayLike = 1e-8,
     weight_decay: jax.typing.ArrayLike = 1e-4,
-    weight_decay_mask: Any | Callable[[base.Params], Any] | None = None,
+    weight_decay_mask: base.MaskOrFn = None,
     gamma: jax.typing.ArrayLike = 0.01,
     clip_threshold: jax.typing.ArrayLike | None = 1.0,
     update_interval: int = 10,
