@@ -76,7 +76,7 @@ def test_half_precision(name):
     assert all(bool(jnp.all(jnp.isfinite(x))) for x in jax.tree.leaves((carry[0], updates)))
 
 
-def test_adam_family_statistics_do_not_underflow_in_float16():
+def test_float16_squared_gradients_do_not_underflow_to_a_step_of_m_over_eps():
     """``g^2 = 1e-8`` is 0 in float16: computed there, the step would be ``m / eps``."""
     g = {"w": jnp.full((3,), 1e-4, jnp.float16)}
     for name in ("adan", "adopt", "ademamix", "adabelief", "yogi"):
