@@ -64,11 +64,8 @@ def scale_by_adan(
         A ``GradientTransformation`` whose state is optax's
         ``ScaleByAdanState(m, v, n, g, t)``.
     """
-    validate.decay("b1", b1)
-    validate.decay("b2", b2)
+    validate.adam(b1, b2, eps, eps_root)
     validate.decay("b3", b3)
-    validate.non_negative("eps", eps)
-    validate.non_negative("eps_root", eps_root)
 
     def init(params):
         base.check_float_leaves(params, "scale_by_adan")

@@ -68,12 +68,9 @@ def scale_by_ademamix(
         A ``GradientTransformation`` whose state is optax's
         ``ScaleByAdemamixState(count, count_m2, m1, m2, nu)``.
     """
-    validate.decay("b1", b1)
-    validate.decay("b2", b2)
+    validate.adam(b1, b2, eps, eps_root)
     validate.decay("b3", b3)
     validate.non_negative("alpha", alpha)
-    validate.non_negative("eps", eps)
-    validate.non_negative("eps_root", eps_root)
     mu_dtype = canonicalize_dtype(mu_dtype)
 
     def init(params):
@@ -159,11 +156,8 @@ def scale_by_simplified_ademamix(
         A ``GradientTransformation`` whose state is optax's
         ``ScaleBySimplifiedAdEMAMixState(t, m, n)``.
     """
-    validate.decay("b1", b1)
-    validate.decay("b2", b2)
+    validate.adam(b1, b2, eps, eps_root)
     validate.non_negative("alpha", alpha)
-    validate.non_negative("eps", eps)
-    validate.non_negative("eps_root", eps_root)
 
     def init(params):
         base.check_float_leaves(params, "scale_by_simplified_ademamix")
