@@ -259,3 +259,19 @@ def test_bf16_params_with_f32_moments(name):
 def test_rejects_out_of_range_hyperparameters(build):
     with pytest.raises(ValueError):
         build()
+
+
+@pytest.mark.parametrize("every, printed_steps", [(0, []), (2, [2, 4])])
+def test_sophia_prints_its_win_rate_every_n_steps_and_never_for_0(capfd, every, printed_steps):
+    """optax documents 0 as off; n prints on the steps t (1-based) divisible by n."""
+    tx = gxc.sophia(0.1, clip_threshold=0.5, verbose=True, print_win_rate_every_n_steps=every)
+    params = {"w": jnp.array([1.0, -2.0, 3.0])}
+    state = tx.init(params)
+    obj = lambda p: jnp.sum(p["w"] ** 2)  # noqa: E731
+    for step in range(1, 5):
+        _, state = tx.update(jax.grad(obj)(params), state, params, obj_fn=obj)
+        jax.effects_barrier()
+        out = capfd.readouterr().out
+        assert ("win rate" in out) == (step in printed_steps), (step, out)
+    with pytest.raises((ValueError, TypeError)):
+        gxc.sophia(0.1, print_win_rate_every_n_steps=-1)

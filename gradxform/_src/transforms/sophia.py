@@ -93,14 +93,17 @@ class SophiaState(NamedTuple):
 
 def _print_win_rate(updates: Any, clip_threshold: Any, count: jax.Array, every: int) -> None:
     """Prints the fraction of coordinates below ``clip_threshold`` in magnitude (those a
-    clip leaves alone) on steps divisible by ``every``."""
+    clip leaves alone) on steps divisible by ``every``; ``every = 0`` prints nothing, as
+    optax documents."""
+    if every == 0:
+        return
     unclipped = jax.tree.reduce(
         lambda a, b: a + b,
         jax.tree.map(lambda u: jnp.sum(jnp.abs(u) < clip_threshold), updates),
     )
     rate = unclipped / tree_ops.size(updates)
     jax.lax.cond(
-        count % max(every, 1) == 0,
+        count % every == 0,
         lambda: jax.debug.print("Sophia optimizer win rate: {}", rate),
         lambda: None,
     )
@@ -143,7 +146,7 @@ def scale_by_sophia(
         authors keep it between 0.1 and 0.5; raise ``gamma`` if it is lower), when
         ``clip_threshold`` is set (default False).
       print_win_rate_every_n_steps: Print on the steps ``t`` divisible by it, a
-        non-negative int (default 0: every step).
+        non-negative int (default 0: never, as optax documents 0 to turn it off).
 
     Returns:
       The ``GradientTransformation``; its state is optax's
@@ -156,6 +159,7 @@ def scale_by_sophia(
     if clip_threshold is not None:
         validate.positive("clip_threshold", clip_threshold)
     validate.positive_int("update_interval", update_interval)
+    validate.int_at_least("print_win_rate_every_n_steps", print_win_rate_every_n_steps, 0)
     if hessian_diagonal_fn is None:
         hessian_diagonal_fn = hutchinson_estimator_diag_hessian()
     hessian_diagonal_fn = base.as_transformation(hessian_diagonal_fn)

@@ -53,8 +53,8 @@ def sophia(
             ``update``'s extra arguments.
         mu_dtype: storage dtype of ``m``; ``None`` (default) keeps the params'.
         verbose: print the fraction of unclipped coordinates. Default False.
-        print_win_rate_every_n_steps: how often ``verbose`` prints; 0 (default) prints
-            every step.
+        print_win_rate_every_n_steps: how often ``verbose`` prints, in steps; 0 (default)
+            never prints, as in optax.
 
     Returns:
         A ``GradientTransformation`` with state ``(SophiaState(count, mu, nu,
