@@ -164,7 +164,8 @@ def test_checkpoint_resume_in_fresh_process_is_bit_identical(tmp_path, table):
 @pytest.mark.parametrize("name", ["adam", "yogi", "adagrad", "rmsprop"])
 def test_moments_saturate_for_finite_gradients_and_propagate_non_finite_ones(name):
     """A finite float32 gradient of 1e30 saturates the second moment at float32's largest
-    value; an infinite or NaN gradient leaves its moments non-finite, so it is not hidden."""
+    value; an infinite gradient makes a saturating moment NaN (a first moment that cannot
+    overflow keeps the formula's inf), a NaN gradient every moment NaN: none is hidden."""
     g = jnp.array([1e30, jnp.inf, jnp.nan, 1.0], jnp.float32)
     params = jnp.zeros(4, jnp.float32)
     tx = OPTIMIZERS[name]()
@@ -172,7 +173,31 @@ def test_moments_saturate_for_finite_gradients_and_propagate_non_finite_ones(nam
     stats = [np.asarray(x) for x in jax.tree.leaves(state) if np.shape(x) == (4,)]
     assert stats, "no per-element statistics in the state"
     top = np.finfo(np.float32).max
-    assert any(s[0] == top for s in stats), "the squared 1e30 did not saturate"
+    saturated = [s for s in stats if s[0] == top]
+    assert saturated, "the squared 1e30 did not saturate"
     for s in stats:
         assert np.isfinite(s[0]) and np.isfinite(s[3])
         assert not np.isfinite(s[1]) and np.isnan(s[2])
+    assert all(np.isnan(s[1]) for s in saturated)
+
+
+def test_first_moment_is_bounded_where_its_dtype_can_overflow():
+    """Adam's first moment is a convex combination: in float32, from ``g`` and ``m`` at
+    float32's largest value it stays finite for every decay (so it is left unbounded). In a
+    float16 ``mu_dtype`` the float32 gradient 1e30 would overflow: it saturates at
+    float16's largest value, and an infinite gradient makes it NaN."""
+    top = np.finfo(np.float32).max
+    decays = [0.0, 0.1, 0.5, 0.9, 0.95, 0.99, 0.999, 1.0]
+    worst = jnp.array([top, -top], jnp.float32)
+    moments = jax.jit(lambda g: [gx.tree.update_moment(g, g, d, 1) for d in decays])(worst)
+    for decay, m in zip(decays, moments):
+        assert np.all(np.abs(np.asarray(m)) <= top), decay
+
+    g = jnp.array([1e30, jnp.inf, -1e30, 1.0], jnp.float32)
+    params = jnp.zeros(4, jnp.float32)
+    tx = gx.adam(1e-3, mu_dtype=jnp.float16)
+    _, state = jax.jit(tx.update)(g, tx.init(params), params)
+    mu = np.asarray(gx.tree.get(state, "mu"))
+    half = np.finfo(np.float16).max
+    assert mu.dtype == np.float16
+    assert mu[0] == half and mu[2] == -half and np.isnan(mu[1]) and mu[3] == np.float16(0.1)
