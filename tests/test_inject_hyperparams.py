@@ -8,6 +8,7 @@ these), and every update is traced under ``jit``.
 """
 
 import warnings
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -103,3 +104,38 @@ def test_inject_hyperparams(name):
         ours, _ = _steps(name, injected, params)
         theirs, _ = _steps(name, reference, params)
         assert_trees_close(ours, theirs)
+
+
+class _RunningSum(NamedTuple):
+    total: jax.Array
+
+
+class _SumOfExtras:
+    """A stateful schedule whose state starts as an int32 0 and turns float: it adds the
+    ``addendum`` extra argument each step and returns the running sum."""
+
+    def init(self):
+        return _RunningSum(total=jnp.zeros([], jnp.int32))
+
+    def update(self, state, **extra):
+        return _RunningSum(total=state.total + extra["addendum"])
+
+    def __call__(self, state, **extra):
+        return state.total
+
+
+@pytest.mark.parametrize("lib", [gx, optax], ids=["gradxform", "optax"])
+def test_stateful_schedule_turning_float_is_not_truncated(lib):
+    """The scheduled value starts as int32 0 and becomes 0.3, 0.6: it must stay a float
+    (storing it in the int dtype of init would truncate it to 0); closed form."""
+    tx = lib.inject_hyperparams(lib.scale)(step_size=_SumOfExtras())
+    params = {"w": jnp.ones(3)}
+    state = jax.jit(tx.init)(params)
+    addendum = jnp.float32(0.3)
+    updates = None
+    for _ in range(2):
+        updates, state = jax.jit(tx.update)(params, state, params, addendum=addendum)
+    assert float(state.hyperparams["step_size"]) == pytest.approx(0.3, rel=1e-6)
+    assert float(state.hyperparams_states["step_size"].total) == pytest.approx(0.6, rel=1e-6)
+    assert jnp.issubdtype(state.hyperparams["step_size"].dtype, jnp.floating)
+    assert updates is not None and float(updates["w"][0]) == pytest.approx(0.3, rel=1e-6)
