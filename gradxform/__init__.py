@@ -10,10 +10,14 @@ from gradxform import tree
 from gradxform._src.base import (
     EmptyState,
     GradientTransformation,
+    MaskOrFn,
     OptState,
     Params,
     Schedule,
     ScalarOrSchedule,
+    TransformInitFn,
+    TransformUpdateExtraArgsFn,
+    TransformUpdateFn,
     Updates,
     apply_updates,
     as_transformation,
@@ -34,6 +38,7 @@ from gradxform._src.numerics import (
 )
 from gradxform._src.partition import (
     MaskedNode,
+    MaskedState,
     MultiTransformState,
     PartitionState,
     masked,
@@ -66,7 +71,13 @@ from gradxform._src.optimizers.adam import adam, adamw
 from gradxform._src.optimizers.sgd import ema_momentum, momentum, sgd
 
 # --- wrappers (multi-step, conditional, inject, flatten, lookahead), clipping, RMSProp ---
-from gradxform._src.multi_steps import ApplyEvery, MultiSteps, MultiStepsState, apply_every
+from gradxform._src.multi_steps import (
+    ApplyEvery,
+    MultiSteps,
+    MultiStepsState,
+    ShouldSkipUpdateFunction,
+    apply_every,
+)
 from gradxform._src.conditional import (
     ConditionallyMaskState,
     ConditionallyTransformState,
@@ -298,7 +309,9 @@ __all__ = [
     "InjectStatefulHyperparamsState",
     "LookaheadParams",
     "LookaheadState",
+    "MaskOrFn",
     "MaskedNode",
+    "MaskedState",
     "MonitorState",
     "MultiSteps",
     "MultiStepsState",
@@ -334,11 +347,15 @@ __all__ = [
     "ScaleByZoomLinesearchState",
     "Schedule",
     "ShampooState",
+    "ShouldSkipUpdateFunction",
     "SnapshotState",
     "StatefulSchedule",
     "TraceState",
     "TrainState",
     "TrainStep",
+    "TransformInitFn",
+    "TransformUpdateExtraArgsFn",
+    "TransformUpdateFn",
     "Updates",
     "WeightDecaySchedule",
     "WrappedSchedule",

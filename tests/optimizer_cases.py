@@ -63,8 +63,7 @@ OPTIMIZERS: dict[str, Callable[[], gx.GradientTransformation]] = {
 # of whose members other tests' tables must list (test_inject_hyperparams' CATALOGUE,
 # test_complex's exceptions). Held out, for the suite's time: dowg (dog's family), sam (a
 # wrapper of two sgd). Held out, failing a check: madgrad (its step x_{t+1} - x_t is a
-# difference of iterates, 1e-8 rather than 0 in float32 at a zero gradient), acprop
-# (``jit(init)`` gives its ``nu`` a replicated layout, not the parameter's), galore (its
+# difference of iterates, 1e-8 rather than 0 in float32 at a zero gradient), galore (its
 # SVD refuses an input sharded on a matrix axis), mechanize (its replicated per-beta state
 # leaves keep the sharding check's partitioned state above half the plain one's bytes).
 # Not optimizers of plain gradients: momo and momo_adam (they need ``value=``), dpsgd
@@ -73,6 +72,7 @@ CONTRIB_OPTIMIZERS: dict[str, Callable[[], gx.GradientTransformation]] = {
     "cocob": lambda: gx.contrib.cocob(),
     "dog": lambda: gx.contrib.dog(),
     "dadapt_adamw": lambda: gx.contrib.dadapt_adamw(),
+    "acprop": lambda: gx.contrib.acprop(1e-2),
 }
 
 # gradxform.torch_optim, each optimizer once, with options that take its other code paths:

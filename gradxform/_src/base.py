@@ -23,6 +23,11 @@ ScalarOrSchedule = jax.typing.ArrayLike | Schedule
 # The ``mask`` of ``masked`` and ``add_decayed_weights``: a tree of bools like the params,
 # a function of the params giving one, or None for every leaf.
 MaskOrFn = Any | Callable[[Params], Any] | None
+# The two halves of a ``GradientTransformation``, named as optax names them; one update
+# signature serves with and without extra arguments, as there is one transformation type.
+TransformInitFn = Callable[[Params], OptState]
+TransformUpdateFn = Callable[..., tuple[Updates, OptState]]
+TransformUpdateExtraArgsFn = TransformUpdateFn
 
 
 class GradientTransformation(NamedTuple):

@@ -26,6 +26,7 @@ from jax import lax
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from gradxform import tree as tree_ops
 from gradxform._src import base, numerics, validate
 from gradxform._src.kronecker import grafting, refresh, roots, statistics
 from gradxform._src.kronecker.blocking import BlockLayout, block_layout
@@ -317,7 +318,7 @@ def shampoo(
     def init(params):
         base.check_float_leaves(params, "shampoo")
         _, groups = plan(jax.tree.leaves(params))
-        zeros = lambda: jax.tree.map(jnp.zeros_like, params)  # noqa: E731
+        zeros = lambda: tree_ops.zeros_like(params)  # noqa: E731
         return ShampooState(
             count=jnp.zeros([], jnp.int32),
             statistics=tuple(eye_stack(g, matrix_epsilon) for g in groups),

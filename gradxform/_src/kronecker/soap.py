@@ -7,6 +7,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from gradxform import tree as tree_ops
 from gradxform._src import base, numerics, validate
 from gradxform._src.combine import chain
 from gradxform._src.kronecker.blocking import merge_small_dims
@@ -132,8 +133,8 @@ def scale_by_soap(
         factors = jax.tree.map(leaf_factors, params)
         return ScaleBySoapState(
             count=jnp.zeros([], jnp.int32),
-            mu=jax.tree.map(jnp.zeros_like, params),
-            nu=jax.tree.map(jnp.zeros_like, params),
+            mu=tree_ops.zeros_like(params),
+            nu=tree_ops.zeros_like(params),
             factors=factors,
             bases=factors,
         )

@@ -42,7 +42,8 @@ def scale_by_acprop(
         return ScaleByBeliefState(
             count=jnp.zeros([], jnp.int32),
             mu=tree_ops.zeros_like(params),
-            nu=jax.tree.map(lambda p: jnp.zeros_like(jnp.real(p)), params),
+            # zeros computed from the params keep their sharding under jit (tree.zeros_like)
+            nu=tree_ops.zeros_like(jax.tree.map(jnp.real, params)),
         )
 
     def update(updates, state, params=None, **extra):
