@@ -74,6 +74,8 @@ NAMESPACES = [
      "and state layout."),
     ("sharding", "gradxform.sharding",
      "Optimizer state under `jax.sharding`: layouts for `jit` and ZeRO-1 partitioning."),
+    ("microbatching", "gradxform.microbatching",
+     "Functions of a batch computed over microbatches and accumulated, as `optax.microbatching`."),
 ]
 
 

@@ -1,0 +1,625 @@
+"""Arithmetic on pytrees, leaf by leaf, published as ``gradxform.tree``.
+
+``None`` leaves are treated as absent: they pass through maps untouched.
+"""
+
+from __future__ import annotations
+
+import fractions
+import functools
+import operator
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from gradxform._src.numerics import abs_sq
+
+_builtin_sum = sum
+_builtin_max = max
+_builtin_min = min
+
+
+def _map(f: Callable, tree: Any, *rest: Any) -> Any:
+    return jax.tree.map(
+        lambda x, *r: None if x is None else f(x, *r), tree, *rest, is_leaf=lambda x: x is None
+    )
+
+
+def add(tree_x: Any, tree_y: Any, *others: Any) -> Any:
+    """``x + y (+ ...)`` leaf by leaf.
+
+    Args:
+        tree_x: the first tree.
+        tree_y: a tree of the same structure.
+        *others: more trees of the same structure, added in order.
+
+    Returns:
+        A tree of the same structure, each leaf the sum of the matching leaves.
+    """
+    return jax.tree.map(lambda *xs: _builtin_sum(xs[1:], xs[0]), tree_x, tree_y, *others)
+
+
+def sub(tree_x: Any, tree_y: Any) -> Any:
+    """``x - y`` leaf by leaf.
+
+    Args:
+        tree_x: the minuend.
+        tree_y: the subtrahend, a tree of the same structure.
+
+    Returns:
+        A tree of the same structure.
+    """
+    return jax.tree.map(operator.sub, tree_x, tree_y)
+
+
+def mul(tree_x: Any, tree_y: Any) -> Any:
+    """``x * y`` leaf by leaf (element-wise).
+
+    Args:
+        tree_x: the first factor.
+        tree_y: the second factor, a tree of the same structure.
+
+    Returns:
+        A tree of the same structure.
+    """
+    return jax.tree.map(operator.mul, tree_x, tree_y)
+
+
+def div(tree_x: Any, tree_y: Any) -> Any:
+    """``x / y`` leaf by leaf (element-wise, true division).
+
+    Args:
+        tree_x: the dividend.
+        tree_y: the divisor, a tree of the same structure.
+
+    Returns:
+        A tree of the same structure.
+    """
+    return jax.tree.map(operator.truediv, tree_x, tree_y)
+
+
+def scale(scalar: jax.typing.ArrayLike, tree: Any) -> Any:
+    """``scalar * x`` for every leaf.
+
+    Args:
+        scalar: the factor, a number or a scalar array.
+        tree: the tree to scale.
+
+    Returns:
+        A tree of the same structure.
+    """
+    return jax.tree.map(lambda x: scalar * x, tree)
+
+
+def add_scale(tree_x: Any, scalar: jax.typing.ArrayLike, tree_y: Any) -> Any:
+    """``x + scalar * y`` leaf by leaf; a ``None`` leaf of ``x`` stays ``None``.
+
+    Args:
+        tree_x: the tree added to.
+        scalar: the factor of ``tree_y``, a number or a scalar array.
+        tree_y: a tree of the structure of ``tree_x``.
+
+    Returns:
+        A tree of the structure of ``tree_x``.
+
+    Examples:
+        >>> x = {"a": jnp.array([1.0, 2.0]), "b": jnp.array(3.0)}
+        >>> print(gx.tree.add_scale(x, 0.5, x)["a"])
+        [1.5 3. ]
+    """
+    return _map(lambda x, y: x + scalar * y, tree_x, tree_y)
+
+
+def vdot(tree_x: Any, tree_y: Any) -> jax.Array | int:
+    """``sum_i <x_i, y_i> = sum_i sum(conj(x_i) * y_i)``.
+
+    An element-wise product and a sum rather than ``jnp.vdot``: no leaf is raveled (a
+    reshape of a sharded array is rejected on an ``Explicit`` mesh) and no matmul unit
+    rounds the products (full precision on every backend).
+
+    Args:
+        tree_x: the first tree, conjugated.
+        tree_y: a tree of the same structure and leaf shapes.
+
+    Returns:
+        The inner product, a scalar array (the integer 0 for trees without leaves).
+    """
+    dots = jax.tree.map(lambda x, y: jnp.sum(jnp.conj(x) * y), tree_x, tree_y)
+    return jax.tree.reduce(operator.add, dots, initializer=0)
+
+
+def sum(tree: Any, associative_reduction: bool = False) -> jax.Array | int:  # noqa: A001
+    """The sum of every element of every leaf.
+
+    Args:
+        tree: the tree to sum.
+        associative_reduction: add the leaves' sums as a balanced tree
+            (``jax.tree.reduce_associative``): a shallower graph for many leaves, in
+            another order of rounding. Default False: left to right.
+
+    Returns:
+        The sum, a scalar array (the integer 0 for a tree without leaves).
+    """
+    sums = jax.tree.map(jnp.sum, tree)
+    if associative_reduction:
+        return jax.tree.reduce_associative(operator.add, sums, identity=0)
+    return jax.tree.reduce(operator.add, sums, initializer=0)
+
+
+def max(tree: Any) -> jax.Array:  # noqa: A001
+    """The largest element over all leaves.
+
+    Args:
+        tree: the tree; leaves with no elements are skipped.
+
+    Returns:
+        The maximum, a scalar array (``-inf`` for a tree without elements).
+    """
+    maxes = [jnp.max(x) for x in jax.tree.leaves(tree) if jnp.size(x)]
+    return functools.reduce(jnp.maximum, maxes, jnp.asarray(-jnp.inf))
+
+
+def min(tree: Any) -> jax.Array:  # noqa: A001
+    """The smallest element over all leaves.
+
+    Args:
+        tree: the tree; leaves with no elements are skipped.
+
+    Returns:
+        The minimum, a scalar array (``inf`` for a tree without elements).
+    """
+    mins = [jnp.min(x) for x in jax.tree.leaves(tree) if jnp.size(x)]
+    return functools.reduce(jnp.minimum, mins, jnp.asarray(jnp.inf))
+
+
+def size(tree: Any) -> int:
+    """The total number of elements.
+
+    Args:
+        tree: the tree; its leaves need a shape, not values (tracers count).
+
+    Returns:
+        The sum of the leaves' sizes, a Python int.
+    """
+    return _builtin_sum(int(np.size(x)) for x in jax.tree.leaves(tree))
+
+
+def conj(tree: Any) -> Any:
+    """Complex conjugate of every leaf.
+
+    Args:
+        tree: the tree; real leaves come back unchanged in value.
+
+    Returns:
+        A tree of the same structure.
+    """
+    return jax.tree.map(jnp.conj, tree)
+
+
+def real(tree: Any) -> Any:
+    """Real part of every leaf.
+
+    Args:
+        tree: the tree; a complex leaf becomes its real counterpart dtype.
+
+    Returns:
+        A tree of the same structure.
+    """
+    return jax.tree.map(jnp.real, tree)
+
+
+def norm(tree: Any, ord: int | str | None = 2, squared: bool = False) -> jax.Array:  # noqa: A002
+    """The norm of the tree seen as one flat vector.
+
+    ``ord=2``: ``sqrt(sum_i |x_i|^2)``; ``ord=1``: ``sum_i |x_i|``; ``ord=inf``:
+    ``max_i |x_i|``, with ``|.|`` the modulus for complex leaves.
+
+    Args:
+        tree: the tree.
+        ord: ``1``, ``2`` (default; also ``None`` or ``"fro"``) or ``jnp.inf`` (also
+            ``"inf"``); another value raises ``ValueError``.
+        squared: return the square of the norm (for ``ord=2`` without the root).
+            Default False.
+
+    Returns:
+        The norm, a real scalar array (0 for a tree without elements).
+
+    Examples:
+        >>> print(gx.tree.norm({"a": jnp.array([3.0, 0.0]), "b": jnp.array(-4.0)}))
+        5.0
+    """
+    leaves = jax.tree.leaves(tree)
+    if ord in (2, None, "fro"):
+        sq = _builtin_sum((jnp.sum(abs_sq(x)) for x in leaves), jnp.asarray(0.0))
+        return sq if squared else jnp.sqrt(sq)
+    if ord == 1:
+        out = _builtin_sum((jnp.sum(jnp.abs(x)) for x in leaves), jnp.asarray(0.0))
+    elif ord in (jnp.inf, "inf"):
+        out = functools.reduce(
+            jnp.maximum, [jnp.max(jnp.abs(x)) for x in leaves if jnp.size(x)], jnp.asarray(0.0)
+        )
+    else:
+        raise ValueError(f"norm: ord must be 1, 2 or inf, got {ord!r}")
+    return jnp.square(out) if squared else out
+
+
+def _zeros_following(x: Any, dtype: Any = None) -> jax.Array:
+    """Zeros shaped like ``x`` that, under ``jit``, carry ``x``'s sharding.
+
+    ``jnp.zeros_like`` of a traced ``x`` is a broadcast constant, which sharding
+    propagation on an ``Auto`` mesh leaves unsharded (or on one device). ``0 * (x == x)``
+    reads ``x``, so it takes ``x``'s layout; it is +0 for every ``x``, inf and NaN
+    included (``0 * x`` would be NaN there), and XLA does not fold a float product with
+    zero away. Concrete arrays already keep their sharding under ``jnp.zeros_like``.
+    """
+    zeros = jnp.zeros_like(x, dtype=dtype)
+    if not isinstance(x, jax.core.Tracer):
+        return zeros
+    return zeros * (x == x).astype(zeros.dtype)
+
+
+def zeros_like(tree: Any, dtype: Any = None) -> Any:
+    """Zeros shaped like every leaf, sharded like the leaf under ``jit`` as well as
+    outside it.
+
+    Args:
+        tree: the tree whose leaves give shapes, dtypes and shardings.
+        dtype: the dtype of every new leaf; ``None`` (default) keeps each leaf's.
+
+    Returns:
+        A tree of the same structure.
+    """
+    return jax.tree.map(lambda x: _zeros_following(x, dtype), tree)
+
+
+def ones_like(tree: Any, dtype: Any = None) -> Any:
+    """Ones shaped like every leaf, sharded like the leaf (see ``zeros_like``).
+
+    Args:
+        tree: the tree whose leaves give shapes, dtypes and shardings.
+        dtype: the dtype of every new leaf; ``None`` (default) keeps each leaf's.
+
+    Returns:
+        A tree of the same structure.
+    """
+    return full_like(tree, 1, dtype)
+
+
+def full_like(tree: Any, fill_value: jax.typing.ArrayLike, dtype: Any = None) -> Any:
+    """``fill_value`` shaped like every leaf, sharded like the leaf (see ``zeros_like``).
+
+    Args:
+        tree: the tree whose leaves give shapes, dtypes and shardings.
+        fill_value: the value of every element, a number or a scalar array.
+        dtype: the dtype of every new leaf; ``None`` (default) keeps each leaf's.
+
+    Returns:
+        A tree of the same structure.
+    """
+
+    def leaf(x):
+        full = jnp.full_like(x, fill_value, dtype=dtype)
+        return full + _zeros_following(x, dtype) if isinstance(x, jax.core.Tracer) else full
+
+    return jax.tree.map(leaf, tree)
+
+
+def cast(tree: Any, dtype: Any) -> Any:
+    """Every leaf cast to ``dtype``; ``None`` leaves stay ``None``.
+
+    Args:
+        tree: the tree to cast.
+        dtype: the target dtype; ``None`` returns ``tree`` as it is.
+
+    Returns:
+        A tree of the same structure.
+    """
+    if dtype is None:
+        return tree
+    return _map(lambda x: jnp.asarray(x).astype(dtype), tree)
+
+
+def cast_like(tree: Any, other: Any) -> Any:
+    """Every leaf cast to the dtype of the matching leaf of ``other``.
+
+    Args:
+        tree: the tree to cast; its ``None`` leaves stay ``None``.
+        other: a tree of the same structure whose leaves give the dtypes.
+
+    Returns:
+        A tree of the structure of ``tree``.
+    """
+    return _map(lambda x, o: jnp.asarray(x).astype(jnp.asarray(o).dtype), tree, other)
+
+
+def clip(tree: Any, min_value: Any = None, max_value: Any = None) -> Any:
+    """Every element clipped to ``[min_value, max_value]``.
+
+    Args:
+        tree: the tree to clip.
+        min_value: the lower bound, broadcast against every leaf; ``None`` (default):
+            none.
+        max_value: the upper bound, broadcast against every leaf; ``None`` (default):
+            none.
+
+    Returns:
+        A tree of the same structure.
+    """
+    return jax.tree.map(lambda x: jnp.clip(x, min_value, max_value), tree)
+
+
+def where(condition: jax.typing.ArrayLike, tree_x: Any, tree_y: Any) -> Any:
+    """``x if condition else y`` leaf by leaf, with one scalar ``condition``.
+
+    Both trees are computed; ``condition`` selects, which works under ``jit``.
+
+    Args:
+        condition: a boolean scalar (or an array broadcastable against every leaf).
+        tree_x: the tree chosen where ``condition`` is true.
+        tree_y: the tree chosen elsewhere, of the same structure.
+
+    Returns:
+        A tree of the same structure.
+    """
+    return jax.tree.map(lambda x, y: jnp.where(condition, x, y), tree_x, tree_y)
+
+
+@functools.lru_cache(maxsize=256)
+def _stays_finite(a: float, b: float, order: int, g_dtype: Any, m_dtype: Any, c_dtype: Any) -> bool:
+    """Whether ``a * g**order + b * m``, computed in ``c_dtype`` from any finite ``g`` of
+    ``g_dtype`` and ``m`` of ``m_dtype``, is at most ``m_dtype``'s largest value in magnitude.
+
+    Rounding is monotone, so the worst case is ``|g|`` and ``|m|`` at their dtypes' largest
+    values; it is evaluated exactly (fractions) with each product rounded to ``c_dtype`` or
+    fused into the sum (an FMA), or, for ``a == b``, as ``a (g + m)`` (XLA factors it), so
+    the answer holds whichever the compiler emits. For
+    Adam's first moment in float32 (``a + b`` within an ulp of 1) it holds: the update is
+    a convex combination and needs no bound. A float16 ``mu_dtype`` or a square of a
+    float32 gradient does not."""
+    c = np.dtype(c_dtype)
+    top = c.type(jnp.finfo(m_dtype).max)
+    with np.errstate(over="ignore"):
+        power = c.type(jnp.finfo(g_dtype).max) ** order
+        products = abs(c.type(a)) * power, abs(c.type(b)) * top
+    if not np.all(np.isfinite(products)):
+        return False
+    exact = (
+        fractions.Fraction(float(abs(c.type(a)))) * fractions.Fraction(float(power)),
+        fractions.Fraction(float(abs(c.type(b)))) * fractions.Fraction(float(top)),
+    )
+    rounded = tuple(fractions.Fraction(float(p)) for p in products)
+    # Past the midpoint between top and the next value up, the sum rounds beyond top.
+    limit = fractions.Fraction(float(top)) + fractions.Fraction(
+        float(top - np.nextafter(top, c.type(0)))
+    ) / 2
+    sums = [rounded[0] + rounded[1], exact[0] + rounded[1], rounded[0] + exact[1]]
+    if c.type(a) == c.type(b):  # XLA factors a g + a m into a (g + m)
+        with np.errstate(over="ignore"):
+            inner = power + top
+        if not np.isfinite(inner):
+            return False
+        sums.append(fractions.Fraction(float(abs(c.type(a)))) * fractions.Fraction(float(inner)))
+    return _builtin_max(sums) < limit
+
+
+def _concrete_scalar(x: Any) -> np.ndarray | None:
+    """``x`` as a 0-d NumPy array if its value is known at trace time, else None."""
+    if isinstance(x, jax.core.Tracer):
+        return None
+    x = np.asarray(x)
+    return x if x.ndim == 0 and np.issubdtype(x.dtype, np.number) else None
+
+
+def _saturating(
+    f: Callable, *scalars: Any, real: bool = False, ema: tuple[Any, int] | None = None
+) -> Callable:
+    """Wraps a moment update ``f(g, m)`` so it is computed in at least float32 and,
+    for finite ``g``, saturates at the moment dtype's largest finite value instead of
+    overflowing: a float32 gradient of 1e30 has a square of 1e60, and an infinite
+    moment would never decay back. A non-finite ``g`` leaves a non-finite moment (NaN
+    where the update is bounded, the plain formula's inf or NaN where it needs no
+    bound), so ``apply_if_finite`` and the user see it. ``real=True``: ``f`` is real for
+    complex ``g`` (a moment of ``|g|``), so the result takes the real counterpart of the
+    dtype.
+
+    ``ema=(decay, order)`` says that ``f(g, m) = (1 - decay) g**order + decay m`` (with
+    ``|g|**order`` under ``real``): then the bound is decided at trace time. Where no
+    finite ``g`` can overflow (``_stays_finite``: Adam's first moment in float32) the
+    update is the plain formula; where only the top can (a nonnegative power, ``decay``
+    in ``[0, 1]``: every second moment) the bound is ``min(new, top) + (g - g)``, the
+    ``g - g`` being 0 for finite ``g`` and NaN otherwise; else, and for every other
+    ``f``, ``clamp(-top, new, top) + (g - g)``. The fewer operations per moment and
+    leaf, the less a tree of many leaves costs to trace and compile.
+    """
+
+    def moment(g, m):
+        dtype = jnp.result_type(g, m, *scalars)
+        if real and jnp.issubdtype(dtype, jnp.complexfloating):
+            dtype = jnp.finfo(dtype).dtype
+        wide = jnp.promote_types(dtype, jnp.float32)
+
+        def widen(x):
+            # Each float operand keeps its own precision (at least float32), so mixed
+            # float32/float64 inputs round as the plain formula does; integer and bool
+            # inputs take the result's precision.
+            x = jnp.asarray(x)
+            if jnp.issubdtype(x.dtype, jnp.inexact):
+                target = jnp.promote_types(x.dtype, jnp.float32)
+            else:
+                target = wide
+            return x if x.dtype == target else x.astype(target)
+
+        g = widen(g)
+        new = f(g, widen(m))
+        if real:  # a complex-typed state holds a real moment: its imaginary part is 0
+            new = jnp.real(new)
+        if not (jnp.issubdtype(dtype, jnp.floating) and jnp.issubdtype(m.dtype, jnp.inexact)):
+            return new.astype(dtype)
+        m_dtype = jnp.finfo(m.dtype).dtype
+        one_sided = False
+        decay = None if ema is None else _concrete_scalar(ema[0])
+        if decay is not None:
+            order = ema[1]
+            a, b = (1 - decay).astype(new.dtype), decay.astype(new.dtype)
+            if jnp.isrealobj(g) and _stays_finite(
+                float(a), float(b), order, g.dtype, m_dtype, new.dtype
+            ):
+                return new if new.dtype == dtype else new.astype(dtype)
+            # A nonnegative power and decay in [0, 1]: new >= decay * m >= -top.
+            one_sided = (order % 2 == 0 or not jnp.isrealobj(g)) and 0 <= b <= 1 and a >= 0
+        # The stored moment has m's dtype: saturate there, so storing it stays finite.
+        # The bound as a NumPy scalar: a literal of the program, no device array per leaf.
+        top = np.asarray(jnp.finfo(m_dtype).max, new.dtype)
+        # lax.clamp rather than jnp.clip, a jitted function: each call site would be a
+        # nested call in the traced program, which tracing and compiling pay for.
+        bounded = jnp.minimum(new, top) if one_sided else jax.lax.clamp(-top, new, top)
+        # 0 for finite g, NaN for inf or NaN: the sum propagates a non-finite gradient
+        # without a predicate and a select (two more operations per moment and leaf).
+        zero = g - g
+        if not jnp.isrealobj(zero):
+            zero = jnp.real(zero) + jnp.imag(zero)
+        out = bounded + zero.astype(bounded.dtype)
+        return out if out.dtype == dtype else out.astype(dtype)
+
+    return moment
+
+
+def map_moment(f: Callable, updates: Any, moments: Any, *scalars: Any, real: bool = False) -> Any:
+    """``m <- f(g, m)`` leaf by leaf, in at least float32 and saturating for finite ``g``
+    (see ``_saturating``); ``scalars`` are the hyperparameters ``f`` closes over, which
+    take part in the result's dtype as they would in ``f(g, m)``. ``real=True`` for a
+    moment of ``|g|``, real for complex ``g``.
+
+    Args:
+        f: the update of one leaf, ``f(g, m) -> new m``, element-wise in ``g`` and ``m``.
+        updates: the gradients ``g``; a ``None`` leaf stays ``None``.
+        moments: the moments ``m``, a tree like ``updates``; their dtypes are the
+            storage dtypes that the result saturates at.
+        *scalars: the numbers ``f`` closes over (e.g. the decay), for the result dtype.
+        real: ``f`` returns a real value for complex ``g``, so the result takes the real
+            counterpart of the dtype. Default False.
+
+    Returns:
+        The new moments, a tree like ``updates``, in the dtypes ``f(g, m)`` would have
+        (not cast to the moments' dtypes).
+    """
+    return _map(_saturating(f, *scalars, real=real), updates, moments)
+
+
+def update_moment(updates: Any, moments: Any, decay: Any, order: int) -> Any:
+    """``m <- (1 - decay) * g**order + decay * m``, saturating (see ``_saturating``).
+
+    Args:
+        updates: the gradients ``g``; a ``None`` leaf stays ``None``.
+        moments: the moments ``m``, a tree like ``updates``.
+        decay: the weight of the old moment, usually in ``[0, 1)``; a number or a
+            scalar array (traced values work).
+        order: the power of ``g``, a positive int (1: the mean, 2: the uncentred second
+            moment, ``g**2`` and not ``|g|**2`` for complex ``g``).
+
+    Returns:
+        The new moments, a tree like ``updates``, computed in at least float32 and not
+        cast back to the moments' dtypes.
+
+    Examples:
+        >>> m = gx.tree.update_moment({"w": jnp.array([2.0])}, {"w": jnp.array([1.0])}, 0.9, 1)
+        >>> print(m["w"])
+        [1.1]
+    """
+    power = (lambda g: g) if order == 1 else (lambda g: g**order)
+    step = _saturating(
+        lambda g, m: (1 - decay) * power(g) + decay * m, decay, ema=(decay, order)
+    )
+    return _map(step, updates, moments)
+
+
+def update_moment_per_elem_norm(updates: Any, moments: Any, decay: Any, order: int) -> Any:
+    """``m <- (1 - decay) * |g|**order + decay * m`` (``|g|`` the modulus for complex),
+    saturating (see ``_saturating``).
+
+    Args:
+        updates: the gradients ``g``; a ``None`` leaf stays ``None``.
+        moments: the moments ``m``, a tree like ``updates``.
+        decay: the weight of the old moment, usually in ``[0, 1)``; a number or a
+            scalar array.
+        order: the power of ``|g|``, a positive number (2: Adam's second moment). For
+            real ``g`` it is ``g**order``, so pass an even ``order``.
+
+    Returns:
+        The new moments, a tree like ``updates``, real even for complex ``g``, computed
+        in at least float32 and not cast back to the moments' dtypes.
+    """
+
+    def power(g):
+        if jnp.isrealobj(g):
+            return g**order
+        half = order / 2
+        return abs_sq(g) ** (int(half) if float(half).is_integer() else half)
+
+    step = _saturating(
+        lambda g, m: (1 - decay) * power(g) + decay * m, decay, real=True, ema=(decay, order)
+    )
+    return _map(step, updates, moments)
+
+
+def update_infinity_moment(updates: Any, moments: Any, decay: Any, eps: Any) -> Any:
+    """``u <- max(|g| + eps, decay * u)``, AdaMax's infinity norm.
+
+    Args:
+        updates: the gradients ``g``; a ``None`` leaf stays ``None``.
+        moments: the running maxima ``u``, a tree like ``updates``.
+        decay: the decay of ``u``, in ``[0, 1)``.
+        eps: added to ``|g|``, ``>= 0``.
+
+    Returns:
+        The new maxima, a tree like ``updates``.
+    """
+    return _map(lambda g, m: jnp.maximum(jnp.abs(g) + eps, decay * m), updates, moments)
+
+
+def bias_correction(moment: Any, decay: Any, count: jax.typing.ArrayLike) -> Any:
+    """``m / (1 - decay**count)``.
+
+    ``decay**count`` is formed in the precision of ``decay`` and ``count`` and only then
+    cast to the moment's dtype: in bf16 ``decay**count`` rounds to 1 and would divide by 0.
+
+    Args:
+        moment: the moments to correct; a ``None`` leaf stays ``None``.
+        decay: the decay the moments were averaged with, in ``[0, 1)``.
+        count: the number of updates averaged, ``>= 1`` (0 divides by 0), usually the
+            int32 step count after this update.
+
+    Returns:
+        A tree like ``moment``, each leaf in its own dtype.
+
+    Examples:
+        >>> print(gx.tree.bias_correction(jnp.array([0.75]), 0.5, 2))
+        [1.]
+    """
+    correction = 1 - jnp.asarray(decay) ** count
+    return _map(lambda m: m / correction.astype(m.dtype), moment)
+
+
+def allclose(tree_x: Any, tree_y: Any, rtol: float = 1e-5, atol: float = 1e-8) -> bool:
+    """Whether every pair of leaves is close (and the structures match).
+
+    Each pair is tested with ``jnp.allclose``: ``|x - y| <= atol + rtol |y|``
+    element-wise, NaN never close.
+
+    Args:
+        tree_x: the first tree.
+        tree_y: the second tree.
+        rtol: the relative tolerance, ``>= 0``. Default 1e-5.
+        atol: the absolute tolerance, ``>= 0``. Default 1e-8.
+
+    Returns:
+        A Python bool: False when the structures differ. Needs concrete values, not
+        tracers.
+    """
+    # jaxlib ships PyTreeDef without a stub, so mypy cannot see its __ne__.
+    if jax.tree.structure(tree_x) != jax.tree.structure(tree_y):  # type: ignore[operator]
+        return False
+    pairs = zip(jax.tree.leaves(tree_x), jax.tree.leaves(tree_y))
+    return all(bool(jnp.allclose(x, y, rtol=rtol, atol=atol)) for x, y in pairs)
