@@ -8,8 +8,8 @@ algorithm's statistics (a step counter counts once, 4 bytes, where the maths nee
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import jax
 import numpy as np
@@ -61,8 +61,10 @@ class Case:
         return (3 + 2 * self.moments) * p
 
     def min_state_bytes(self, params) -> int:
-        stats = _factored_stat_bytes(params) if self.name == "adafactor" else self.moments * _bytes(
-            params
+        stats = (
+            _factored_stat_bytes(params)
+            if self.name == "adafactor"
+            else self.moments * _bytes(params)
         )
         return stats + (4 if self.counter else 0)
 
@@ -78,9 +80,7 @@ CASES = {
         Case("adafactor", lambda m: m.adafactor(1e-2), 0, True),
         Case(
             "clip_adamw_schedule",
-            lambda m: m.chain(
-                m.clip_by_global_norm(1.0), m.adamw(_schedule(m), weight_decay=1e-2)
-            ),
+            lambda m: m.chain(m.clip_by_global_norm(1.0), m.adamw(_schedule(m), weight_decay=1e-2)),
             2,
             True,
         ),

@@ -31,17 +31,32 @@ WORKLOAD = "transformer"
 # embedding is left to the diagonal/graft path everywhere.
 SETTINGS: dict[str, dict[str, Any]] = {
     "shampoo": dict(
-        learning_rate=1e-3, block_size=128, beta1=0.9, beta2=0.999,
-        start_preconditioning_step=5, preconditioning_compute_steps=1,
-        statistics_compute_steps=1, graft_type="sgd", skip_preconditioning_dim_size_gt=4096,
+        learning_rate=1e-3,
+        block_size=128,
+        beta1=0.9,
+        beta2=0.999,
+        start_preconditioning_step=5,
+        preconditioning_compute_steps=1,
+        statistics_compute_steps=1,
+        graft_type="sgd",
+        skip_preconditioning_dim_size_gt=4096,
     ),
     "psgd_kron": dict(
-        learning_rate=1e-3, b1=0.9, preconditioner_update_probability=1.0,
-        max_size_triangular=4096, min_ndim_triangular=2, preconditioner_lr=0.1,
+        learning_rate=1e-3,
+        b1=0.9,
+        preconditioner_update_probability=1.0,
+        max_size_triangular=4096,
+        min_ndim_triangular=2,
+        preconditioner_lr=0.1,
     ),
     "soap": dict(
-        learning_rate=3e-3, b1=0.95, b2=0.95, eps=1e-8, weight_decay=0.01,
-        precondition_frequency=10, max_precond_dim=4096,
+        learning_rate=3e-3,
+        b1=0.95,
+        b2=0.95,
+        eps=1e-8,
+        weight_decay=0.01,
+        precondition_frequency=10,
+        max_precond_dim=4096,
     ),
 }
 
@@ -104,8 +119,12 @@ def torch_soap_runner(params, grads):
     for t, g in zip(tensors, torch_grads):
         t.grad = g
     opt = SOAP(
-        tensors, lr=kw["learning_rate"], betas=(kw["b1"], kw["b2"]), eps=kw["eps"],
-        weight_decay=kw["weight_decay"], precondition_frequency=kw["precondition_frequency"],
+        tensors,
+        lr=kw["learning_rate"],
+        betas=(kw["b1"], kw["b2"]),
+        eps=kw["eps"],
+        weight_decay=kw["weight_decay"],
+        precondition_frequency=kw["precondition_frequency"],
         max_precondition_dim=kw["max_precond_dim"],
     )
 
@@ -115,11 +134,7 @@ def torch_soap_runner(params, grads):
         return ()
 
     step(None)
-    state_bytes = sum(
-        v.numel() * v.element_size()
-        for s in opt.state.values()
-        for v in _tensors(s)
-    )
+    state_bytes = sum(v.numel() * v.element_size() for s in opt.state.values() for v in _tensors(s))
     return step, state_bytes
 
 

@@ -57,8 +57,11 @@ def table(result: dict) -> str:
             )
     comp = result.get("compile")
     if comp:
-        lines += ["", f"compile time, {comp['optimizer']} on {comp['workload']} "
-                  f"({comp['leaves']} leaves), trace+lower+compile, median of {comp['repeats']}:"]
+        lines += [
+            "",
+            f"compile time, {comp['optimizer']} on {comp['workload']} "
+            f"({comp['leaves']} leaves), trace+lower+compile, median of {comp['repeats']}:",
+        ]
         for name, c in comp["contenders"].items():
             if c.get("status", "ok") != "ok":
                 lines.append(f"  {name:<20} {c['status']}")
@@ -115,8 +118,7 @@ def preconditioners_lines(section: dict) -> list[str]:
             if name == "gradxform" and row["ratio"]:
                 r = row["ratio"]
                 ratios = (
-                    f"   step {r['step']:.2f}, compile {r['compile']:.2f}, "
-                    f"state {r['state']:.2f}"
+                    f"   step {r['step']:.2f}, compile {r['compile']:.2f}, state {r['state']:.2f}"
                 )
             lines.append(
                 f"{label:<11}{name:<38}{c['step_ms']:>10.2f}{c['mean_ms']:>10.2f}"
@@ -232,7 +234,11 @@ def summary_markdown(result: dict) -> str:
         cs, ratio = row["contenders"], row["ratio"]
         gx_, grp, opt = cs.get("gradxform", {}), cs.get("gradxform+grouped", {}), cs["optax"]
         pkd = cs.get("gradxform+packed", {})
-        bw = "-" if gx_.get("status") != "ok" else f"{gx_['gbps']:.1f} ({100 * gx_['gbps'] / probe:.0f}%)"
+        bw = (
+            "-"
+            if gx_.get("status") != "ok"
+            else f"{gx_['gbps']:.1f} ({100 * gx_['gbps'] / probe:.0f}%)"
+        )
         excess = "-" if gx_.get("status") != "ok" else f"{_excess(gx_, row)} ({_excess(opt, row)})"
         lines.append(
             f"| {row['workload']} | {row['optimizer']} | {ms(opt)} | {ms(gx_)} "
@@ -257,7 +263,8 @@ def summary_markdown(result: dict) -> str:
             "",
             f"Compile time (trace + lower + compile, median of {comp['repeats']}) of "
             f"{comp['optimizer']} on {comp['workload']} ({comp['leaves']} leaves): "
-            + ", ".join(parts) + ".",
+            + ", ".join(parts)
+            + ".",
         ]
     lines += [
         "",

@@ -77,7 +77,10 @@ def _git_commit() -> str | None:
     try:
         out = subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"],
-            capture_output=True, text=True, cwd=os.path.dirname(__file__), timeout=10,
+            capture_output=True,
+            text=True,
+            cwd=os.path.dirname(__file__),
+            timeout=10,
         )
         return out.stdout.strip() or None
     except (OSError, subprocess.SubprocessError):
@@ -276,7 +279,8 @@ def main(argv: list[str] | None = None) -> dict:
     )
     parser.add_argument("--quick", action="store_true", help="small sizes: checks the runner works")
     parser.add_argument(
-        "--only", default=None,
+        "--only",
+        default=None,
         help="comma-separated substrings of 'workload/optimizer' to run "
         "(e.g. 'adam,small_leaves/'; 'preconditioners', or 'transformer/shampoo' and so on, "
         "for the preconditioners section)",
@@ -284,15 +288,20 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--repeats", type=int, default=None, help="timed rounds per case")
     parser.add_argument("--compile-repeats", type=int, default=None)
     parser.add_argument(
-        "--kron-repeats", type=int, default=None,
+        "--kron-repeats",
+        type=int,
+        default=None,
         help="timed rounds per optimizer in the preconditioners section (default 5, quick 2)",
     )
     parser.add_argument("--no-compile", action="store_true", help="skip the compile-time section")
     parser.add_argument(
-        "--no-preconditioners", action="store_true",
+        "--no-preconditioners",
+        action="store_true",
         help="skip the preconditioners section (Shampoo, PSGD-Kron, SOAP; the longest)",
     )
-    parser.add_argument("--out", default=None, help="JSON path (default bench/results/<device>.json)")
+    parser.add_argument(
+        "--out", default=None, help="JSON path (default bench/results/<device>.json)"
+    )
     parser.add_argument("--markdown", default=None, help="also write the table as Markdown here")
     parser.add_argument(
         "--summary", default=None, help="also write the README's condensed table here"
@@ -312,7 +321,7 @@ def main(argv: list[str] | None = None) -> dict:
         "device_kind": jax.devices()[0].device_kind,
         "cpu": _cpu_model(),
         "cpu_count": os.cpu_count(),
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "command": "python -m bench " + " ".join(sys.argv[1:] if argv is None else argv),
         "quick": args.quick,
         "repeats": repeats,
@@ -335,11 +344,16 @@ def main(argv: list[str] | None = None) -> dict:
     chain = cases.CASES["clip_adamw_schedule"]
     if not args.no_compile and _selected(only, "small_leaves", chain.name):
         compile_result = run_compile(chain, "small_leaves", args.quick, compile_repeats)
-    kron_names = [] if args.no_preconditioners else [
-        name for name in preconditioners.SETTINGS
-        if _selected(only, preconditioners.WORKLOAD, name)
-        or (only and preconditioners.SECTION in only)
-    ]
+    kron_names = (
+        []
+        if args.no_preconditioners
+        else [
+            name
+            for name in preconditioners.SETTINGS
+            if _selected(only, preconditioners.WORKLOAD, name)
+            or (only and preconditioners.SECTION in only)
+        ]
+    )
     kron_result = None
     if kron_names:
         kron_result = run_preconditioners(

@@ -54,8 +54,11 @@ def main(argv: list[str] | None = None) -> dict:
     params, _ = workloads.make("small_leaves", args.quick)
     x = jnp.full((4, 64), 0.1, jnp.float32)
     contenders = {"optax": optax_train_step(1e-3)}
-    for name, kw in (("gradxform", {}), ("gradxform group", {"group": True}),
-                     ("gradxform pack", {"pack": True})):
+    for name, kw in (
+        ("gradxform", {}),
+        ("gradxform group", {"group": True}),
+        ("gradxform pack", {"pack": True}),
+    ):
         step = gx.train_step(loss_fn, gx.adam, learning_rate=1e-3, **kw)
         contenders[name] = (step, step.init)
     states, first_call = {}, {}

@@ -38,8 +38,14 @@ def transformer_shapes(quick: bool) -> dict:
 
 def small_leaves_shapes(quick: bool) -> dict:
     block = {
-        "w1": (64, 48), "b1": (48,), "w2": (48, 64), "b2": (64,),
-        "ln_scale": (64,), "ln_bias": (64,), "emb": (16, 64), "gate": (64, 8),
+        "w1": (64, 48),
+        "b1": (48,),
+        "w2": (48, 64),
+        "b2": (64,),
+        "ln_scale": (64,),
+        "ln_bias": (64,),
+        "emb": (16, 64),
+        "gate": (64, 8),
     }
     return {f"block_{i:03d}": dict(block) for i in range(4 if quick else 125)}
 

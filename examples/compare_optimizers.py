@@ -28,11 +28,11 @@ import jax.numpy as jnp
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from tqdm import tqdm  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+from tqdm import tqdm
 
-import gradxform as gx  # noqa: E402
+import gradxform as gx
 
 N_EXAMPLES = 1500
 N_FEATURES = 5
@@ -108,7 +108,7 @@ def train(label, batch_size, tx, x, y, epochs, progress):
         order = rng.permutation(N_EXAMPLES)
         xe, ye = x[order], y[order]
         for k in range(EVALS_PER_EPOCH):
-            xc, yc = xe[k * chunk:(k + 1) * chunk], ye[k * chunk:(k + 1) * chunk]
+            xc, yc = xe[k * chunk : (k + 1) * chunk], ye[k * chunk : (k + 1) * chunk]
             jax.block_until_ready((xc, yc))
             # The chunk is pure, so it is timed TIMING_REPEATS times on the same inputs and the
             # fastest run counts: other processes on the machine then barely move the curve.
@@ -151,7 +151,8 @@ def plot(curves, optimum, out_path):
     fig.legend(handles, labels, loc="outside lower center", ncol=6, fontsize=9, frameon=False)
     fig.suptitle(
         f"Linear regression, {N_EXAMPLES} examples, {N_FEATURES} standardized features, squared "
-        f"loss (least-squares optimum {optimum:.4f})", fontsize=12,
+        f"loss (least-squares optimum {optimum:.4f})",
+        fontsize=12,
     )
     fig.savefig(out_path, dpi=110)
     plt.close(fig)

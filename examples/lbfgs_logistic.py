@@ -55,9 +55,7 @@ def solve(objective, params, max_iter, tol):
 
     def iteration(carry):
         params, state, k, value, grad, history = carry
-        updates, state = opt.update(
-            grad, state, params, value=value, grad=grad, value_fn=objective
-        )
+        updates, state = opt.update(grad, state, params, value=value, grad=grad, value_fn=objective)
         params = gx.apply_updates(params, updates)
         value, grad = value_and_grad(params, state=state)  # computed by the line search
         return params, state, k + 1, value, grad, history.at[k + 1].set(value)

@@ -22,13 +22,13 @@ import jax.numpy as jnp
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from sklearn.datasets import load_digits  # noqa: E402
-from sklearn.model_selection import train_test_split  # noqa: E402
-from tqdm import tqdm  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+from sklearn.datasets import load_digits
+from sklearn.model_selection import train_test_split
+from tqdm import tqdm
 
-import gradxform as gx  # noqa: E402
+import gradxform as gx
 
 BATCH_SIZE = 64
 HIDDEN = (128, 128)
@@ -42,15 +42,17 @@ def load_data(seed: int = 0):
     # Standardize with the training split's statistics. Border pixels that are (almost) always
     # blank in training keep a unit scale, so a stray ink dot in a test image is not blown up.
     mean, std = x_train.mean(0), np.maximum(x_train.std(0), 1.0)
-    to_x = lambda a: jnp.asarray((a - mean) / std, jnp.float32)  # noqa: E731
+    to_x = lambda a: jnp.asarray((a - mean) / std, jnp.float32)
     return to_x(x_train), jnp.asarray(y_train), to_x(x_test), jnp.asarray(y_test)
 
 
 def init_mlp(key, sizes):
     keys = jax.random.split(key, len(sizes) - 1)
     return [
-        {"w": jax.random.normal(k, (m, n), jnp.float32) * jnp.sqrt(2.0 / m),
-         "b": jnp.zeros(n, jnp.float32)}
+        {
+            "w": jax.random.normal(k, (m, n), jnp.float32) * jnp.sqrt(2.0 / m),
+            "b": jnp.zeros(n, jnp.float32),
+        }
         for k, m, n in zip(keys, sizes[:-1], sizes[1:])
     ]
 
@@ -116,8 +118,11 @@ def main() -> None:
     steps_per_epoch = len(x_train) // BATCH_SIZE
     total_steps = epochs * steps_per_epoch
     schedule = gx.warmup_cosine_decay_schedule(
-        init_value=0.0, peak_value=3e-3, warmup_steps=max(1, total_steps // 10),
-        decay_steps=total_steps, end_value=3e-5,
+        init_value=0.0,
+        peak_value=3e-3,
+        warmup_steps=max(1, total_steps // 10),
+        decay_steps=total_steps,
+        end_value=3e-5,
     )
     optimizer = gx.chain(
         gx.clip_by_global_norm(1.0),
@@ -161,8 +166,9 @@ def main() -> None:
             key, sub = jax.random.split(key)
             params, opt_state = train_epoch(params, opt_state, sub)
             record()
-            bar.set_postfix(loss=f"{history['train_loss'][-1]:.4f}",
-                            test_acc=f"{history['test_acc'][-1]:.3f}")
+            bar.set_postfix(
+                loss=f"{history['train_loss'][-1]:.4f}", test_acc=f"{history['test_acc'][-1]:.3f}"
+            )
 
     out_path = os.path.join(args.out, "mlp_digits.png")
     plot(history, schedule, steps_per_epoch, out_path)

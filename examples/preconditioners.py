@@ -28,11 +28,11 @@ import jax
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-from mlp_digits import BATCH_SIZE, HIDDEN, evaluate, init_mlp, load_data, loss_fn  # noqa: E402
+import matplotlib.pyplot as plt
+from mlp_digits import BATCH_SIZE, HIDDEN, evaluate, init_mlp, load_data, loss_fn
 
-import gradxform as gx  # noqa: E402
-import gradxform.contrib  # noqa: E402, F401
+import gradxform as gx
+import gradxform.contrib
 
 # Learning rates: each optimizer's usual value, except Shampoo's and PSGD-Kron's, the best
 # of a few tries a factor of 3 apart (Shampoo with normalised RMSProp grafting diverged at
@@ -99,8 +99,10 @@ def plot(histories, ms_per_step, out_path):
         ax.set_ylabel("cross-entropy on the training set")
         ax.grid(True, which="both", alpha=0.3)
         ax.legend()
-    fig.suptitle(f"MLP 64-{HIDDEN[0]}-{HIDDEN[1]}-10 on scikit-learn digits, "
-                 f"{jax.devices()[0].platform.upper()}, float32")
+    fig.suptitle(
+        f"MLP 64-{HIDDEN[0]}-{HIDDEN[1]}-10 on scikit-learn digits, "
+        f"{jax.devices()[0].platform.upper()}, float32"
+    )
     fig.savefig(out_path, dpi=110)
     plt.close(fig)
 
@@ -122,8 +124,7 @@ def main() -> None:
         history, trained, seconds = train(make(), params, x_train, y_train, epochs)
         _, accuracy = evaluate(trained, x_test, y_test)
         histories[name], ms_per_step[name] = history, 1e3 * seconds
-        print(f"{name:10s} {history['loss'][-1]:11.4g} {float(accuracy):9.3f} "
-              f"{1e3 * seconds:8.3f}")
+        print(f"{name:10s} {history['loss'][-1]:11.4g} {float(accuracy):9.3f} {1e3 * seconds:8.3f}")
         slug = name.lower().replace("-", "_")
         fields[f"final_loss.{slug}"] = history["loss"][-1]
         fields[f"test_accuracy.{slug}"] = float(accuracy)

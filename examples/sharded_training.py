@@ -131,8 +131,9 @@ def plot(losses: dict[str, list[float]], state_bytes: dict[str, int], path: str)
     ax_bytes.set_xlim(0, 1.2 * max(kib))
     ax_bytes.set_xlabel("optimizer state on the fullest device (KiB)")
     ax_bytes.set_title("optimizer state per device")
-    fig.suptitle(f"MLP {FEATURES}-{HIDDEN}-{OUTPUTS}, clip + AdamW, 8 host devices "
-                 "(mesh data 4 x model 2)")
+    fig.suptitle(
+        f"MLP {FEATURES}-{HIDDEN}-{OUTPUTS}, clip + AdamW, 8 host devices (mesh data 4 x model 2)"
+    )
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
@@ -189,18 +190,32 @@ def main() -> None:
         "state_bytes_per_device_sharded": bytes_sharded,
         "state_bytes_per_device_zero": bytes_zero,
     }
-    print(f"loss: {ref_losses[0]:.4g} -> {ref_losses[-1]:.4g} on one device, "
-          f"{dp_losses[-1]:.4g} sharded, {z_losses[-1]:.4g} with ZeRO-1 ({steps} steps)")
+    print(
+        f"loss: {ref_losses[0]:.4g} -> {ref_losses[-1]:.4g} on one device, "
+        f"{dp_losses[-1]:.4g} sharded, {z_losses[-1]:.4g} with ZeRO-1 ({steps} steps)"
+    )
     os.makedirs(args.out, exist_ok=True)
     with open(os.path.join(args.out, "sharded_training.json"), "w") as f:
-        json.dump({**results, "losses": {"single_device": ref_losses, "sharded": dp_losses,
-                                         "zero": z_losses}}, f, indent=1)
+        json.dump(
+            {
+                **results,
+                "losses": {"single_device": ref_losses, "sharded": dp_losses, "zero": z_losses},
+            },
+            f,
+            indent=1,
+        )
     png = os.path.join(args.out, "sharded_training.png")
     plot(
-        {"one device": ref_losses, "4x2 mesh, state like params": dp_losses,
-         "4x2 mesh, ZeRO-1 over data": z_losses},
-        {"one device": bytes_single, "4x2 mesh, state like params": bytes_sharded,
-         "4x2 mesh, ZeRO-1": bytes_zero},
+        {
+            "one device": ref_losses,
+            "4x2 mesh, state like params": dp_losses,
+            "4x2 mesh, ZeRO-1 over data": z_losses,
+        },
+        {
+            "one device": bytes_single,
+            "4x2 mesh, state like params": bytes_sharded,
+            "4x2 mesh, ZeRO-1": bytes_zero,
+        },
         png,
     )
     print(f"wrote {png}")

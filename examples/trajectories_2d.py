@@ -17,20 +17,20 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import jax
 import jax.numpy as jnp
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.colors import LogNorm  # noqa: E402
-from tqdm import tqdm  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.colors import LogNorm
+from tqdm import tqdm
 
-import gradxform as gx  # noqa: E402
+import gradxform as gx
 
 
 @dataclass(frozen=True)
@@ -170,7 +170,11 @@ def plot_problem(problem: Problem, paths: dict[str, np.ndarray], out_path: str) 
     cols = 5
     rows = -(-n // cols)
     fig, axes = plt.subplots(
-        rows, cols, figsize=(3.3 * cols, 3.1 * rows + 0.6), sharex=True, sharey=True,
+        rows,
+        cols,
+        figsize=(3.3 * cols, 3.1 * rows + 0.6),
+        sharex=True,
+        sharey=True,
         layout="constrained",
     )
     axes = np.atleast_1d(axes).ravel()
@@ -195,7 +199,7 @@ def plot_problem(problem: Problem, paths: dict[str, np.ndarray], out_path: str) 
         ax.set_title(f"{label}\nf = {final:.2e} after {len(path) - 1} steps", fontsize=9)
     for ax in axes[n:]:
         ax.set_visible(False)
-    for ax in axes[(rows - 1) * cols:]:
+    for ax in axes[(rows - 1) * cols :]:
         ax.set_xlabel(r"$x_1$")
     for ax in axes[::cols]:
         ax.set_ylabel(r"$x_2$")

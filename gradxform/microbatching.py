@@ -16,6 +16,10 @@ from gradxform._src.microbatching import (
 )
 
 __all__ = [
-    "AccumulationType", "Accumulator", "micro_grad", "micro_vmap", "microbatch",
+    "AccumulationType",
+    "Accumulator",
+    "micro_grad",
+    "micro_vmap",
+    "microbatch",
     "reshape_batch_axis",
 ]

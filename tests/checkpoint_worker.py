@@ -18,11 +18,10 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
 
+import gradxform as gx
 from optimizer_cases import OPTIMIZERS, TORCH_OPTIMIZERS
 from paired import fast_jit
 from reference import grad_fn, nested_params
-
-import gradxform as gx
 
 TABLES = {"catalogue": OPTIMIZERS, "torch_optim": TORCH_OPTIMIZERS}
 FIRST_STEPS = 4
@@ -73,9 +72,11 @@ def to_host(tree):
 def from_host(host, template):
     """Inverse of ``to_host``: the template (a fresh init) says which leaves are keys."""
     return jax.tree.map(
-        lambda h, t: jax.random.wrap_key_data(h, impl=jax.random.key_impl(t))
-        if _is_key(t)
-        else jnp.asarray(h),
+        lambda h, t: (
+            jax.random.wrap_key_data(h, impl=jax.random.key_impl(t))
+            if _is_key(t)
+            else jnp.asarray(h)
+        ),
         host,
         template,
     )

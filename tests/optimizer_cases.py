@@ -89,9 +89,7 @@ TORCH_OPTIMIZERS: dict[str, Callable[[], gx.GradientTransformation]] = {
     "torch_nadam_decoupled": lambda: torch_optim.nadam(
         1e-2, weight_decay=1e-2, momentum_decay=4e-2, decoupled_weight_decay=True
     ),
-    "torch_radam_l2_maximize": lambda: torch_optim.radam(
-        1e-2, weight_decay=1e-2, maximize=True
-    ),
+    "torch_radam_l2_maximize": lambda: torch_optim.radam(1e-2, weight_decay=1e-2, maximize=True),
     "torch_adamax_maximize": lambda: torch_optim.adamax(1e-2, maximize=True),
     "torch_rmsprop_centered_momentum": lambda: torch_optim.rmsprop(
         1e-3, momentum=0.9, centered=True, maximize=True
@@ -108,6 +106,6 @@ TORCH_OPTIMIZERS: dict[str, Callable[[], gx.GradientTransformation]] = {
 }
 
 ALL_OPTIMIZERS = {**OPTIMIZERS, **CONTRIB_OPTIMIZERS, **TORCH_OPTIMIZERS}
-assert len(ALL_OPTIMIZERS) == len(OPTIMIZERS) + len(CONTRIB_OPTIMIZERS) + len(
-    TORCH_OPTIMIZERS
-), "a name is shared"
+assert len(ALL_OPTIMIZERS) == len(OPTIMIZERS) + len(CONTRIB_OPTIMIZERS) + len(TORCH_OPTIMIZERS), (
+    "a name is shared"
+)

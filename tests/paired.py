@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 
 import jax
+
 from reference import assert_trees_close, grad_fn, max_gap, nested_params, run
 
 FAST_COMPILE = {"xla_backend_optimization_level": 0, "xla_llvm_disable_expensive_passes": True}

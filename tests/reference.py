@@ -15,7 +15,7 @@ import numpy as np
 def nested_params(dtype=jnp.float64, seed: int = 0):
     """A nested dict/tuple/list tree with 0-d, 1-d, 2-d and 3-d leaves."""
     rng = np.random.default_rng(seed)
-    arr = lambda *shape: jnp.asarray(rng.normal(size=shape), dtype=dtype)  # noqa: E731
+    arr = lambda *shape: jnp.asarray(rng.normal(size=shape), dtype=dtype)
     return {
         "dense": {"w": arr(4, 3), "b": arr(3)},
         "conv": (arr(2, 3, 2), arr()),

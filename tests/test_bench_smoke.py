@@ -22,10 +22,17 @@ def float32():
 
 def test_quick_run_writes_expected_json(tmp_path, float32):
     out = tmp_path / "bench.json"
-    run.main([
-        "--quick", "--only", "one_leaf/adam,small_leaves/clip_adamw_schedule",
-        "--repeats", "2", "--out", str(out),
-    ])
+    run.main(
+        [
+            "--quick",
+            "--only",
+            "one_leaf/adam,small_leaves/clip_adamw_schedule",
+            "--repeats",
+            "2",
+            "--out",
+            str(out),
+        ]
+    )
     result = json.loads(out.read_text())
     assert {"meta", "probe", "results", "compile"} <= set(result)
     assert result["meta"]["quick"] and result["meta"]["device"]
@@ -65,10 +72,18 @@ def test_quick_train_step_comparison_runs(float32):
 def test_quick_preconditioners_section(tmp_path, float32, capsys):
     # SOAP alone keeps the smoke run cheap: one jitted step against the eager torch step.
     out = tmp_path / "bench.json"
-    run.main([
-        "--quick", "--only", "transformer/soap", "--kron-repeats", "1", "--no-compile",
-        "--out", str(out),
-    ])
+    run.main(
+        [
+            "--quick",
+            "--only",
+            "transformer/soap",
+            "--kron-repeats",
+            "1",
+            "--no-compile",
+            "--out",
+            str(out),
+        ]
+    )
     result = json.loads(out.read_text())
     assert result["results"] == [] and result["compile"] is None
     section = result["preconditioners"]

@@ -15,13 +15,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+
+import gradxform as gx
 import test_optimizers_optax
 import test_properties
 from optimizer_cases import OPTIMIZERS
 from paired import assert_same_trajectory, trajectories
 from reference import assert_trees_close, nested_params
-
-import gradxform as gx
 
 STEPS = 10
 
@@ -63,8 +63,9 @@ def _complex_cases():
 
 @pytest.mark.parametrize(("ours", "theirs"), list(_complex_cases()))
 def test_complex_trajectory_matches_optax(ours, theirs):
-    assert_same_trajectory(ours(), theirs(), STEPS, complex_params(), complex_grads,
-                           rtol=1e-9, atol=1e-12)
+    assert_same_trajectory(
+        ours(), theirs(), STEPS, complex_params(), complex_grads, rtol=1e-9, atol=1e-12
+    )
 
 
 def numpy_adadelta(params, steps, rho=0.9, eps=1e-6):
@@ -92,8 +93,10 @@ def test_complex_adadelta_uses_the_squared_modulus():
     )
     expected = numpy_adadelta(params, STEPS)
     assert_trees_close(jax.tree.map(lambda x: x[-1], ours), expected, rtol=1e-9, atol=1e-12)
-    gap = max(float(jnp.max(jnp.abs(x[-1] - y))) for x, y in
-              zip(jax.tree.leaves(theirs), jax.tree.leaves(expected)))
+    gap = max(
+        float(jnp.max(jnp.abs(x[-1] - y)))
+        for x, y in zip(jax.tree.leaves(theirs), jax.tree.leaves(expected))
+    )
     assert gap > 1e-3, "optax's complex adadelta now agrees: drop OPTAX_SQUARES_COMPLEX"
 
 
@@ -160,9 +163,10 @@ NOT_PHASE_EQUIVARIANT = {
 def test_complex_update_is_the_rotated_real_update(name):
     rng = np.random.default_rng(5)
     real_p = {"w": jnp.asarray(rng.normal(size=(3, 4))), "b": jnp.asarray(rng.normal())}
-    real_gs = [jax.tree.map(lambda x: jnp.asarray(rng.normal(size=x.shape)), real_p)
-               for _ in range(3)]
-    rotate = lambda t: jax.tree.map(lambda x: 1j * x, t)  # noqa: E731
+    real_gs = [
+        jax.tree.map(lambda x: jnp.asarray(rng.normal(size=x.shape)), real_p) for _ in range(3)
+    ]
+    rotate = lambda t: jax.tree.map(lambda x: 1j * x, t)
     tx = OPTIMIZERS[name]()
     p_r, s_r = real_p, tx.init(real_p)
     p_c, s_c = rotate(real_p), tx.init(rotate(real_p))

@@ -9,11 +9,11 @@ import numpy as np
 import optax
 import optax.contrib as oc
 import pytest
-from paired import assert_same_trajectory, compiled_call
-from reference import assert_trees_close, grad_fn, loss, max_gap, nested_params
 
 import gradxform as gx
 from gradxform import contrib as gxc
+from paired import assert_same_trajectory, compiled_call
+from reference import assert_trees_close, grad_fn, loss, max_gap, nested_params
 
 STEPS = 100
 
@@ -40,12 +40,28 @@ CASES = {
     "muon": (lambda: gxc.muon(0.02), lambda: oc.muon(0.02)),
     "muon_options": (
         lambda: gxc.muon(
-            0.02, "dion", beta=0.9, weight_decay=0.1, nesterov=False, adaptive=True,
-            adam_b1=0.8, adam_weight_decay=0.01, adam_learning_rate=0.01, consistent_rms=0.2,
+            0.02,
+            "dion",
+            beta=0.9,
+            weight_decay=0.1,
+            nesterov=False,
+            adaptive=True,
+            adam_b1=0.8,
+            adam_weight_decay=0.01,
+            adam_learning_rate=0.01,
+            consistent_rms=0.2,
         ),
         lambda: oc.muon(
-            0.02, "dion", beta=0.9, weight_decay=0.1, nesterov=False, adaptive=True,
-            adam_b1=0.8, adam_weight_decay=0.01, adam_learning_rate=0.01, consistent_rms=0.2,
+            0.02,
+            "dion",
+            beta=0.9,
+            weight_decay=0.1,
+            nesterov=False,
+            adaptive=True,
+            adam_b1=0.8,
+            adam_weight_decay=0.01,
+            adam_learning_rate=0.01,
+            consistent_rms=0.2,
         ),
     ),  # fmt: skip
     "muon_spectral": (
@@ -53,7 +69,8 @@ CASES = {
         lambda: oc.muon(0.02, preconditioning="spectral"),
     ),
     "muon_aol": (
-        lambda: gxc.muon(0.02, preconditioning="aol"), lambda: oc.muon(0.02, preconditioning="aol")
+        lambda: gxc.muon(0.02, preconditioning="aol"),
+        lambda: oc.muon(0.02, preconditioning="aol"),
     ),
     "muon_schatten": (
         lambda: gxc.muon(0.02, preconditioning="schatten"),
@@ -71,7 +88,8 @@ CASES = {
         ),
     ),
     "schedule_free_adamw": (
-        lambda: gxc.schedule_free_adamw(0.05), lambda: oc.schedule_free_adamw(0.05)
+        lambda: gxc.schedule_free_adamw(0.05),
+        lambda: oc.schedule_free_adamw(0.05),
     ),
     "schedule_free_adamw_options": (
         lambda: gxc.schedule_free_adamw(0.05, None, 0.8, 0.99, 1e-6, 0.1, 1.0),
@@ -116,7 +134,8 @@ CASES = {
         lambda: oc.simplified_ademamix(0.005, alpha=2.0, weight_decay=0.1),
     ),
     "sophia": (
-        lambda: gxc.sophia(0.02, update_interval=3), lambda: oc.sophia(0.02, update_interval=3)
+        lambda: gxc.sophia(0.02, update_interval=3),
+        lambda: oc.sophia(0.02, update_interval=3),
     ),
     "sophia_options": (
         lambda: gxc.sophia(0.02, 0.9, 0.95, gamma=0.1, clip_threshold=0.5, update_interval=1),
@@ -212,7 +231,8 @@ MU_DTYPE_CASES = {
     "ademamix": (lambda: gxc.ademamix(1e-2, mu_dtype=jnp.float32), lambda s: s[0].m2),
     "muon": (lambda: gxc.muon(1e-2, mu_dtype=jnp.float32), None),
     "schedule_free_adamw": (
-        lambda: gxc.schedule_free_adamw(1e-2, state_dtype=jnp.float32), lambda s: s.z
+        lambda: gxc.schedule_free_adamw(1e-2, state_dtype=jnp.float32),
+        lambda s: s.z,
     ),
 }
 
@@ -267,7 +287,7 @@ def test_sophia_prints_its_win_rate_every_n_steps_and_never_for_0(capfd, every, 
     tx = gxc.sophia(0.1, clip_threshold=0.5, verbose=True, print_win_rate_every_n_steps=every)
     params = {"w": jnp.array([1.0, -2.0, 3.0])}
     state = tx.init(params)
-    obj = lambda p: jnp.sum(p["w"] ** 2)  # noqa: E731
+    obj = lambda p: jnp.sum(p["w"] ** 2)
     for step in range(1, 5):
         _, state = tx.update(jax.grad(obj)(params), state, params, obj_fn=obj)
         jax.effects_barrier()

@@ -10,11 +10,11 @@ import numpy as np
 import optax
 import optax.contrib as oc
 import pytest
-from paired import assert_same_trajectory, compiled_call
-from reference import assert_trees_close, grad_fn, loss, max_gap, nested_params, run
 
 import gradxform as gx
 from gradxform import contrib as gxc
+from paired import assert_same_trajectory, compiled_call
+from reference import assert_trees_close, grad_fn, loss, max_gap, nested_params, run
 
 
 def _state_paths(state):
@@ -57,7 +57,8 @@ CASES = {
     ),
     "dowg": (lambda: gxc.dowg(), lambda: oc.dowg()),
     "dowg_options": (
-        lambda: gxc.dowg(0.5, 0.1, weight_decay=0.01), lambda: oc.dowg(0.5, 0.1, weight_decay=0.01)
+        lambda: gxc.dowg(0.5, 0.1, weight_decay=0.01),
+        lambda: oc.dowg(0.5, 0.1, weight_decay=0.01),
     ),
     "acprop": (lambda: gxc.acprop(0.01), lambda: oc.acprop(0.01)),
     "acprop_options": (
@@ -70,7 +71,8 @@ CASES = {
         lambda: oc.dadapt_adamw(0.5, (0.8, 0.99), 1e-6, 1e-4, 0.01),
     ),
     "mechanize_adam": (
-        lambda: gxc.mechanize(gx.adam(0.01)), lambda: oc.mechanize(optax.adam(0.01))
+        lambda: gxc.mechanize(gx.adam(0.01)),
+        lambda: oc.mechanize(optax.adam(0.01)),
     ),
     "mechanize_sgd_options": (
         lambda: gxc.mechanize(gx.sgd(0.01, 0.9), 0.1, 1e-6, 1e-4, 3),
@@ -89,10 +91,24 @@ CASES = {
         lambda: oc.galore(0.01, rank=2, update_proj_gap=10),
     ),
     "galore_options": (
-        lambda: gxc.galore(0.01, 1, 7, 0.5, gx.scale_by_adam(b1=0.8), 0.01,
-                           weight_dimension_numbers=_galore_dims(gxc)),
-        lambda: oc.galore(0.01, 1, 7, 0.5, optax.scale_by_adam(b1=0.8), 0.01,
-                          weight_dimension_numbers=_galore_dims(oc)),
+        lambda: gxc.galore(
+            0.01,
+            1,
+            7,
+            0.5,
+            gx.scale_by_adam(b1=0.8),
+            0.01,
+            weight_dimension_numbers=_galore_dims(gxc),
+        ),
+        lambda: oc.galore(
+            0.01,
+            1,
+            7,
+            0.5,
+            optax.scale_by_adam(b1=0.8),
+            0.01,
+            weight_dimension_numbers=_galore_dims(oc),
+        ),
     ),
 }
 
@@ -100,9 +116,7 @@ CASES = {
 def _per_example_grads(params):
     """Three "examples" per step: the loss's gradient scaled by 1, -0.5 and 3."""
     weights = jnp.asarray([1.0, -0.5, 3.0])
-    return jax.tree.map(
-        lambda g: g[None] * weights.reshape((3,) + (1,) * g.ndim), grad_fn(params)
-    )
+    return jax.tree.map(lambda g: g[None] * weights.reshape((3,) + (1,) * g.ndim), grad_fn(params))
 
 
 def _complex_params():
@@ -114,6 +128,7 @@ def _complex_params():
 
 def _complex_grads(params):
     """The conjugate gradient (JAX's convention for real losses) of a real loss."""
+
     def real_loss(z):
         return loss(jax.tree.map(lambda a: jnp.real(a) + 0.5 * jnp.imag(a) ** 2, z))
 
@@ -123,30 +138,37 @@ def _complex_grads(params):
 # name -> (ours, theirs, params, grads(params)): other inputs than the nested real tree.
 INPUT_CASES = {
     "dpsgd": (
-        lambda: gxc.dpsgd(0.01, 1.0, 0.1, 3), lambda: oc.dpsgd(0.01, 1.0, 0.1, 3),
-        nested_params, _per_example_grads,
+        lambda: gxc.dpsgd(0.01, 1.0, 0.1, 3),
+        lambda: oc.dpsgd(0.01, 1.0, 0.1, 3),
+        nested_params,
+        _per_example_grads,
     ),
     "dpsgd_nesterov": (
         lambda: gxc.dpsgd(0.01, 1.0, 0.1, 3, 0.9, True),
         lambda: oc.dpsgd(0.01, 1.0, 0.1, 3, 0.9, True),
-        nested_params, _per_example_grads,
+        nested_params,
+        _per_example_grads,
     ),
     "differentially_private_aggregate": (
-        lambda: gx.chain(gxc.differentially_private_aggregate(0.5, 0.2, jax.random.key(5)),
-                         gx.scale(-0.01)),
-        lambda: optax.chain(oc.differentially_private_aggregate(0.5, 0.2, jax.random.key(5)),
-                            optax.scale(-0.01)),
-        nested_params, _per_example_grads,
+        lambda: gx.chain(
+            gxc.differentially_private_aggregate(0.5, 0.2, jax.random.key(5)), gx.scale(-0.01)
+        ),
+        lambda: optax.chain(
+            oc.differentially_private_aggregate(0.5, 0.2, jax.random.key(5)), optax.scale(-0.01)
+        ),
+        nested_params,
+        _per_example_grads,
     ),
     "split_real_and_imaginary": (
         lambda: gxc.split_real_and_imaginary(gx.adam(0.01)),
         lambda: oc.split_real_and_imaginary(optax.adam(0.01)),
-        _complex_params, _complex_grads,
+        _complex_params,
+        _complex_grads,
     ),
 }
 
 # Optimizers whose update takes extra arguments: name -> (ours, theirs, extra(params)).
-WITH_VALUE = lambda p: {"value": loss(p)}  # noqa: E731
+WITH_VALUE = lambda p: {"value": loss(p)}
 EXTRA_CASES = {
     "momo": (lambda: gxc.momo(), lambda: oc.momo(), WITH_VALUE),
     "momo_adaptive_bound": (
@@ -161,10 +183,12 @@ EXTRA_CASES = {
         WITH_VALUE,
     ),
     "sam_opaque": (
-        lambda: gxc.sam(gx.adam(0.02), gx.chain(gxc.normalize(), gx.scale(0.05)), 3,
-                        opaque_mode=True),
-        lambda: oc.sam(optax.adam(0.02), optax.chain(oc.normalize(), optax.scale(0.05)), 3,
-                       opaque_mode=True),
+        lambda: gxc.sam(
+            gx.adam(0.02), gx.chain(gxc.normalize(), gx.scale(0.05)), 3, opaque_mode=True
+        ),
+        lambda: oc.sam(
+            optax.adam(0.02), optax.chain(oc.normalize(), optax.scale(0.05)), 3, opaque_mode=True
+        ),
         lambda p: {"grad_fn": lambda q, i: grad_fn(q)},
     ),
 }

@@ -37,18 +37,38 @@ def site(tmp_path_factory):
     pytest.importorskip("mkdocs")
     out = tmp_path_factory.mktemp("site")
     proc = subprocess.run(
-        [sys.executable, "-m", "mkdocs", "build", "--strict", "--config-file",
-         str(ROOT / "mkdocs.yml"), "--site-dir", str(out)],
-        cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            "-m",
+            "mkdocs",
+            "build",
+            "--strict",
+            "--config-file",
+            str(ROOT / "mkdocs.yml"),
+            "--site-dir",
+            str(out),
+        ],
+        cwd=ROOT,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert proc.returncode == 0, f"mkdocs build --strict failed:\n{proc.stdout}\n{proc.stderr}"
     return out
 
 
 def test_site_builds_with_every_page(site):
-    for page in ["index.html", "getting_started/index.html", "concepts/index.html",
-                 "optax_migration/index.html", "ecosystem/index.html", "examples/index.html",
-                 "api/index.html", "api/optimizers/index.html"]:
+    for page in [
+        "index.html",
+        "getting_started/index.html",
+        "concepts/index.html",
+        "optax_migration/index.html",
+        "ecosystem/index.html",
+        "examples/index.html",
+        "api/index.html",
+        "api/optimizers/index.html",
+    ]:
         assert (site / page).is_file(), page
     # Every markdown page under docs/ was rendered (none silently excluded).
     for md in DOCS.glob("*.md"):
@@ -60,7 +80,8 @@ def test_site_builds_with_every_page(site):
 
 def _public_names(module: types.ModuleType) -> list[str]:
     return sorted(
-        name for name in vars(module)
+        name
+        for name in vars(module)
         if not name.startswith("_") and not isinstance(getattr(module, name), types.ModuleType)
     )
 
@@ -68,8 +89,9 @@ def _public_names(module: types.ModuleType) -> list[str]:
 def test_api_reference_documents_every_public_name(site):
     html = "\n".join(p.read_text() for p in (site / "api").rglob("*.html"))
     anchors = set(re.findall(r'id="(gradxform\.[\w.]+)"', html))
-    missing = [f"gradxform.{n}" for n in _public_names(gradxform)
-               if f"gradxform.{n}" not in anchors]
+    missing = [
+        f"gradxform.{n}" for n in _public_names(gradxform) if f"gradxform.{n}" not in anchors
+    ]
     assert not missing, missing
     # Docstrings were rendered, not just headings: the Adam entry carries its equation.
     optimizers = (site / "api" / "optimizers" / "index.html").read_text()
@@ -116,7 +138,11 @@ def test_guide_code_runs(page, tmp_path):
     script = tmp_path / (Path(page).stem + ".py")
     script.write_text(_python_blocks(page))
     proc = subprocess.run(
-        [sys.executable, str(script)], cwd=tmp_path, env=_env(), capture_output=True,
-        text=True, timeout=600,
+        [sys.executable, str(script)],
+        cwd=tmp_path,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert proc.returncode == 0, f"{page}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"

@@ -31,9 +31,7 @@ def run_example(name: str, out: Path, cwd: Path) -> str:
     args = [sys.executable, str(EXAMPLES_DIR / name), "--quick", "--out", str(out)]
     env = dict(os.environ, MPLBACKEND="Agg", PYTHONUNBUFFERED="1")
     env.pop("JAX_ENABLE_X64", None)
-    proc = subprocess.run(
-        args, cwd=cwd, env=env, capture_output=True, text=True, timeout=600
-    )
+    proc = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, (
         f"{name} exited with {proc.returncode}\n--- stdout ---\n{proc.stdout[-4000:]}"
         f"\n--- stderr ---\n{proc.stderr[-4000:]}"
@@ -46,7 +44,7 @@ def parse_final(stdout: str) -> dict[str, float]:
     """The ``key=value`` pairs of the last line that starts with ``final:``."""
     lines = [line for line in stdout.splitlines() if line.startswith("final:")]
     assert lines, f"no 'final:' line in the output:\n{stdout[-2000:]}"
-    pairs = re.findall(r"([\w.\-]+)=(\S+)", lines[-1][len("final:"):])
+    pairs = re.findall(r"([\w.\-]+)=(\S+)", lines[-1][len("final:") :])
     assert pairs, lines[-1]
     return {k: float(v) for k, v in pairs}
 
@@ -75,10 +73,20 @@ def assert_valid_pngs(folder: Path, expected: list[str] | None = None) -> None:
 def check_compare_optimizers(values: dict[str, float], out: Path) -> None:
     assert_valid_pngs(out, ["compare_optimizers.png"])
     finals = {k.split(".", 1)[1]: v for k, v in values.items() if k.startswith("final_loss.")}
-    assert sorted(finals) == sorted([
-        "sgd", "minibatch_sgd", "momentum", "adagrad", "rmsprop", "adadelta", "adam", "yogi",
-        "adamw", "lamb",
-    ])
+    assert sorted(finals) == sorted(
+        [
+            "sgd",
+            "minibatch_sgd",
+            "momentum",
+            "adagrad",
+            "rmsprop",
+            "adadelta",
+            "adam",
+            "yogi",
+            "adamw",
+            "lamb",
+        ]
+    )
     initial, optimum = values["initial_loss"], values["optimum_loss"]
     assert 0 < optimum < initial
     for name, final in finals.items():
@@ -128,8 +136,7 @@ def check_lbfgs_logistic(values: dict[str, float], out: Path) -> None:
 
 
 def check_schedules(values: dict[str, float], out: Path) -> None:
-    pages = ["decays", "warmup_and_cycles", "textbook_and_plateau", "torch_decays",
-             "torch_cycles"]
+    pages = ["decays", "warmup_and_cycles", "textbook_and_plateau", "torch_decays", "torch_cycles"]
     assert_valid_pngs(out, [f"schedules_{page}.png" for page in pages])
     # One panel per schedule: optax's 14, 4 textbook ones, torch_optim's 11, two plateau
     # reducers; at most 8 to a page, and pages narrow enough to read at 100%.
@@ -147,8 +154,11 @@ def check_sharded_training(values: dict[str, float], out: Path) -> None:
     assert values["max_param_diff_sharded"] < 1e-4, values
     assert values["max_param_diff_zero"] < 1e-4, values
     # ... with less optimizer state per device, and less again with ZeRO-1.
-    assert (values["state_bytes_per_device_zero"] < values["state_bytes_per_device_sharded"]
-            < values["state_bytes_single_device"]), values
+    assert (
+        values["state_bytes_per_device_zero"]
+        < values["state_bytes_per_device_sharded"]
+        < values["state_bytes_single_device"]
+    ), values
 
 
 def check_preconditioners(values: dict[str, float], out: Path) -> None:

@@ -14,32 +14,63 @@ import jax
 import jax.numpy as jnp
 import optax
 import pytest
-from reference import assert_trees_close
 
 import gradxform as gx
+from reference import assert_trees_close
 
 LR = {"learning_rate": 1e-2}
 # name: (kwargs, whether optax has the same optimizer under this name)
 CATALOGUE = {
-    "sgd": ({**LR, "momentum": 0.9}, True), "momentum": ({**LR, "beta": 0.9}, False),
-    "ema_momentum": ({**LR, "beta": 0.9}, False), "adam": (LR, True),
-    "adamw": (LR, True), "adagrad": (LR, True), "rmsprop": (LR, True), "adadelta": (LR, True),
-    "amsgrad": (LR, True), "adamax": (LR, True), "adamaxw": (LR, True), "nadam": (LR, True),
-    "nadamw": (LR, True), "radam": (LR, True), "yogi": (LR, True), "adabelief": (LR, True),
-    "lamb": (LR, True), "lars": (LR, True), "fromage": (LR, True), "novograd": (LR, True),
-    "lion": (LR, True), "sign_sgd": (LR, True), "signum": (LR, True),
-    "adafactor": ({**LR, "min_dim_size_to_factor": 2}, True), "sm3": (LR, True),
+    "sgd": ({**LR, "momentum": 0.9}, True),
+    "momentum": ({**LR, "beta": 0.9}, False),
+    "ema_momentum": ({**LR, "beta": 0.9}, False),
+    "adam": (LR, True),
+    "adamw": (LR, True),
+    "adagrad": (LR, True),
+    "rmsprop": (LR, True),
+    "adadelta": (LR, True),
+    "amsgrad": (LR, True),
+    "adamax": (LR, True),
+    "adamaxw": (LR, True),
+    "nadam": (LR, True),
+    "nadamw": (LR, True),
+    "radam": (LR, True),
+    "yogi": (LR, True),
+    "adabelief": (LR, True),
+    "lamb": (LR, True),
+    "lars": (LR, True),
+    "fromage": (LR, True),
+    "novograd": (LR, True),
+    "lion": (LR, True),
+    "sign_sgd": (LR, True),
+    "signum": (LR, True),
+    "adafactor": ({**LR, "min_dim_size_to_factor": 2}, True),
+    "sm3": (LR, True),
     "rprop": (LR, False),  # optax's rprop lags one step (test_optimizers_optax)
-    "adan": (LR, True), "optimistic_gradient_descent": (LR, True),
-    "optimistic_adam_v2": (LR, True), "noisy_sgd": ({**LR, "key": 0}, False),
-    "lbfgs": ({**LR, "memory_size": 3}, True), "polyak_sgd": ({}, True),
-    "muon": (LR, True), "schedule_free_sgd": (LR, True), "schedule_free_adamw": (LR, True),
-    "prodigy": ({}, True), "adopt": (LR, True), "ademamix": (LR, True),
-    "simplified_ademamix": (LR, True), "sophia": ({**LR, "update_interval": 2}, True),
+    "adan": (LR, True),
+    "optimistic_gradient_descent": (LR, True),
+    "optimistic_adam_v2": (LR, True),
+    "noisy_sgd": ({**LR, "key": 0}, False),
+    "lbfgs": ({**LR, "memory_size": 3}, True),
+    "polyak_sgd": ({}, True),
+    "muon": (LR, True),
+    "schedule_free_sgd": (LR, True),
+    "schedule_free_adamw": (LR, True),
+    "prodigy": ({}, True),
+    "adopt": (LR, True),
+    "ademamix": (LR, True),
+    "simplified_ademamix": (LR, True),
+    "sophia": ({**LR, "update_interval": 2}, True),
 }
 CONTRIB = {
-    "muon", "schedule_free_sgd", "schedule_free_adamw", "prodigy", "adopt", "ademamix",
-    "simplified_ademamix", "sophia",
+    "muon",
+    "schedule_free_sgd",
+    "schedule_free_adamw",
+    "prodigy",
+    "adopt",
+    "ademamix",
+    "simplified_ademamix",
+    "sophia",
 }
 
 

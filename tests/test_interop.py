@@ -169,8 +169,9 @@ def test_equinox_training_loop(name):
 
 def _quadratic_grads(params):
     return jax.grad(
-        lambda p: sum(jnp.sum((i + 1.0) * (leaf - 0.5) ** 2) for i, leaf in
-                      enumerate(jax.tree.leaves(p)))
+        lambda p: sum(
+            jnp.sum((i + 1.0) * (leaf - 0.5) ** 2) for i, leaf in enumerate(jax.tree.leaves(p))
+        )
     )(params)
 
 
@@ -202,7 +203,9 @@ def test_orbax_checkpoint_roundtrip(build, tmp_path):
     with ocp.StandardCheckpointer() as checkpointer:
         checkpointer.save(path, {"params": params, "opt_state": state})
         checkpointer.wait_until_finished()
-        abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, {"params": params, "opt_state": state})
+        abstract = jax.tree.map(
+            ocp.utils.to_shape_dtype_struct, {"params": params, "opt_state": state}
+        )
         restored = checkpointer.restore(path, abstract)
     assert jax.tree.structure(restored["opt_state"]) == jax.tree.structure(state)
     assert_trees_close(restored["opt_state"], state, rtol=0, atol=0)
@@ -215,8 +218,9 @@ def test_orbax_checkpoint_roundtrip(build, tmp_path):
         p2, s2 = step(p2, s2)
     assert_trees_close(p2, p1, rtol=0, atol=0)
     assert_trees_close(s2, s1, rtol=0, atol=0)
-    moved = max(float(jnp.max(jnp.abs(a - b))) for a, b in
-                zip(jax.tree.leaves(p1), jax.tree.leaves(params)))
+    moved = max(
+        float(jnp.max(jnp.abs(a - b))) for a, b in zip(jax.tree.leaves(p1), jax.tree.leaves(params))
+    )
     assert moved > 1e-6
 
 
@@ -280,13 +284,11 @@ def test_extra_arguments_cross_the_boundary():
             updates, state = tx.update(grad, state, x, value=value, grad=grad, value_fn=f)
             return (gx.apply_updates(x, updates), state), None
 
-        (x, _), _ = jax.jit(lambda c: jax.lax.scan(step, c, None, length=steps))(
-            (x0, tx.init(x0))
-        )
+        (x, _), _ = jax.jit(lambda c: jax.lax.scan(step, c, None, length=steps))((x0, tx.init(x0)))
         return x
 
     # An optax line search, fed value/grad/value_fn through a gradxform chain.
-    linesearch = lambda: optax.scale_by_backtracking_linesearch(max_backtracking_steps=20)  # noqa: E731
+    linesearch = lambda: optax.scale_by_backtracking_linesearch(max_backtracking_steps=20)
     ours = run(gx.chain(gx.sgd(1.0), linesearch()))
     reference = run(optax.chain(optax.sgd(1.0), linesearch()))
     assert_trees_close(ours, reference)

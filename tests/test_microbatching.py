@@ -21,9 +21,13 @@ def squared_error(w, x, y):
 
 @pytest.mark.parametrize("microbatch_size", [1, 4])
 def test_micro_grad_sum_is_the_full_batch_gradient(microbatch_size):
-    clip = lambda g: g / jnp.maximum(1.0, jnp.linalg.norm(g))  # noqa: E731
-    kwargs = dict(batch_argnums=(1, 2), microbatch_size=microbatch_size,
-                  transform_fn=lambda g: (g, clip(g)), metrics_fn=jnp.linalg.norm)
+    clip = lambda g: g / jnp.maximum(1.0, jnp.linalg.norm(g))
+    kwargs = dict(
+        batch_argnums=(1, 2),
+        microbatch_size=microbatch_size,
+        transform_fn=lambda g: (g, clip(g)),
+        metrics_fn=jnp.linalg.norm,
+    )
     (grad, clipped), aux = mb.micro_grad(squared_error, **kwargs)(W, X, Y)
     residual = np.asarray(X @ W - Y)
     np.testing.assert_allclose(grad, np.asarray(X).T @ residual, rtol=1e-12)  # X^T (X w - y)
@@ -39,11 +43,19 @@ def test_micro_grad_sum_is_the_full_batch_gradient(microbatch_size):
 
 def test_microbatch_accumulations_match_full_batch_and_optax():
     def fun(scale, x, y):
-        return {"rows": scale * x * y[:, None], "sum": jnp.sum(x, axis=0),
-                "mean": jnp.mean(y), "running": jnp.mean(x)}
+        return {
+            "rows": scale * x * y[:, None],
+            "sum": jnp.sum(x, axis=0),
+            "mean": jnp.mean(y),
+            "running": jnp.mean(x),
+        }
 
-    spec = {"rows": mb.AccumulationType.CONCAT, "sum": mb.AccumulationType.SUM,
-            "mean": mb.AccumulationType.MEAN, "running": mb.AccumulationType.RUNNING_MEAN}
+    spec = {
+        "rows": mb.AccumulationType.CONCAT,
+        "sum": mb.AccumulationType.SUM,
+        "mean": mb.AccumulationType.MEAN,
+        "running": mb.AccumulationType.RUNNING_MEAN,
+    }
     ours = mb.microbatch(fun, (1, 2), 3, spec)(2.0, X, Y)
     full = fun(2.0, X, Y)
     for key in ("rows", "mean", "running"):  # the mean of 4 means of 3 rows is the mean
@@ -58,14 +70,13 @@ def test_microbatch_accumulations_match_full_batch_and_optax():
 
 
 def test_micro_vmap_is_vmap_with_keywords_and_a_negative_axis():
-    fun = lambda x, *, y: jnp.sum(x * y)  # noqa: E731
+    fun = lambda x, *, y: jnp.sum(x * y)
     x = jnp.asarray(rng.normal(size=(3, 8)))
     y = jnp.asarray(rng.normal(size=(8, 3)))
     ours = mb.micro_vmap(fun, in_axes=-1, microbatch_size=2)(x, y=y)
     np.testing.assert_allclose(ours, jax.vmap(fun, in_axes=-1)(x, y=y), rtol=1e-12)
     total = mb.micro_vmap(fun, -1, microbatch_size=4, accumulator=mb.AccumulationType.SUM)
-    np.testing.assert_allclose(total(x, y=y), np.sum(np.asarray(x).T * np.asarray(y)),
-                               rtol=1e-12)
+    np.testing.assert_allclose(total(x, y=y), np.sum(np.asarray(x).T * np.asarray(y)), rtol=1e-12)
 
 
 def test_half_precision_sums_are_formed_in_float32():

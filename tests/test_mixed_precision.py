@@ -12,10 +12,10 @@ import jax.numpy as jnp
 import ml_dtypes
 import numpy as np
 import pytest
-from optimizer_cases import ALL_OPTIMIZERS
-from test_inject_hyperparams import CATALOGUE, _factory
 
 import gradxform as gx
+from optimizer_cases import ALL_OPTIMIZERS
+from test_inject_hyperparams import CATALOGUE, _factory
 
 CASES = {
     **ALL_OPTIMIZERS,
@@ -91,8 +91,13 @@ def test_float16_squared_gradients_do_not_underflow_to_a_step_of_m_over_eps():
 
 @pytest.mark.parametrize(
     "scalar",
-    [jnp.asarray(1e-2, jnp.bfloat16), ml_dtypes.bfloat16(1e-2), np.float16(1e-2),
-     np.float32(1e-2), jnp.asarray(1e-2, jnp.float64)],
+    [
+        jnp.asarray(1e-2, jnp.bfloat16),
+        ml_dtypes.bfloat16(1e-2),
+        np.float16(1e-2),
+        np.float32(1e-2),
+        jnp.asarray(1e-2, jnp.float64),
+    ],
     ids=["jax-bfloat16", "numpy-bfloat16", "float16", "float32", "jax-float64"],
 )
 def test_scalar_hyperparameters_of_any_float_dtype(scalar):

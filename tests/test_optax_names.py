@@ -7,10 +7,10 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from paired import assert_same_trajectory
-from reference import assert_trees_close, nested_params
 
 import gradxform as gx
+from paired import assert_same_trajectory
+from reference import assert_trees_close, nested_params
 
 
 def test_namespaces_are_attributes():
@@ -53,12 +53,12 @@ def test_optimistic_adam_matches_optax():
 
 
 def test_normalize_by_update_norm_matches_optax():
-    make = lambda m: m.normalize_by_update_norm(scale_factor=0.3, eps=1e-3)  # noqa: E731
+    make = lambda m: m.normalize_by_update_norm(scale_factor=0.3, eps=1e-3)
     assert_same_trajectory(make(gx), make(optax), steps=30)
 
 
 def test_distance_over_gradients_matches_optax():
-    make = lambda m: m.scale_by_distance_over_gradients(global_scale=0.5)  # noqa: E731
+    make = lambda m: m.scale_by_distance_over_gradients(global_scale=0.5)
     # No scalar leaf: optax's shape-(1,) gradient sum would turn its update into shape (1,).
     params = {"w": jnp.asarray([[0.5, -1.0], [2.0, 0.3]]), "b": jnp.asarray([0.1, -0.2])}
     assert_same_trajectory(make(gx), make(optax), steps=30, params=params)
@@ -169,8 +169,11 @@ def test_linesearch_takes_a_learning_rate_set_by_name(name):
         return jnp.sum((p - 1.0) ** 2 + 0.1 * p**4)
 
     def step(m):
-        tx = getattr(m, name)(max_linesearch_steps=8) if "zoom" in name else getattr(
-            m, name)(max_backtracking_steps=8)
+        tx = (
+            getattr(m, name)(max_linesearch_steps=8)
+            if "zoom" in name
+            else getattr(m, name)(max_backtracking_steps=8)
+        )
         params = jnp.asarray([0.0, 0.5, 2.0])
         state = m.tree.set(tx.init(params), learning_rate=0.3)
         value, grad = jax.value_and_grad(f)(params)
@@ -188,17 +191,41 @@ def test_linesearch_takes_a_learning_rate_set_by_name(name):
 NOT_CARRIED = {
     # Loss functions and their namespace: gradxform is about optimizers, not objectives.
     **dict.fromkeys(
-        "losses convex_kl_divergence cosine_distance cosine_similarity ctc_loss "
-        "ctc_loss_with_forward_probs generalized_kl_divergence hinge_loss huber_loss "
-        "kl_divergence l2_loss log_cosh ntxent safe_softmax_cross_entropy "
-        "sigmoid_binary_cross_entropy sigmoid_focal_loss smooth_labels softmax_cross_entropy "
-        "softmax_cross_entropy_with_integer_labels squared_error".split(),
+        [
+            "losses",
+            "convex_kl_divergence",
+            "cosine_distance",
+            "cosine_similarity",
+            "ctc_loss",
+            "ctc_loss_with_forward_probs",
+            "generalized_kl_divergence",
+            "hinge_loss",
+            "huber_loss",
+            "kl_divergence",
+            "l2_loss",
+            "log_cosh",
+            "ntxent",
+            "safe_softmax_cross_entropy",
+            "sigmoid_binary_cross_entropy",
+            "sigmoid_focal_loss",
+            "smooth_labels",
+            "softmax_cross_entropy",
+            "softmax_cross_entropy_with_integer_labels",
+            "squared_error",
+        ],
         "a loss, not an optimizer",
     ),
     # optax's deprecated aliases of EmptyState for stateless transformations.
     **dict.fromkeys(
-        "AdaptiveGradClipState AddDecayedWeightsState ClipByGlobalNormState ClipState "
-        "NonNegativeParamsState ScaleByTrustRatioState ScaleState".split(),
+        [
+            "AdaptiveGradClipState",
+            "AddDecayedWeightsState",
+            "ClipByGlobalNormState",
+            "ClipState",
+            "NonNegativeParamsState",
+            "ScaleByTrustRatioState",
+            "ScaleState",
+        ],
         "optax's deprecated alias of EmptyState",
     ),
     # One public path per name: these are optax's deprecated top-level copies.
@@ -228,8 +255,12 @@ def test_every_optax_public_name_is_carried_or_listed_with_a_reason():
 TREE_AND_SCHEDULES_ELSEWHERE = {
     # inject_hyperparams and its states live at the top level in both libraries.
     "schedules": {
-        "InjectHyperparamsState", "InjectStatefulHyperparamsState", "Schedule",
-        "StatefulSchedule", "WrappedSchedule", "inject_hyperparams",
+        "InjectHyperparamsState",
+        "InjectStatefulHyperparamsState",
+        "Schedule",
+        "StatefulSchedule",
+        "WrappedSchedule",
+        "inject_hyperparams",
         "inject_stateful_hyperparams",
     },
     # Random trees (batch_shape, random_like, split_key_like): not carried yet.

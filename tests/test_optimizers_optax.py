@@ -15,8 +15,8 @@ import pytest
 import torch
 
 import gradxform as gx
-from paired import assert_same_trajectory, compiled_call, fast_jit
 from optimizer_cases import OPTIMIZERS
+from paired import assert_same_trajectory, compiled_call, fast_jit
 from reference import assert_trees_close, grad_fn, loss, max_gap, nested_params, run
 
 STEPS = 100
@@ -41,10 +41,12 @@ CASES = {
     ),
     "rmsprop": (lambda: gx.rmsprop(0.01), lambda: optax.rmsprop(0.01)),
     "rmsprop_centered": (
-        lambda: gx.rmsprop(0.01, centered=True), lambda: optax.rmsprop(0.01, centered=True)
+        lambda: gx.rmsprop(0.01, centered=True),
+        lambda: optax.rmsprop(0.01, centered=True),
     ),
     "rmsprop_momentum": (
-        lambda: gx.rmsprop(0.005, momentum=0.9), lambda: optax.rmsprop(0.005, momentum=0.9)
+        lambda: gx.rmsprop(0.005, momentum=0.9),
+        lambda: optax.rmsprop(0.005, momentum=0.9),
     ),
     "rmsprop_nesterov": (
         lambda: gx.rmsprop(0.005, momentum=0.9, nesterov=True),
@@ -59,7 +61,8 @@ CASES = {
         lambda: optax.rmsprop(0.01, decay=0.95, bias_correction=True),
     ),
     "rmsprop_initial_scale": (
-        lambda: gx.rmsprop(0.01, initial_scale=1.0), lambda: optax.rmsprop(0.01, initial_scale=1.0)
+        lambda: gx.rmsprop(0.01, initial_scale=1.0),
+        lambda: optax.rmsprop(0.01, initial_scale=1.0),
     ),
     "rmsprop_centered_all_options": (
         lambda: gx.rmsprop(0.005, 0.95, 1e-6, 0.5, False, True, 0.8, True, True),
@@ -77,11 +80,13 @@ CASES = {
     ),
     "adamax": (lambda: gx.adamax(0.05), lambda: optax.adamax(0.05)),
     "adamaxw": (
-        lambda: gx.adamaxw(0.05, weight_decay=0.1), lambda: optax.adamaxw(0.05, weight_decay=0.1)
+        lambda: gx.adamaxw(0.05, weight_decay=0.1),
+        lambda: optax.adamaxw(0.05, weight_decay=0.1),
     ),
     "nadam": (lambda: gx.nadam(0.05, b1=0.8), lambda: optax.nadam(0.05, b1=0.8)),
     "nadamw": (
-        lambda: gx.nadamw(0.05, weight_decay=0.1), lambda: optax.nadamw(0.05, weight_decay=0.1)
+        lambda: gx.nadamw(0.05, weight_decay=0.1),
+        lambda: optax.nadamw(0.05, weight_decay=0.1),
     ),
     "radam": (lambda: gx.radam(0.05), lambda: optax.radam(0.05)),
     "radam_nesterov_threshold": (
@@ -91,7 +96,8 @@ CASES = {
     "yogi": (lambda: gx.yogi(0.05), lambda: optax.yogi(0.05)),
     "adabelief": (lambda: gx.adabelief(0.05), lambda: optax.adabelief(0.05)),
     "adabelief_nesterov": (
-        lambda: gx.adabelief(0.05, nesterov=True), lambda: optax.adabelief(0.05, nesterov=True)
+        lambda: gx.adabelief(0.05, nesterov=True),
+        lambda: optax.adabelief(0.05, nesterov=True),
     ),
     "lamb": (lambda: gx.lamb(0.01), lambda: optax.lamb(0.01)),
     "lamb_masked_weight_decay": (
@@ -99,7 +105,8 @@ CASES = {
         lambda: optax.lamb(0.01, weight_decay=0.1, mask=matrices),
     ),
     "lars": (
-        lambda: gx.lars(0.5, trust_coefficient=0.1), lambda: optax.lars(0.5, trust_coefficient=0.1)
+        lambda: gx.lars(0.5, trust_coefficient=0.1),
+        lambda: optax.lars(0.5, trust_coefficient=0.1),
     ),
     "lars_options": (
         lambda: gx.lars(0.5, 0.1, non_scalars, 0.1, 1e-3, matrices, 0.8, True),
@@ -127,22 +134,38 @@ CASES = {
     # (from how XLA fuses each program) into float32 rounding flips of ~1e-8.
     "adafactor_factored": (
         lambda: gx.adafactor(
-            0.05, min_dim_size_to_factor=2, momentum=0.9, dtype_momentum=jnp.float64,
-            weight_decay_rate=0.01, weight_decay_mask=matrices,
+            0.05,
+            min_dim_size_to_factor=2,
+            momentum=0.9,
+            dtype_momentum=jnp.float64,
+            weight_decay_rate=0.01,
+            weight_decay_mask=matrices,
         ),
         lambda: optax.adafactor(
-            0.05, min_dim_size_to_factor=2, momentum=0.9, dtype_momentum=jnp.float64,
-            weight_decay_rate=0.01, weight_decay_mask=matrices,
+            0.05,
+            min_dim_size_to_factor=2,
+            momentum=0.9,
+            dtype_momentum=jnp.float64,
+            weight_decay_rate=0.01,
+            weight_decay_mask=matrices,
         ),
     ),  # fmt: skip
     "adafactor_plain": (
         lambda: gx.adafactor(
-            None, decay_rate=0.5, multiply_by_parameter_scale=False, clipping_threshold=None,
-            eps=1e-20, factored=False,
+            None,
+            decay_rate=0.5,
+            multiply_by_parameter_scale=False,
+            clipping_threshold=None,
+            eps=1e-20,
+            factored=False,
         ),
         lambda: optax.adafactor(
-            None, decay_rate=0.5, multiply_by_parameter_scale=False, clipping_threshold=None,
-            eps=1e-20, factored=False,
+            None,
+            decay_rate=0.5,
+            multiply_by_parameter_scale=False,
+            clipping_threshold=None,
+            eps=1e-20,
+            factored=False,
         ),
     ),  # fmt: skip
     "adan": (lambda: gx.adan(0.05), lambda: optax.adan(0.05)),
@@ -210,7 +233,7 @@ def test_adadelta_default_descends_where_optax_default_climbs():
 
     @fast_jit
     def losses(p):
-        final = lambda traj: loss(jax.tree.map(lambda x: x[-1], traj))  # noqa: E731
+        final = lambda traj: loss(jax.tree.map(lambda x: x[-1], traj))
         return loss(p), final(run(gx.adadelta(), p, STEPS)), final(run(optax.adadelta(), p, STEPS))
 
     start, ours, optax_default = map(float, losses(params))
@@ -326,7 +349,7 @@ def test_optax_rprop_lags_one_step():
 
     @fast_jit
     def first_updates(g, p):
-        first = lambda tx: tx.update(g, tx.init(p), p)[0]  # noqa: E731
+        first = lambda tx: tx.update(g, tx.init(p), p)[0]
         return first(gx.rprop(0.05)), first(optax.rprop(0.05))
 
     ours, theirs = first_updates(g, params)
@@ -351,9 +374,7 @@ def test_amsgrad_max_raw_nu_matches_torch():
 
 # name -> (builder with float32 moments, accessor of the float32 moment trees in the state)
 MU_DTYPE_CASES = {
-    "amsgrad": (
-        lambda: gx.amsgrad(1e-2, mu_dtype=jnp.float32), lambda s: s[0].mu
-    ),
+    "amsgrad": (lambda: gx.amsgrad(1e-2, mu_dtype=jnp.float32), lambda s: s[0].mu),
     "nadam": (lambda: gx.nadam(1e-2, mu_dtype=jnp.float32), None),
     "lion": (lambda: gx.lion(1e-3, mu_dtype=jnp.float32), lambda s: s[0].mu),
     "signum": (lambda: gx.signum(1e-2, accumulator_dtype=jnp.float32), lambda s: s[0].ema),

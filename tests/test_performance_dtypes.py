@@ -12,7 +12,6 @@ import optax
 
 import gradxform as gx
 
-
 BF16 = jnp.bfloat16
 
 
@@ -44,7 +43,10 @@ def bf16_params():
 
 def bf16_grads(p):
     # d/dx of sum(x^2/2 + sin(3x)), evaluated in bfloat16 as a bfloat16 model would.
-    return {k: (x + 3 * np.cos(3 * x.astype(np.float32))).astype(ml_dtypes.bfloat16) for k, x in p.items()}
+    return {
+        k: (x + 3 * np.cos(3 * x.astype(np.float32))).astype(ml_dtypes.bfloat16)
+        for k, x in p.items()
+    }
 
 
 def test_adam_float32_moments_for_bfloat16_params():
@@ -126,4 +128,3 @@ def test_grouped_keeps_dtypes():
         np.testing.assert_allclose(
             np.asarray(updates[k], np.float32), np.asarray(ref[k], np.float32), rtol=1e-2
         )
-

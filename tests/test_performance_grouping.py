@@ -20,7 +20,7 @@ from paired import assert_same_trajectory
 
 def many_leaves(seed: int = 0):
     rng = np.random.default_rng(seed)
-    arr = lambda *s: jnp.asarray(rng.normal(size=s))  # noqa: E731
+    arr = lambda *s: jnp.asarray(rng.normal(size=s))
     tree: dict[str, Any] = {
         f"layer{i}": {"w": arr(3, 4), "b": arr(4), "s": arr()} for i in range(5)
     }
@@ -74,7 +74,7 @@ def test_modes_follow_the_maths():
     leaves = jax.tree.leaves(many_leaves())
     plan = grouping.plan_stacks(leaves, 16, 2)
     reps = grouping._representatives(plan)
-    mode = lambda tx: grouping._classify(tx, reps, {})  # noqa: E731
+    mode = lambda tx: grouping._classify(tx, reps, {})
     assert mode(gx.adam(0.1)) == grouping.VMAPPED
     assert mode(gx.lamb(0.1)) == grouping.VMAPPED  # per-leaf trust ratios
     assert mode(gx.adafactor(0.1)) == grouping.VMAPPED  # factored, per-leaf shapes
@@ -129,7 +129,7 @@ def test_state_is_stacked_and_minimal():
     # 5 (3,4) leaves in stacks of 2 -> (2,3,4),(2,3,4) and one alone, times mu and nu.
     assert shapes.count((2, 3, 4)) == 4 and shapes.count((3, 4)) == 2
     param_bytes = sum(x.nbytes for x in jax.tree.leaves(params))
-    is_count = lambda x: jnp.issubdtype(x.dtype, jnp.integer)  # noqa: E731
+    is_count = lambda x: jnp.issubdtype(x.dtype, jnp.integer)
     counters = [x for x in jax.tree.leaves(state) if is_count(x)]
     moments = sum(x.nbytes for x in jax.tree.leaves(state) if not is_count(x))
     assert moments == 2 * param_bytes

@@ -118,7 +118,9 @@ def test_injected_hyperparameters_change_without_recompiling():
     params = ref_params = nested_params()
     state, ref_state = tx.init(params), ref.init(params)
     for lr in (0.1, 0.03, 0.06):
-        state.hyperparams["learning_rate"] = jnp.asarray(lr, state.hyperparams["learning_rate"].dtype)
+        state.hyperparams["learning_rate"] = jnp.asarray(
+            lr, state.hyperparams["learning_rate"].dtype
+        )
         ref_state.hyperparams["learning_rate"] = jnp.asarray(lr)
         params, state = step(params, state)
         updates, ref_state = ref.update(jax.grad(loss)(ref_params), ref_state, ref_params)

@@ -62,7 +62,9 @@ def test_pack_round_trip_is_exact():
     leaves = jax.tree.leaves(params)
     for stack, group in zip(packed.stacks, packed.groups):
         # A leaf alone is stored as it is (no stack axis); others gain a leading axis.
-        expected = leaves[group[0]].shape if len(group) == 1 else (len(group), *leaves[group[0]].shape)
+        expected = (
+            leaves[group[0]].shape if len(group) == 1 else (len(group), *leaves[group[0]].shape)
+        )
         assert stack.shape == expected
     # The grouping is part of the tree structure: another packing is another structure.
     assert jax.tree.structure(gx.pack(params)) != jax.tree.structure(packed)

@@ -8,11 +8,11 @@ import optax
 import pytest
 import scipy.optimize
 from jax.flatten_util import ravel_pytree
-from paired import compiled_call, fast_jit
-from reference import assert_trees_close, nested_params
 
 import gradxform as gx
 from gradxform import projections as P
+from paired import compiled_call, fast_jit
+from reference import assert_trees_close, nested_params
 
 
 def tree_like(params, value):
@@ -61,7 +61,7 @@ def test_matches_optax_on_pytrees(name):
 def test_box_and_hypercube_with_scalar_bounds_on_pytrees():
     """optax's projection_box/projection_hypercube fail here; the projection is a clip."""
     leaves = jax.tree.leaves(X)
-    clip = lambda lo, hi: [np.clip(np.asarray(x), lo, hi) for x in leaves]  # noqa: E731
+    clip = lambda lo, hi: [np.clip(np.asarray(x), lo, hi) for x in leaves]
     cases = [
         (P.projection_box(X, -0.5, 0.3), clip(-0.5, 0.3)),
         (P.projection_box(X, jnp.asarray(-0.5), 0.3), clip(-0.5, 0.3)),
@@ -89,7 +89,9 @@ def test_box_bounds_as_a_prefix_tree():
 def _threshold(values, scale):
     """``tau`` with ``sum max(v - tau, 0) = scale``, by scipy's root finder."""
     return scipy.optimize.brentq(
-        lambda t: np.maximum(values - t, 0).sum() - scale, values.min() - scale, values.max(),
+        lambda t: np.maximum(values - t, 0).sum() - scale,
+        values.min() - scale,
+        values.max(),
         xtol=1e-15,
     )
 
@@ -112,7 +114,9 @@ def test_simplex_derivative():
     def jacobians(x):
         # Central differences at a point where the support does not change.
         shifts = h * jnp.eye(7)
-        fd = jax.vmap(lambda e: (P.projection_simplex(x + e) - P.projection_simplex(x - e)) / (2 * h))
+        fd = jax.vmap(
+            lambda e: (P.projection_simplex(x + e) - P.projection_simplex(x - e)) / (2 * h)
+        )
         return (
             jax.jacobian(P.projection_simplex)(x),
             jax.jacobian(optax.projections.projection_simplex)(x),
@@ -126,7 +130,9 @@ def test_simplex_derivative():
 
 
 def test_vmap_over_a_batch_of_points():
-    xs = jnp.asarray(np.random.default_rng(2).normal(size=(5, 4)) * np.array([[0.1], [1], [3], [0.2], [2]]))
+    xs = jnp.asarray(
+        np.random.default_rng(2).normal(size=(5, 4)) * np.array([[0.1], [1], [3], [0.2], [2]])
+    )
     ours, theirs = compiled_call(
         lambda xs: (
             jax.vmap(lambda x: P.projection_l1_ball(x, 1.0))(xs),
@@ -146,7 +152,9 @@ def test_vmap_over_a_batch_of_points():
 
 def test_projected_adam_matches_optax_loop_on_simplex():
     def fn(p):
-        return sum(jnp.sum((x - 0.3 * i) ** 2 + jnp.sin(2 * x)) for i, x in enumerate(jax.tree.leaves(p)))
+        return sum(
+            jnp.sum((x - 0.3 * i) ** 2 + jnp.sin(2 * x)) for i, x in enumerate(jax.tree.leaves(p))
+        )
 
     params = P.projection_simplex(X)
     ours = gx.projected(gx.adam(0.05), P.projection_simplex)
@@ -158,6 +166,7 @@ def test_projected_adam_matches_optax_loop_on_simplex():
             u, s = ours.update(jax.grad(fn)(p), s, p)
             p = gx.apply_updates(p, u)
             return (p, s), p
+
         return jax.lax.scan(body, (p, state), None, length=50)[1]
 
     def run_theirs(p, state):
@@ -166,6 +175,7 @@ def test_projected_adam_matches_optax_loop_on_simplex():
             u, s = theirs.update(jax.grad(fn)(p), s, p)
             p = optax.projections.projection_simplex(optax.apply_updates(p, u))
             return (p, s), p
+
         return jax.lax.scan(body, (p, state), None, length=50)[1]
 
     a, b = compiled_call(
@@ -203,7 +213,7 @@ def test_projected_gradient_descent_solves_nnls():
 
 def test_projected_box_with_scalar_bounds_reaches_clipped_optimum():
     target = nested_params(seed=7)
-    fn = lambda p: sum(  # noqa: E731
+    fn = lambda p: sum(
         jnp.sum((x - t) ** 2) for x, t in zip(jax.tree.leaves(p), jax.tree.leaves(target))
     )
     opt = gx.projected(gx.sgd(0.25), lambda p: P.projection_box(p, -0.5, 0.5))

@@ -22,14 +22,18 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
-from optimizer_cases import ALL_OPTIMIZERS, OPTIMIZERS, TORCH_OPTIMIZERS
 
 import gradxform as gx
+from optimizer_cases import ALL_OPTIMIZERS, OPTIMIZERS, TORCH_OPTIMIZERS
 
 RUNS: collections.Counter = collections.Counter()  # (optimizer, dtype) -> cases run
 
-DTYPES = {"float16": jnp.float16, "bfloat16": jnp.bfloat16, "float32": jnp.float32,
-          "float64": jnp.float64}
+DTYPES = {
+    "float16": jnp.float16,
+    "bfloat16": jnp.bfloat16,
+    "float32": jnp.float32,
+    "float64": jnp.float64,
+}
 # torch_optim steps complex parameters as pairs of reals, as torch does.
 TORCH_DTYPES = {**DTYPES, "complex64": jnp.complex64}
 SHAPES = [(), (0,), (1,), (3,), (2, 3), (2, 0, 2), (4, 1, 2)]
@@ -71,8 +75,11 @@ def problems(draw, dtypes=DTYPES):
     dtype_name = draw(st.sampled_from(sorted(dtypes)))
     magnitudes = [1.0, 1e30, 1e-30] if dtype_name in ("float32", "complex64") else [1.0]
     structure = draw(_structure())
-    values = draw(st.lists(st.tuples(st.sampled_from(magnitudes), st.integers(0, 2**16)),
-                           min_size=2, max_size=6))
+    values = draw(
+        st.lists(
+            st.tuples(st.sampled_from(magnitudes), st.integers(0, 2**16)), min_size=2, max_size=6
+        )
+    )
     return [make_problem(dtype_name, magnitude, structure, seed) for magnitude, seed in values]
 
 
@@ -102,8 +109,11 @@ def make_problem(dtype_name, magnitude, shape_tree, seed):
 
 def _all_finite(tree):
     tree = _plain(tree)
-    return all(bool(np.all(np.isfinite(np.asarray(x).astype(_wide(x)))))
-               for x in jax.tree.leaves(tree) if jnp.issubdtype(jnp.result_type(x), jnp.inexact))
+    return all(
+        bool(np.all(np.isfinite(np.asarray(x).astype(_wide(x)))))
+        for x in jax.tree.leaves(tree)
+        if jnp.issubdtype(jnp.result_type(x), jnp.inexact)
+    )
 
 
 def _wide(x):
@@ -113,8 +123,9 @@ def _wide(x):
 def _plain(tree):
     """Typed PRNG keys (noisy optimizers' state) compared through their key data."""
     return jax.tree.map(
-        lambda x: jax.random.key_data(x)
-        if jnp.issubdtype(jnp.result_type(x), jax.dtypes.prng_key) else x,
+        lambda x: (
+            jax.random.key_data(x) if jnp.issubdtype(jnp.result_type(x), jax.dtypes.prng_key) else x
+        ),
         tree,
     )
 
@@ -123,8 +134,9 @@ def _close(a, b, dtype_name):
     """Equal up to the dtype's round-off, relative to each element and to its leaf's scale:
     jit may fuse a multiply-add that eager mode rounds twice, and where terms of 1e28 cancel
     to 1e24 the difference is a round-off of the terms, not of their sum."""
-    tol = {"float64": 1e-12, "float32": 1e-5, "float16": 2e-3, "bfloat16": 2e-2,
-           "complex64": 1e-5}[dtype_name]
+    tol = {"float64": 1e-12, "float32": 1e-5, "float16": 2e-3, "bfloat16": 2e-2, "complex64": 1e-5}[
+        dtype_name
+    ]
     for x, y in zip(jax.tree.leaves(_plain(a)), jax.tree.leaves(_plain(b))):
         wide = np.complex128 if np.iscomplexobj(x) else np.float64
         x, y = np.asarray(x, wide), np.asarray(y, wide)
@@ -137,7 +149,10 @@ def _close(a, b, dtype_name):
 # ``update`` for the drawn structure); 10 examples for the 52 optimizers of the two tests
 # below take about 175 s of CPU on one core (4 examples took 86 s).
 property_settings = settings(
-    max_examples=10, deadline=None, derandomize=True, phases=(Phase.explicit, Phase.generate),
+    max_examples=10,
+    deadline=None,
+    derandomize=True,
+    phases=(Phase.explicit, Phase.generate),
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 
@@ -193,8 +208,10 @@ def check_jit_equals_eager_and_finite(name, problems):
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_zero_gradient_gives_zero_update(name, dtype):
     rng = np.random.default_rng(0)
-    params = {"a": jnp.asarray(rng.normal(size=(3, 2)), DTYPES[dtype]),
-              "b": jnp.asarray(rng.normal(size=()), DTYPES[dtype])}
+    params = {
+        "a": jnp.asarray(rng.normal(size=(3, 2)), DTYPES[dtype]),
+        "b": jnp.asarray(rng.normal(size=()), DTYPES[dtype]),
+    }
     tx = ALL_OPTIMIZERS[name]()
     zeros = jax.tree.map(jnp.zeros_like, params)
     updates, _ = jax.jit(tx.update)(zeros, tx.init(params), params)

@@ -18,12 +18,12 @@ import jax.numpy as jnp
 import numpy as np
 import optax.transforms._clipping
 import pytest
-from reference import grad_fn
 
 import gradxform as gx
+from reference import grad_fn
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "sharding_scripts"))
-from check_kronecker import run_sharding_check  # noqa: E402
+from check_kronecker import run_sharding_check
 
 sys.modules.setdefault("optax._src.clipping", optax.transforms._clipping)
 from psgd_jax import kron as reference  # noqa: E402
@@ -59,7 +59,7 @@ def run(tx, params, steps):
 
 def _params(dtype=jnp.float64, small=False):
     rng = np.random.default_rng(2)
-    arr = lambda *shape: jnp.asarray(rng.normal(size=shape), dtype=dtype)  # noqa: E731
+    arr = lambda *shape: jnp.asarray(rng.normal(size=shape), dtype=dtype)
     if small:
         return {"w": arr(8, 5), "layers": arr(3, 4, 3), "s": arr()}
     return {
@@ -96,30 +96,49 @@ CASES = {
     # An int seed, a periodic fit, one diagonal axis per leaf, diagonal above size 6, vectors
     # triangular, fit on raw gradients, no momentum, masked decay, a scheduled lr.
     "diagonal_mix": (
-        dict(learning_rate=lambda c: 0.05 / (1 + 0.1 * c),
-             preconditioner_update_probability=0.5, memory_save_mode="one_diag",
-             max_size_triangular=6, min_ndim_triangular=1, b1=0.0,
-             momentum_into_precond_update=False, weight_decay=0.1,
-             weight_decay_mask={"dense": {"w": True, "b": False},
-                                "conv": (True, False), "head": [True, {"scale": False}]}),
+        dict(
+            learning_rate=lambda c: 0.05 / (1 + 0.1 * c),
+            preconditioner_update_probability=0.5,
+            memory_save_mode="one_diag",
+            max_size_triangular=6,
+            min_ndim_triangular=1,
+            b1=0.0,
+            momentum_into_precond_update=False,
+            weight_decay=0.1,
+            weight_decay_mask={
+                "dense": {"w": True, "b": False},
+                "conv": (True, False),
+                "head": [True, {"scale": False}],
+            },
+        ),
         15,
         15,
     ),
     # A typed key whose stream balances the factors, a scanned stack of 3 layers mapped
     # with lax.map, a probability schedule, other scales and rates (a smaller tree).
     "typed_key_scanned": (
-        dict(learning_rate=0.03, b1=0.5, preconditioner_lr=0.3, preconditioner_init_scale=0.5,
-             preconditioner_update_probability=lambda n: jnp.where(n < 6, 1.0, 0.34),
-             scanned_layers={"w": False, "layers": True, "s": False},
-             lax_map_scanned_layers=True, lax_map_batch_size=2),
+        dict(
+            learning_rate=0.03,
+            b1=0.5,
+            preconditioner_lr=0.3,
+            preconditioner_init_scale=0.5,
+            preconditioner_update_probability=lambda n: jnp.where(n < 6, 1.0, 0.34),
+            scanned_layers={"w": False, "layers": True, "s": False},
+            lax_map_scanned_layers=True,
+            lax_map_batch_size=2,
+        ),
         jax.random.key(BALANCING_SEED),
         BALANCING_SEED,
     ),
     # Diagonal factors only, vmapped scanned layers, explicit matmul precisions.
     "all_diag_vmap": (
-        dict(learning_rate=0.05, memory_save_mode="all_diag",
-             scanned_layers={"w": False, "layers": True, "s": False},
-             precond_update_precision="float32", precond_grads_precision="highest"),
+        dict(
+            learning_rate=0.05,
+            memory_save_mode="all_diag",
+            scanned_layers={"w": False, "layers": True, "s": False},
+            precond_update_precision="float32",
+            precond_grads_precision="highest",
+        ),
         None,
         None,
     ),
@@ -147,8 +166,10 @@ def test_balancing_seed_balances():
 
 def test_float32_params_get_float32_updates(capsys):
     """Quirk P3: under x64 psgd-jax returns float64 updates for float32 params."""
-    params = {"w": jnp.arange(12.0, dtype=jnp.float32).reshape(3, 4) / 7,
-              "s": jnp.array(0.5, jnp.float32)}
+    params = {
+        "w": jnp.arange(12.0, dtype=jnp.float32).reshape(3, 4) / 7,
+        "s": jnp.array(0.5, jnp.float32),
+    }
     grads = grad_fn(params)
     theirs = reference.kron()
     their_updates, _ = _fast_jit(theirs.update, grads, theirs.init(params))
@@ -162,9 +183,11 @@ def test_float32_params_get_float32_updates(capsys):
 
 
 def test_dtypes_are_stable():
-    params = {"w": jnp.arange(12.0, dtype=jnp.float32).reshape(3, 4),
-              "h": jnp.arange(12.0, dtype=jnp.bfloat16).reshape(4, 3),
-              "s": jnp.ones((), jnp.bfloat16)}
+    params = {
+        "w": jnp.arange(12.0, dtype=jnp.float32).reshape(3, 4),
+        "h": jnp.arange(12.0, dtype=jnp.bfloat16).reshape(4, 3),
+        "s": jnp.ones((), jnp.bfloat16),
+    }
     tx = gx.psgd_kron(preconditioner_update_probability=0.5, weight_decay=0.1)
     state = tx.init(params)
     dtypes = jax.tree.map(lambda x: x.dtype, state)

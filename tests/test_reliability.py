@@ -11,22 +11,24 @@ import os
 import subprocess
 import sys
 
-import checkpoint_worker
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from optimizer_cases import ALL_OPTIMIZERS, OPTIMIZERS
-from reference import grad_fn, nested_params
 
+import checkpoint_worker
 import gradxform as gx
 from gradxform import torch_optim
+from optimizer_cases import ALL_OPTIMIZERS, OPTIMIZERS
+from reference import grad_fn, nested_params
 
 NAMES = sorted(OPTIMIZERS)
 
 
 def _signature(tree):
-    return jax.tree.structure(tree), [(jnp.shape(x), jnp.result_type(x)) for x in jax.tree.leaves(tree)]
+    return jax.tree.structure(tree), [
+        (jnp.shape(x), jnp.result_type(x)) for x in jax.tree.leaves(tree)
+    ]
 
 
 def _structure_cases():
@@ -61,22 +63,43 @@ def test_state_keeps_structure_shapes_and_dtypes(name, dtype):
 # Every public optimizer that takes a learning rate, by its public name: the catalogue's
 # (``learning_rate``) and torch_optim's (``lr``). The list grows with OPTIMIZERS.
 LEARNING_RATE_ARGUMENTS = sorted(
-    [(module, name, "learning_rate") for name in OPTIMIZERS for module in (gx, gx.contrib)
-     if hasattr(module, name)]
+    [
+        (module, name, "learning_rate")
+        for name in OPTIMIZERS
+        for module in (gx, gx.contrib)
+        if hasattr(module, name)
+    ]
     + [(gx.contrib, "sophia", "learning_rate"), (gx, "lbfgs", "learning_rate")]
-    + [(torch_optim, name, "lr") for name in ("sgd", "adam", "adamw", "adagrad", "adadelta",
-                                              "rmsprop", "rprop", "adamax", "nadam", "radam",
-                                              "asgd")],
+    + [
+        (torch_optim, name, "lr")
+        for name in (
+            "sgd",
+            "adam",
+            "adamw",
+            "adagrad",
+            "adadelta",
+            "rmsprop",
+            "rprop",
+            "adamax",
+            "nadam",
+            "radam",
+            "asgd",
+        )
+    ],
     key=lambda c: (c[0].__name__, c[1]),
 )
 
 
 @pytest.mark.parametrize(
-    ("module", "name", "argument"), LEARNING_RATE_ARGUMENTS,
+    ("module", "name", "argument"),
+    LEARNING_RATE_ARGUMENTS,
     ids=[f"{m.__name__.split('.')[-1]}.{n}" for m, n, _ in LEARNING_RATE_ARGUMENTS],
 )
-@pytest.mark.parametrize(("bad", "error"), [(-1.0, ValueError), (float("nan"), ValueError),
-                                            ("0.1", TypeError)], ids=["negative", "nan", "str"])
+@pytest.mark.parametrize(
+    ("bad", "error"),
+    [(-1.0, ValueError), (float("nan"), ValueError), ("0.1", TypeError)],
+    ids=["negative", "nan", "str"],
+)
 def test_bad_learning_rate_is_refused_naming_it(module, name, argument, bad, error):
     assert len(LEARNING_RATE_ARGUMENTS) >= 45  # the whole catalogue and torch_optim
     with pytest.raises(error, match=argument):
@@ -110,9 +133,7 @@ def test_counters_saturate_instead_of_overflowing():
     tx = gx.adam(1e-3)
     params = {"w": jnp.ones(3)}
     state = tx.init(params)
-    state = jax.tree.map(
-        lambda x: jnp.full_like(x, top - 1) if x.dtype == jnp.int32 else x, state
-    )
+    state = jax.tree.map(lambda x: jnp.full_like(x, top - 1) if x.dtype == jnp.int32 else x, state)
     for _ in range(3):
         updates, state = tx.update({"w": jnp.ones(3)}, state, params)
         assert all(bool(jnp.all(jnp.isfinite(u))) for u in jax.tree.leaves(updates))
@@ -149,7 +170,11 @@ def test_checkpoint_resume_in_fresh_process_is_bit_identical(tmp_path, table):
     env = dict(os.environ, JAX_ENABLE_X64="1", JAX_PLATFORMS="cpu")
     proc = subprocess.run(
         [sys.executable, checkpoint_worker.__file__, str(tmp_path), table],
-        capture_output=True, text=True, timeout=600, env=env, check=False,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+        check=False,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     for name, expected in finals.items():

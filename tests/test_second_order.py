@@ -8,10 +8,10 @@ import optax
 import pytest
 import scipy.optimize
 from jax.flatten_util import ravel_pytree
-from paired import compiled_call, fast_jit
-from reference import assert_trees_close, loss, nested_params, run
 
 import gradxform as gx
+from paired import compiled_call, fast_jit
+from reference import assert_trees_close, loss, nested_params, run
 
 
 def rosenbrock(x):
@@ -48,7 +48,7 @@ def assert_same_solve(build, fn=loss, params=None, steps=30, fresh_grad=False):
     """Both libraries' full solves (compiled as one program) agree to 1e-9 and move."""
     params = nested_params() if params is None else params
     if fresh_grad:
-        ours_vg = theirs_vg = lambda f: (lambda p, state: jax.value_and_grad(f)(p))  # noqa: E731
+        ours_vg = theirs_vg = lambda f: lambda p, state: jax.value_and_grad(f)(p)
     else:
         ours_vg, theirs_vg = gx.value_and_grad_from_state, optax.value_and_grad_from_state
     ours, theirs = compiled_call(
@@ -68,8 +68,11 @@ def assert_same_solve(build, fn=loss, params=None, steps=30, fresh_grad=False):
 # Parity with optax over full solves
 # ------------------------------------------------------------------------------------------
 
+
 def convex(params):
-    return sum(jnp.sum(jnp.cosh(x) + 0.5 * (i + 1) * x**2) for i, x in enumerate(jax.tree.leaves(params)))
+    return sum(
+        jnp.sum(jnp.cosh(x) + 0.5 * (i + 1) * x**2) for i, x in enumerate(jax.tree.leaves(params))
+    )
 
 
 _RNG = np.random.default_rng(0)
@@ -88,46 +91,72 @@ TWO = {"w": jnp.linspace(-1.5, 2.0, 7), "b": (jnp.asarray(0.7),)}
 # name: (build, objective, params (None: the nested tree), recompute the gradient each step)
 SOLVES = {
     "backtracking": (
-        lambda m: m.chain(m.sgd(1.0), m.scale_by_backtracking_linesearch(15)), loss, TWO, True
+        lambda m: m.chain(m.sgd(1.0), m.scale_by_backtracking_linesearch(15)),
+        loss,
+        TWO,
+        True,
     ),
     "backtracking_store_grad": (
         lambda m: m.chain(m.sgd(1.0), m.scale_by_backtracking_linesearch(15, store_grad=True)),
-        loss, TWO, False,
+        loss,
+        TWO,
+        False,
     ),
     "backtracking_options": (
         lambda m: m.chain(
             m.sgd(1.0),
             m.scale_by_backtracking_linesearch(
-                10, slope_rtol=0.3, decrease_factor=0.5, increase_factor=np.inf,
-                max_learning_rate=2.0, atol=1e-4, rtol=1e-3, store_grad=True,
+                10,
+                slope_rtol=0.3,
+                decrease_factor=0.5,
+                increase_factor=np.inf,
+                max_learning_rate=2.0,
+                atol=1e-4,
+                rtol=1e-3,
+                store_grad=True,
             ),
         ),
-        loss, TWO, False,
+        loss,
+        TWO,
+        False,
     ),
     "zoom": (lambda m: m.chain(m.sgd(1.0), m.scale_by_zoom_linesearch(15)), loss, TWO, False),
     "zoom_options": (
         lambda m: m.chain(
             m.sgd(1.0),
             m.scale_by_zoom_linesearch(
-                8, max_learning_rate=0.5, curv_rtol=0.3, approx_dec_rtol=None,
-                increase_factor=3.0, initial_guess_strategy="one",
+                8,
+                max_learning_rate=0.5,
+                curv_rtol=0.3,
+                approx_dec_rtol=None,
+                increase_factor=3.0,
+                initial_guess_strategy="one",
             ),
         ),
-        loss, TWO, False,
+        loss,
+        TWO,
+        False,
     ),
     "lbfgs": (lambda m: m.lbfgs(), loss, None, False),
     "lbfgs_rosenbrock": (lambda m: m.lbfgs(), rosenbrock, jnp.zeros(20), False),
     "lbfgs_complex": (lambda m: m.lbfgs(), complex_fn, {"z": jnp.zeros(4, jnp.complex128)}, False),
     "lbfgs_options": (
         lambda m: m.lbfgs(learning_rate=0.8, memory_size=3, scale_init_precond=False),
-        loss, TWO, False,
+        loss,
+        TWO,
+        False,
     ),
     "lbfgs_backtracking": (
         lambda m: m.lbfgs(linesearch=m.scale_by_backtracking_linesearch(20, store_grad=True)),
-        loss, TWO, False,
+        loss,
+        TWO,
+        False,
     ),
     "lbfgs_no_linesearch": (
-        lambda m: m.lbfgs(learning_rate=0.5, linesearch=None), convex, TWO, True
+        lambda m: m.lbfgs(learning_rate=0.5, linesearch=None),
+        convex,
+        TWO,
+        True,
     ),
 }
 
@@ -184,15 +213,18 @@ def test_linesearch_with_data_kwargs():
             p, state = carry
             x, y = batch
             value, grad = jax.value_and_grad(fn)(p, x, y)
-            u, state = opt.update(grad, state, p, value=value, grad=grad, value_fn=fn, x=x, y=y,
-                                  **unused)
+            u, state = opt.update(
+                grad, state, p, value=value, grad=grad, value_fn=fn, x=x, y=y, **unused
+            )
             p = jax.tree.map(lambda a, b: a + b, p, u)
             return (p, state), p
 
         p0 = {"w": jnp.zeros(3), "b": jnp.zeros(())}
         return jax.lax.scan(body, (p0, opt.init(p0)), (xs, ys))[1]
 
-    ours, theirs = compiled_call(lambda u: (run_batches(gx, unrelated=u), run_batches(optax)), jnp.ones(2))
+    ours, theirs = compiled_call(
+        lambda u: (run_batches(gx, unrelated=u), run_batches(optax)), jnp.ones(2)
+    )
     assert_trees_close(ours, theirs)
     assert float(jnp.max(jnp.abs(ours["w"][-1]))) > 0.1
 
@@ -214,7 +246,9 @@ def test_zoom_info_and_value_reuse():
     slope0 = -sum(float(jnp.sum(g**2)) for g in jax.tree.leaves(grad))
     assert float(ls.learning_rate) > 0
     assert float(fresh[0]) <= float(value) + 1e-4 * float(ls.learning_rate) * slope0
-    new_slope = sum(float(jnp.sum(a * -b)) for a, b in zip(jax.tree.leaves(fresh[1]), jax.tree.leaves(grad)))
+    new_slope = sum(
+        float(jnp.sum(a * -b)) for a, b in zip(jax.tree.leaves(fresh[1]), jax.tree.leaves(grad))
+    )
     assert abs(new_slope) <= 0.9 * abs(slope0)
     assert_trees_close(reused, fresh)
 
@@ -236,10 +270,11 @@ def test_value_and_grad_from_state_errors():
 # Polyak
 # ------------------------------------------------------------------------------------------
 
+
 def assert_same_trajectory_with_value(tx, reference_tx, steps=100):
     """100 steps from ``nested_params`` fed ``value=f(w)``, both compiled as one program."""
     params = nested_params()
-    extra = lambda p: {"value": loss(p)}  # noqa: E731
+    extra = lambda p: {"value": loss(p)}
     ours, theirs = compiled_call(
         lambda p: (run(tx, p, steps, extra=extra), run(reference_tx, p, steps, extra=extra)),
         params,
@@ -344,7 +379,7 @@ def _shifted_cholesky_reference(a, g, beta=1e-3):
 
 @pytest.mark.parametrize("nonconvex", ["abs", "shift", "none"])
 def test_newton_nonconvex_repairs(nonconvex):
-    spectrum = lambda n: np.linspace(-2.0, 3.0, n) + 0.05  # noqa: E731  (indefinite, no 0)
+    spectrum = lambda n: np.linspace(-2.0, 3.0, n) + 0.05
     params, x0, _, a, b, f = quadratic_problem(spectrum, seed=1)
     g = a @ x0 - b
     lam, q = np.linalg.eigh(a)
@@ -362,7 +397,7 @@ def test_newton_nonconvex_repairs(nonconvex):
 
 def test_newton_cg_negative_curvature():
     a = np.diag([1.0, -1.0])
-    f = lambda x: 0.5 * x @ jnp.asarray(a) @ x  # noqa: E731
+    f = lambda x: 0.5 * x @ jnp.asarray(a) @ x
     opt = gx.newton(solver="cg")
     # First CG direction g has g^T A g < 0: Algorithm 7.1 returns steepest descent.
     x0 = np.array([0.1, 1.0])
@@ -429,7 +464,11 @@ def test_newton_logistic_regression_matches_scipy(kwargs):
     ours = np.asarray(ravel_pytree(p)[0])
 
     res = scipy.optimize.minimize(
-        np_fn, np.zeros(6), jac=np_grad, hess=np_hess, method="Newton-CG",
+        np_fn,
+        np.zeros(6),
+        jac=np_grad,
+        hess=np_hess,
+        method="Newton-CG",
         options={"xtol": 1e-14, "maxiter": 200},
     )
     # scipy stops once p^T H p <= 3 eps (absolute), here at ||grad|| ~ 6e-8, so it only

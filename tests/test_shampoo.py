@@ -23,9 +23,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from reference import loss, run
 
 import gradxform as gx
+from reference import loss, run
 
 for _name in ("tree_map", "tree_flatten", "tree_unflatten"):
     if not hasattr(jax, _name):  # quirk S2: removed from jax, still used by the reference
@@ -38,7 +38,7 @@ STEPS = 10
 
 def _params(dtype=jnp.float64):
     rng = np.random.default_rng(0)
-    arr = lambda *shape: jnp.asarray(rng.normal(size=shape), dtype)  # noqa: E731
+    arr = lambda *shape: jnp.asarray(rng.normal(size=shape), dtype)
     return {
         "net": {"w": arr(9, 6), "conv": arr(2, 5, 3)},
         "bias": arr(5),
@@ -66,7 +66,7 @@ def _reference(**kwargs):
                 preconditioners=[jnp.eye(s.shape[0], dtype=dtype) for s in stats.preconditioners],
             )
 
-        is_stats = lambda x: isinstance(x, ds.ParameterStats)  # noqa: E731
+        is_stats = lambda x: isinstance(x, ds.ParameterStats)
         return state._replace(stats=jax.tree.map(promote, state.stats, is_leaf=is_stats))
 
     return optax.GradientTransformation(init, tx.update)
@@ -129,8 +129,10 @@ def _compare(kwargs, params):
     ours = jax.jit(lambda p: run(gx.shampoo(**kwargs), p, STEPS))(params)
     theirs = jax.jit(lambda p: run(_reference(**kwargs), p, STEPS))(params)
     _assert_close(ours, theirs, rtol=1e-8)
-    moved = max(float(jnp.max(jnp.abs(a[-1] - p))) for a, p in zip(
-        jax.tree.leaves(ours), jax.tree.leaves(params)))
+    moved = max(
+        float(jnp.max(jnp.abs(a[-1] - p)))
+        for a, p in zip(jax.tree.leaves(ours), jax.tree.leaves(params))
+    )
     assert moved > 1e-2
 
 
@@ -144,8 +146,9 @@ def test_matches_distributed_shampoo_float64(case):
 def test_other_graft_types_match_distributed_shampoo_float64():
     """The remaining graft types, on leaves that are all only grafted (no roots to compile)."""
     for graft_type in ("none", "rmsprop", "adagrad_normalized"):
-        kwargs = dict(learning_rate=0.1, block_size=4, graft_type=graft_type,
-                      skip_preconditioning_rank_lt=9)
+        kwargs = dict(
+            learning_rate=0.1, block_size=4, graft_type=graft_type, skip_preconditioning_rank_lt=9
+        )
         _compare(kwargs, _params())
 
 
@@ -175,8 +178,9 @@ def test_reference_float64_state_bug_s1_and_one_by_one_bug_s3():
 def test_state_dtypes_and_update_dtypes_under_scan():
     for dtype in (jnp.float32, jnp.bfloat16):
         params = _params(dtype)
-        tx = gx.shampoo(learning_rate=0.1, block_size=4, graft_type="rmsprop",
-                        start_preconditioning_step=1)
+        tx = gx.shampoo(
+            learning_rate=0.1, block_size=4, graft_type="rmsprop", start_preconditioning_step=1
+        )
         state = tx.init(params)
 
         def steps(carry, _):
@@ -261,12 +265,14 @@ def _spd(n, seed=0, rank=None):
 
 def test_power_iteration_and_inverse_root_match_optax():
     assert inspect.signature(gx.power_iteration).parameters.keys() == (
-        inspect.signature(optax.power_iteration).parameters.keys())
+        inspect.signature(optax.power_iteration).parameters.keys()
+    )
     for name in ("power_iteration", "matrix_inverse_pth_root"):
         ours = inspect.signature(getattr(gx, name)).parameters
         theirs = inspect.signature(getattr(optax, name)).parameters
         assert [(k, v.default, v.kind) for k, v in ours.items()] == [
-            (k, v.default, v.kind) for k, v in theirs.items()]
+            (k, v.default, v.kind) for k, v in theirs.items()
+        ]
     for dtype, exponents in ((jnp.float32, (4,)), (jnp.float64, (2,))):
         a = _spd(6).astype(dtype)
         eig, vec = gx.power_iteration(a)
@@ -281,7 +287,7 @@ def test_power_iteration_and_inverse_root_match_optax():
             np.testing.assert_allclose(error, error_o, rtol=1e-3, atol=1e-7)
     # A callable matrix with a pytree start vector, as optax accepts.
     a = _spd(4)
-    mvp = lambda v: {"x": a @ v["x"]}  # noqa: E731
+    mvp = lambda v: {"x": a @ v["x"]}
     eig, _ = gx.power_iteration(mvp, v0={"x": jnp.ones(4)})
     np.testing.assert_allclose(eig, np.linalg.eigvalsh(np.asarray(a))[-1], rtol=1e-6)
 
@@ -315,8 +321,10 @@ def test_shampoo_roots_match_reference_solvers():
         np.testing.assert_array_equal(np.asarray(vec), np.asarray(vec_r))
     # A factor zero-padded into a larger stack entry, as Shampoo stores it.
     padded = jnp.pad(_spd(3, seed=3, rank=2), ((0, 2), (0, 2)))
-    for ours, theirs in ((gx.robust_matrix_inverse_pth_root, ds.matrix_inverse_pth_root),
-                         (gx.matrix_inverse_pth_root_eigh, ds.matrix_inverse_pth_root_eigh)):
+    for ours, theirs in (
+        (gx.robust_matrix_inverse_pth_root, ds.matrix_inverse_pth_root),
+        (gx.matrix_inverse_pth_root_eigh, ds.matrix_inverse_pth_root_eigh),
+    ):
         root, _ = jax.vmap(lambda m, n: ours(m, 4, size=n))(padded[None], jnp.asarray([3]))
         root_r, _ = theirs(padded, 4, padding_start=3)
         np.testing.assert_allclose(root[0], root_r, rtol=1e-12, atol=1e-300)
@@ -362,7 +370,7 @@ def test_sharded_params_and_sharded_roots_match_single_device():
     )
     lines = [x for x in proc.stdout.splitlines() if x.startswith("SUMMARY ")]
     assert proc.returncode == 0 and lines, proc.stdout[-3000:] + proc.stderr[-5000:]
-    summary = json.loads(lines[-1][len("SUMMARY "):])
+    summary = json.loads(lines[-1][len("SUMMARY ") :])
     # float32, 4 steps: partitioned reductions change the summation order only.
     assert summary["auto_mesh_max_rel_diff"] < 5e-5
     assert summary["sharded_roots_max_rel_diff"] < 5e-5

@@ -25,10 +25,10 @@ import numpy as np
 import pytest
 from jax.sharding import AxisType
 from jax.sharding import PartitionSpec as P
-from optimizer_cases import ALL_OPTIMIZERS
 
 import gradxform as gx
 from gradxform import sharding as gxs
+from optimizer_cases import ALL_OPTIMIZERS
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SCRIPTS = os.path.join(HERE, "sharding_scripts")
@@ -73,7 +73,7 @@ def _run_check_script() -> dict:
     )
     lines = [line for line in proc.stdout.splitlines() if line.startswith("SUMMARY ")]
     assert proc.returncode == 0 and lines, proc.stdout[-3000:] + proc.stderr[-5000:]
-    return json.loads(lines[-1][len("SUMMARY "):])
+    return json.loads(lines[-1][len("SUMMARY ") :])
 
 
 def _check_every_optimizer_ran(summary):
@@ -83,9 +83,19 @@ def _check_every_optimizer_ran(summary):
     # Compiled runs: the named global reductions, a spread of state kinds, and every
     # optimizer that needs with_auto_axes on an Explicit mesh; the rest are checked on
     # types and layouts (what jit would produce), which needs no compile of the step.
-    required = {"adam", "sgd_momentum", "clip_by_global_norm+adam", "lamb", "lars",
-                "adafactor", "adafactor_factored", "sm3", "noisy_sgd",
-                "prodigy", "muon"}
+    required = {
+        "adam",
+        "sgd_momentum",
+        "clip_by_global_norm+adam",
+        "lamb",
+        "lars",
+        "adafactor",
+        "adafactor_factored",
+        "sm3",
+        "noisy_sgd",
+        "prodigy",
+        "muon",
+    }
     assert required <= compiled, sorted(required - compiled)
     for name in compiled:
         assert summary["optimizers"][name]["moved"] > 1e-6, f"{name}: the trajectory did not move"
@@ -104,8 +114,7 @@ def _check_jit_init_state_follows_param_shardings(summary):
             assert out["auto_jit_layout"]["per_param"] == 0, name
             continue
         assert out["auto_jit_layout"]["errors"] == [], (name, out["auto_jit_layout"]["errors"])
-        assert out["auto_jit_vs_state_shardings"] == [], (
-            name, out["auto_jit_vs_state_shardings"])
+        assert out["auto_jit_vs_state_shardings"] == [], (name, out["auto_jit_vs_state_shardings"])
         assert out["state_shardings_forms_agree"] == [], name
         # Only leaves not shaped like a parameter (factored moments) may change layout.
         other = out["auto_jit_layout"]["other"]
@@ -132,7 +141,8 @@ def _check_sharded_numerics_equal_unsharded(summary):
             # Only leaves not shaped like a parameter (factored moments) may change
             # layout after the first update.
             per_param_drift = [
-                d for d in out["explicit_drift"]
+                d
+                for d in out["explicit_drift"]
                 if d.split(":")[0] not in out["explicit_layout"]["other"]
             ]
             assert per_param_drift == [], (name, per_param_drift)
@@ -212,9 +222,7 @@ def test_partition_spec_rule():
     mesh = jax.sharding.AbstractMesh((4, 2), ("data", "model"), axis_types=(AxisType.Auto,) * 2)
     assert gxs.partition_spec((16, 8), P(None, "model"), "data", mesh) == P("data", "model")
     # No free dimension divisible by 4: nest under "model" on a dimension of 8.
-    assert gxs.partition_spec((6, 8), P(None, "model"), "data", mesh) == P(
-        None, ("model", "data")
-    )
+    assert gxs.partition_spec((6, 8), P(None, "model"), "data", mesh) == P(None, ("model", "data"))
     assert gxs.partition_spec((5, 3), P(), "data", mesh) == P(None, None)
     assert gxs.partition_spec((), P(), "data", mesh) == P()
     assert gxs.partition_spec((8,), P("data"), "data", mesh) == P("data")
@@ -272,6 +280,8 @@ def test_two_process_cluster_matches_single_process(tmp_path):
             for a, e in zip(leaves, expected):
                 np.testing.assert_allclose(a, np.asarray(e), rtol=TOL, atol=TOL)
         assert info["zero"]["state_bytes_per_device"] < info["sharded"]["state_bytes_per_device"]
-    moved = max(float(np.max(np.abs(np.asarray(a) - b)))
-                for a, b in zip(jax.tree.leaves(params), jax.tree.leaves(host_params)))
+    moved = max(
+        float(np.max(np.abs(np.asarray(a) - b)))
+        for a, b in zip(jax.tree.leaves(params), jax.tree.leaves(host_params))
+    )
     assert moved > 1e-4

@@ -17,19 +17,19 @@ import numpy as np
 import pytest
 import torch
 from pytorch_optimizer.optimizer.soap import SOAP
-from reference import grad_fn, run
 
 import gradxform as gx
+from reference import grad_fn, run
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "sharding_scripts"))
-from check_kronecker import run_sharding_check  # noqa: E402
+from check_kronecker import run_sharding_check
 
 STEPS = 12
 
 
 def _params(dtype=jnp.float64, merged=False):
     rng = np.random.default_rng(1)
-    arr = lambda *shape: jnp.asarray(rng.normal(size=shape), dtype=dtype)  # noqa: E731
+    arr = lambda *shape: jnp.asarray(rng.normal(size=shape), dtype=dtype)
     return {
         "dense": {"w": arr(8, 5), "b": arr(7)},  # w: axis 0 is above max_precond_dim=6
         # (2, 3, 2) would merge into a 6 x 6 factor of rank 2 (quirk O5).
@@ -65,22 +65,48 @@ CASES = {
     # QR refresh every 3 calls (float32 QR in both), vectors preconditioned, normalised
     # directions, a separate shampoo_beta, no bias correction, a learning-rate schedule.
     "refreshed": (
-        dict(eps=1e-4, precondition_frequency=3, max_precond_dim=6, precondition_1d=True,
-             normalize_grads=True, shampoo_beta=0.9, b1=0.8, correct_bias=False,
-             weight_decay=0.0),
-        dict(eps=1e-4, precondition_frequency=3, max_precondition_dim=6, precondition_1d=True,
-             normalize_gradient=True, shampoo_beta=0.9, betas=(0.8, 0.95), correct_bias=False,
-             weight_decay=0.0),
+        dict(
+            eps=1e-4,
+            precondition_frequency=3,
+            max_precond_dim=6,
+            precondition_1d=True,
+            normalize_grads=True,
+            shampoo_beta=0.9,
+            b1=0.8,
+            correct_bias=False,
+            weight_decay=0.0,
+        ),
+        dict(
+            eps=1e-4,
+            precondition_frequency=3,
+            max_precondition_dim=6,
+            precondition_1d=True,
+            normalize_gradient=True,
+            shampoo_beta=0.9,
+            betas=(0.8, 0.95),
+            correct_bias=False,
+            weight_decay=0.0,
+        ),
         lambda count: 0.05 / (1.0 + 0.1 * count),
         1e-5,
     ),
     # Merged axes: (3, 2, 6) -> (6, 6); (8, 5) and (5, 4) stay (pytorch-optimizer makes
     # the first [1, 8, 5], an extra 1 x 1 factor that changes nothing).
     "merged": (
-        dict(eps=1e-4, precondition_frequency=4, max_precond_dim=6, merge_dims=True,
-             weight_decay=0.05),
-        dict(eps=1e-4, precondition_frequency=4, max_precondition_dim=6, merge_dims=True,
-             weight_decay=0.05),
+        dict(
+            eps=1e-4,
+            precondition_frequency=4,
+            max_precond_dim=6,
+            merge_dims=True,
+            weight_decay=0.05,
+        ),
+        dict(
+            eps=1e-4,
+            precondition_frequency=4,
+            max_precondition_dim=6,
+            merge_dims=True,
+            weight_decay=0.05,
+        ),
         0.05,
         1e-5,
     ),
@@ -136,9 +162,12 @@ def test_decay_is_applied_after_the_step():
 
 
 def test_dtypes_are_stable():
-    params = {"w": jnp.arange(20.0, dtype=jnp.float32).reshape(5, 4),
-              "h": jnp.arange(20.0, dtype=jnp.bfloat16).reshape(4, 5),
-              "b": jnp.ones(2, jnp.bfloat16), "s": jnp.ones((), jnp.float32)}
+    params = {
+        "w": jnp.arange(20.0, dtype=jnp.float32).reshape(5, 4),
+        "h": jnp.arange(20.0, dtype=jnp.bfloat16).reshape(4, 5),
+        "b": jnp.ones(2, jnp.bfloat16),
+        "s": jnp.ones((), jnp.float32),
+    }
     tx = gx.soap(precondition_frequency=2, max_precond_dim=6, precondition_1d=True)
     state = tx.init(params)
     grads = grad_fn(params)

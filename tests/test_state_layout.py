@@ -21,13 +21,12 @@ import numpy as np
 import optax
 import optax.contrib
 import pytest
+
+import gradxform as gx
 from paired import compiled_call
 from reference import assert_trees_close, grad_fn, nested_params
 
-import gradxform as gx
-
 SCHEDULE = optax.cosine_decay_schedule(1e-2, 50)
-
 
 
 def _aliases(module) -> set[str]:
@@ -38,9 +37,13 @@ def _aliases(module) -> set[str]:
         if name.startswith(("_", "scale_by")) or not inspect.isfunction(obj):
             continue
         params = list(inspect.signature(obj).parameters.values())
-        if params and params[0].name == "learning_rate" and all(
-            p.default is not p.empty or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
-            for p in params[1:]
+        if (
+            params
+            and params[0].name == "learning_rate"
+            and all(
+                p.default is not p.empty or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+                for p in params[1:]
+            )
         ):
             found.add(name)
     return found
@@ -53,9 +56,7 @@ def _gx_contrib():
 # Every alias of optax 0.2.8 (top level, and optax.contrib) that gradxform has; nadam and
 # nadamw are partials of adam and adamw in optax, so they are named.
 TOP_LEVEL = sorted({n for n in _aliases(optax) | {"nadam", "nadamw"} if hasattr(gx, n)})
-CONTRIB = sorted(
-    n for n in _aliases(optax.contrib) if hasattr(_gx_contrib(), n) or hasattr(gx, n)
-)
+CONTRIB = sorted(n for n in _aliases(optax.contrib) if hasattr(_gx_contrib(), n) or hasattr(gx, n))
 # optax itself takes no schedule for these.
 CONSTANT_ONLY = {"rprop", "sm3", "optimistic_adam"}
 # Layouts that still differ from optax's, each in a transformation of its own module:
@@ -114,9 +115,7 @@ CASES = [
         name,
         lr,
         id=f"{name}-{'schedule' if callable(lr) else 'constant'}",
-        marks=[pytest.mark.xfail(reason=DIFFERENT[name], strict=True)]
-        if name in DIFFERENT
-        else [],
+        marks=[pytest.mark.xfail(reason=DIFFERENT[name], strict=True)] if name in DIFFERENT else [],
     )
     for name in TOP_LEVEL + CONTRIB
     for lr in (1e-2, SCHEDULE)

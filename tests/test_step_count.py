@@ -11,10 +11,10 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from paired import assert_same_trajectory
-from reference import nested_params
 
 import gradxform as gx
+from paired import assert_same_trajectory
+from reference import nested_params
 
 SCHEDULE = optax.warmup_cosine_decay_schedule(0.0, 1e-2, 10, 60, 1e-4)
 WD_SCHEDULE = optax.linear_schedule(1e-1, 0.0, 40)
@@ -55,8 +55,14 @@ def _state_bytes(state) -> int:
         ),
     ],
     ids=[
-        "nadam+schedule", "adamw+schedules", "lamb+schedule", "clip+adamw+schedule",
-        "amsgrad+schedule", "adamaxw+schedules", "yogi+schedule", "radam+schedule",
+        "nadam+schedule",
+        "adamw+schedules",
+        "lamb+schedule",
+        "clip+adamw+schedule",
+        "amsgrad+schedule",
+        "adamaxw+schedules",
+        "yogi+schedule",
+        "radam+schedule",
         "adabelief+schedule",
     ],
 )

@@ -148,9 +148,7 @@ def complex_params():
 def complex_grad(params):
     """torch's gradient of a real loss of complex params, dL/dRe + i dL/dIm: the conjugate
     of what ``jax.grad`` returns."""
-    split = lambda p: jax.tree.map(  # noqa: E731
-        lambda x: (x.real, x.imag) if jnp.iscomplexobj(x) else x, p
-    )
+    split = lambda p: jax.tree.map(lambda x: (x.real, x.imag) if jnp.iscomplexobj(x) else x, p)
     grads = jax.grad(lambda p: loss(split(p)))(params)
     return jax.tree.map(jnp.conj, grads)
 
@@ -283,8 +281,7 @@ def test_asgd_average_matches_torch_ax():
     # After step t0 + 2, ax averages the iterates instead of copying them: it lags the
     # (by then nearly converged) params by much more than round-off.
     lag = max(
-        float(np.max(np.abs(a - t.detach().numpy())))
-        for a, t in zip(jax.tree.leaves(ax), tensors)
+        float(np.max(np.abs(a - t.detach().numpy()))) for a, t in zip(jax.tree.leaves(ax), tensors)
     )
     assert lag > 1e-6
 

@@ -5,10 +5,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import torch
+from torch.optim import lr_scheduler as tls
 
 import gradxform as gx
 import gradxform.torch_optim as to
-from torch.optim import lr_scheduler as tls
 
 STEPS = 100
 
@@ -148,7 +148,9 @@ CASES = {
         0.5,
     ),
     "cyclic_lr_scale_fn": (
-        to.cyclic_lr(0.01, 0.1, 6, 4, scale_fn=lambda x: 1 / (1 + 0.05 * x), scale_mode="iterations"),
+        to.cyclic_lr(
+            0.01, 0.1, 6, 4, scale_fn=lambda x: 1 / (1 + 0.05 * x), scale_mode="iterations"
+        ),
         lambda o: tls.CyclicLR(
             o, 0.01, 0.1, 6, 4, scale_fn=lambda x: 1 / (1 + 0.05 * x), scale_mode="iterations"
         ),
@@ -171,12 +173,23 @@ CASES = {
     ),
     "one_cycle_lr_three_phase_linear": (
         to.one_cycle_lr(
-            0.1, 100, pct_start=0.25, anneal_strategy="linear", div_factor=10.0,
-            final_div_factor=100.0, three_phase=True,
+            0.1,
+            100,
+            pct_start=0.25,
+            anneal_strategy="linear",
+            div_factor=10.0,
+            final_div_factor=100.0,
+            three_phase=True,
         ),
         lambda o: tls.OneCycleLR(
-            o, 0.1, 100, pct_start=0.25, anneal_strategy="linear", div_factor=10.0,
-            final_div_factor=100.0, three_phase=True,
+            o,
+            0.1,
+            100,
+            pct_start=0.25,
+            anneal_strategy="linear",
+            div_factor=10.0,
+            final_div_factor=100.0,
+            three_phase=True,
         ),
         0.5,
     ),

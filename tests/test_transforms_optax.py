@@ -12,9 +12,9 @@ import optax
 import pytest
 
 import gradxform as gx
-from transform_cases import COMBINATORS, PRIMITIVES, SGD_ADAM_AND_MOMENTS
 from paired import assert_same_trajectory, compiled_call, trajectories
 from reference import assert_trees_close, grad_fn, nested_params, run
+from transform_cases import COMBINATORS, PRIMITIVES, SGD_ADAM_AND_MOMENTS
 
 
 @pytest.mark.parametrize("name", sorted(SGD_ADAM_AND_MOMENTS))
@@ -91,14 +91,18 @@ def _as_pair(tx, params_type):
 
 
 def test_optax_and_gradxform_transformations_chain_both_ways():
-    reference = optax.chain(optax.clip_by_global_norm(2.0), optax.scale_by_adam(), optax.scale(-0.05))
+    reference = optax.chain(
+        optax.clip_by_global_norm(2.0), optax.scale_by_adam(), optax.scale(-0.05)
+    )
     gx_outer = gx.chain(optax.clip_by_global_norm(2.0), gx.scale_by_adam(), optax.scale(-0.05))
     optax_outer = optax.chain(gx.clip_by_global_norm(2.0), optax.scale_by_adam(), gx.scale(-0.05))
     # Wrappers take foreign transformations too.
     gx_wrapper = gx.MultiSteps(optax.adam(0.1), 2).gradient_transformation()
     optax_wrapper = optax.MultiSteps(optax.adam(0.1), 2).gradient_transformation()
     runs = compiled_call(
-        lambda p: [run(t, p) for t in (gx_outer, optax_outer, reference, gx_wrapper, optax_wrapper)],
+        lambda p: [
+            run(t, p) for t in (gx_outer, optax_outer, reference, gx_wrapper, optax_wrapper)
+        ],
         nested_params(),
     )
     assert_trees_close(runs[0], runs[2])
@@ -161,7 +165,10 @@ def test_inject_hyperparams_hand_edit_matches_optax():
 
 def test_per_example_clipping_matches_optax():
     rng = np.random.default_rng(1)
-    grads = {"a": jnp.asarray(rng.normal(size=(6, 3))), "b": [jnp.asarray(rng.normal(size=(6, 2, 2)))]}
+    grads = {
+        "a": jnp.asarray(rng.normal(size=(6, 3))),
+        "b": [jnp.asarray(rng.normal(size=(6, 2, 2)))],
+    }
 
     def all_clips(m, grads):
         return [
@@ -175,8 +182,11 @@ def test_per_example_clipping_matches_optax():
 
     assert_trees_close(*compiled_call(lambda g: (all_clips(gx, g), all_clips(optax, g)), grads))
     # 3 of 6 examples have a global norm above the median, so 3 are clipped.
-    norms = np.sqrt(sum(np.sum(np.asarray(g) ** 2, axis=tuple(range(1, g.ndim)))
-                        for g in jax.tree.leaves(grads)))
+    norms = np.sqrt(
+        sum(
+            np.sum(np.asarray(g) ** 2, axis=tuple(range(1, g.ndim))) for g in jax.tree.leaves(grads)
+        )
+    )
     _, clipped = gx.per_example_global_norm_clip(grads, float(np.median(norms)))
     assert int(clipped) == 3
 

@@ -16,9 +16,9 @@ import optax
 import pytest
 
 import gradxform as gx
-from transform_cases import COMBINATORS, PRIMITIVES
 from paired import compiled_call, fast_jit
 from reference import assert_trees_close, grad_fn, loss, nested_params
+from transform_cases import COMBINATORS, PRIMITIVES
 
 CASES = {**PRIMITIVES, **COMBINATORS}
 
@@ -309,7 +309,9 @@ BAD_HYPERPARAMETERS = [
 
 
 @pytest.mark.parametrize(
-    "argument, build", BAD_HYPERPARAMETERS, ids=[f"{a}-{i}" for i, (a, _) in enumerate(BAD_HYPERPARAMETERS)]
+    "argument, build",
+    BAD_HYPERPARAMETERS,
+    ids=[f"{a}-{i}" for i, (a, _) in enumerate(BAD_HYPERPARAMETERS)],
 )
 def test_bad_hyperparameter_raises_value_error_naming_it(argument, build):
     with pytest.raises(ValueError, match=argument):
@@ -348,12 +350,15 @@ def test_schedules_and_traced_values_are_accepted_unchecked():
         assert_trees_close(u_ours, u_theirs, rtol=1e-12)
     np.testing.assert_allclose(u_ours["a"], -0.1 * np.array([2.0, -1.0, -0.25]), rtol=1e-12)
     # A traced clipping threshold goes unchecked: -1 scales by -1 / norm, as in optax.
-    clip = jax.jit(lambda c, tx: tx(c).update({"a": jnp.ones(3)}, tx(c).init(params))[0]["a"],
-                   static_argnums=1)
-    np.testing.assert_allclose(clip(-1.0, gx.clip_by_global_norm), -np.ones(3) / np.sqrt(3),
-                               rtol=1e-12)
-    np.testing.assert_allclose(clip(-1.0, gx.clip_by_global_norm),
-                               clip(-1.0, optax.clip_by_global_norm), rtol=1e-12)
+    clip = jax.jit(
+        lambda c, tx: tx(c).update({"a": jnp.ones(3)}, tx(c).init(params))[0]["a"], static_argnums=1
+    )
+    np.testing.assert_allclose(
+        clip(-1.0, gx.clip_by_global_norm), -np.ones(3) / np.sqrt(3), rtol=1e-12
+    )
+    np.testing.assert_allclose(
+        clip(-1.0, gx.clip_by_global_norm), clip(-1.0, optax.clip_by_global_norm), rtol=1e-12
+    )
     # A learning-rate schedule inside inject_hyperparams: 0.1, then 0.05.
     tx = gx.inject_hyperparams(gx.sgd)(learning_rate=lambda c: 0.1 / (1 + c))
     state = tx.init(params)

@@ -34,9 +34,7 @@ SGD_ADAM_AND_MOMENTS = {
     "add_decayed_weights": lambda m: m.chain(
         m.add_decayed_weights(0.1), m.scale_by_learning_rate(0.01)
     ),
-    "schedule": lambda m: m.chain(
-        m.scale_by_schedule(lambda c: 0.1 / (1.0 + c)), m.scale(-1.0)
-    ),
+    "schedule": lambda m: m.chain(m.scale_by_schedule(lambda c: 0.1 / (1.0 + c)), m.scale(-1.0)),
 }
 
 PRIMITIVES = {

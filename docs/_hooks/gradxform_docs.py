@@ -26,56 +26,115 @@ API_DIR = "api"
 
 # (page slug, title, intro, test on the defining module's dotted name)
 TOP_LEVEL_GROUPS = [
-    ("optimizers", "Optimizers",
-     "Complete optimizers: each is a short `chain` of the transforms on the next pages.",
-     lambda m: m.startswith("gradxform._src.optimizers")),
-    ("transforms", "Transforms",
-     "The primitives optimizers are made of: moment estimates, preconditioners, clipping, "
-     "weight decay, scaling.",
-     lambda m: m.startswith("gradxform._src.transforms")),
-    ("combinators", "Core types and combinators",
-     "The `GradientTransformation` type, `apply_updates`, and the combinators that compose, "
-     "mask, partition, accumulate or wrap transformations.",
-     lambda m: True),  # everything not claimed by a group below or above
-    ("schedules", "Schedules",
-     "Pure `step -> value` functions, usable wherever a learning rate or another scalar "
-     "hyperparameter is accepted; also importable from `gradxform.schedules`.",
-     lambda m: m.startswith(("gradxform._src.schedules", "gradxform.schedules"))),
-    ("second_order", "Second-order methods and line search",
-     "Newton's method, L-BFGS, line searches, the Polyak step and projected methods.",
-     lambda m: m.startswith("gradxform._src.second_order")),
-    ("numerics", "Numerics",
-     "Numerically safe helpers used by the transforms.",
-     lambda m: m.startswith("gradxform._src.numerics")),
-    ("states", "State types",
-     "The named tuples transformations keep as state. They are pytrees: they `jit`, shard "
-     "and checkpoint like any other tree of arrays.",
-     None),  # chosen by name, see _is_state
+    (
+        "optimizers",
+        "Optimizers",
+        "Complete optimizers: each is a short `chain` of the transforms on the next pages.",
+        lambda m: m.startswith("gradxform._src.optimizers"),
+    ),
+    (
+        "transforms",
+        "Transforms",
+        "The primitives optimizers are made of: moment estimates, preconditioners, clipping, "
+        "weight decay, scaling.",
+        lambda m: m.startswith("gradxform._src.transforms"),
+    ),
+    (
+        "combinators",
+        "Core types and combinators",
+        "The `GradientTransformation` type, `apply_updates`, and the combinators that compose, "
+        "mask, partition, accumulate or wrap transformations.",
+        lambda m: True,
+    ),  # everything not claimed by a group below or above
+    (
+        "schedules",
+        "Schedules",
+        "Pure `step -> value` functions, usable wherever a learning rate or another scalar "
+        "hyperparameter is accepted; also importable from `gradxform.schedules`.",
+        lambda m: m.startswith(("gradxform._src.schedules", "gradxform.schedules")),
+    ),
+    (
+        "second_order",
+        "Second-order methods and line search",
+        "Newton's method, L-BFGS, line searches, the Polyak step and projected methods.",
+        lambda m: m.startswith("gradxform._src.second_order"),
+    ),
+    (
+        "numerics",
+        "Numerics",
+        "Numerically safe helpers used by the transforms.",
+        lambda m: m.startswith("gradxform._src.numerics"),
+    ),
+    (
+        "states",
+        "State types",
+        "The named tuples transformations keep as state. They are pytrees: they `jit`, shard "
+        "and checkpoint like any other tree of arrays.",
+        None,
+    ),  # chosen by name, see _is_state
 ]
-CLAIM_ORDER = ["states", "optimizers", "transforms", "schedules", "second_order", "numerics",
-               "combinators"]
+CLAIM_ORDER = [
+    "states",
+    "optimizers",
+    "transforms",
+    "schedules",
+    "second_order",
+    "numerics",
+    "combinators",
+]
 
 # The core page opens with the types and functions every user meets first.
-CORE_FIRST = [f"gradxform.{n}" for n in (
-    "GradientTransformation", "apply_updates", "chain", "named_chain", "divide", "identity",
-    "set_to_zero", "stateless", "stateless_with_tree_map", "elementwise", "as_transformation",
-    "Params", "Updates", "OptState", "Schedule", "ScalarOrSchedule",
-)]
+CORE_FIRST = [
+    f"gradxform.{n}"
+    for n in (
+        "GradientTransformation",
+        "apply_updates",
+        "chain",
+        "named_chain",
+        "divide",
+        "identity",
+        "set_to_zero",
+        "stateless",
+        "stateless_with_tree_map",
+        "elementwise",
+        "as_transformation",
+        "Params",
+        "Updates",
+        "OptState",
+        "Schedule",
+        "ScalarOrSchedule",
+    )
+]
 
 NAMESPACES = [
     ("tree", "gradxform.tree", "Arithmetic on pytrees, leaf by leaf."),
-    ("projections", "gradxform.projections",
-     "Euclidean projections onto convex sets, for pytrees; use them with `gradxform.projected`."),
-    ("torch_optim", "gradxform.torch_optim",
-     "PyTorch's `torch.optim` optimizers and learning-rate schedulers, with torch's argument "
-     "names, defaults and numerics."),
-    ("contrib", "gradxform.contrib",
-     "Frontier optimizers, as `optax.contrib` has them: the same names, signatures, defaults "
-     "and state layout."),
-    ("sharding", "gradxform.sharding",
-     "Optimizer state under `jax.sharding`: layouts for `jit` and ZeRO-1 partitioning."),
-    ("microbatching", "gradxform.microbatching",
-     "Functions of a batch computed over microbatches and accumulated, as `optax.microbatching`."),
+    (
+        "projections",
+        "gradxform.projections",
+        "Euclidean projections onto convex sets, for pytrees; use them with `gradxform.projected`.",
+    ),
+    (
+        "torch_optim",
+        "gradxform.torch_optim",
+        "PyTorch's `torch.optim` optimizers and learning-rate schedulers, with torch's argument "
+        "names, defaults and numerics.",
+    ),
+    (
+        "contrib",
+        "gradxform.contrib",
+        "Frontier optimizers, as `optax.contrib` has them: the same names, signatures, defaults "
+        "and state layout.",
+    ),
+    (
+        "sharding",
+        "gradxform.sharding",
+        "Optimizer state under `jax.sharding`: layouts for `jit` and ZeRO-1 partitioning.",
+    ),
+    (
+        "microbatching",
+        "gradxform.microbatching",
+        "Functions of a batch computed over microbatches and accumulated, as `optax.microbatching`.",
+    ),
 ]
 
 
@@ -84,8 +143,11 @@ def _module_of(obj) -> str:
 
 
 def _is_state(name: str, obj) -> bool:
-    return (inspect.isclass(obj) and _module_of(obj).startswith("gradxform")
-            and (name.endswith("State") or name.endswith("Info")))
+    return (
+        inspect.isclass(obj)
+        and _module_of(obj).startswith("gradxform")
+        and (name.endswith("State") or name.endswith("Info"))
+    )
 
 
 def _public_names(module) -> list[str]:
@@ -186,7 +248,7 @@ def _prune_nav(items, docs_dir):
     kept = []
     for item in items:
         if isinstance(item, dict):
-            (title, value), = item.items()
+            ((title, value),) = item.items()
             if isinstance(value, list):
                 value = _prune_nav(value, docs_dir)
                 if value:
@@ -212,7 +274,8 @@ def on_config(config):
     _PAGES.update(_api_pages())
     _PAGES[f"{API_DIR}/index.md"] = ("API reference", _index_page(dict(_PAGES)))
     api_nav = [{"Overview": f"{API_DIR}/index.md"}] + [
-        {title.strip("`"): uri} for uri, (title, _) in _PAGES.items()
+        {title.strip("`"): uri}
+        for uri, (title, _) in _PAGES.items()
         if uri != f"{API_DIR}/index.md"
     ]
     nav = []

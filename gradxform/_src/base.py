@@ -9,7 +9,8 @@ Every transformation accepts keyword arguments it does not use, so ``chain`` can
 from __future__ import annotations
 
 import inspect
-from typing import Any, Callable, NamedTuple, Protocol, runtime_checkable
+from collections.abc import Callable
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import jax
 import jax.numpy as jnp

@@ -98,9 +98,7 @@ def _signature(jaxpr) -> list:
     sig = []
     for eqn in jaxpr.eqns:
         lits = tuple(
-            repr(np.asarray(v.val).tolist())
-            for v in eqn.invars
-            if isinstance(v, jex_core.Literal)
+            repr(np.asarray(v.val).tolist()) for v in eqn.invars if isinstance(v, jex_core.Literal)
         )
         sig.append((eqn.primitive.name, lits))
         for p in eqn.params.values():
@@ -182,9 +180,7 @@ def _classify(tx, reps: list, extra: dict) -> str:
         return LEAVES
     # The program must not depend on the leaves' ranks: the same member traced on
     # stacks of one (rank + 1) must give the same sequence of primitives and literals.
-    stacks = {
-        k: jax.ShapeDtypeStruct((1, *a.shape), a.dtype) for k, a in tree.items()
-    }
+    stacks = {k: jax.ShapeDtypeStruct((1, *a.shape), a.dtype) for k, a in tree.items()}
     traced_stacked = _trace_update(tx, stacks, extra)
     if traced_stacked is None or _signature(traced_stacked[1].jaxpr) != _signature(closed.jaxpr):
         return LEAVES
@@ -355,9 +351,7 @@ def grouped(
         if packed is None:
             leaves, treedef = jax.tree.flatten(updates)
             plan = plan_stacks(leaves, max_stack_size, group_size)
-            p_stacks = (
-                None if params is None else stack_leaves(treedef.flatten_up_to(params), plan)
-            )
+            p_stacks = None if params is None else stack_leaves(treedef.flatten_up_to(params), plan)
             return plan, treedef, stack_leaves(leaves, plan), p_stacks, None
         plan = plan_of(packed)
 
@@ -393,9 +387,7 @@ def grouped(
                     leaves_now = unstack_leaves(stacks, plan)
                 if tree_params is None and params is not None:
                     tree_params = params.unpack()
-                out, data = member.update(
-                    treedef.unflatten(leaves_now), data, tree_params, **extra
-                )
+                out, data = member.update(treedef.unflatten(leaves_now), data, tree_params, **extra)
                 leaves_now, stacks = treedef.flatten_up_to(out), None
             else:
                 if stacks is None:

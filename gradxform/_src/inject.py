@@ -5,7 +5,8 @@ from __future__ import annotations
 import functools
 import inspect
 import warnings
-from typing import Any, Callable, Iterable, NamedTuple
+from collections.abc import Callable, Iterable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -217,9 +218,11 @@ def inject_hyperparams(
         bound.apply_defaults()
         scheduled, numeric, other = {}, {}, {}
         for name, value in bound.arguments.items():
-            if name in static or isinstance(value, bool):
-                other[name] = value
-            elif _is_structural(signature.parameters[name], value):
+            if (
+                name in static
+                or isinstance(value, bool)
+                or _is_structural(signature.parameters[name], value)
+            ):
                 other[name] = value
             elif _is_stateful_schedule(value):
                 scheduled[name] = value

@@ -27,13 +27,74 @@ import numpy as np
 from jax.extend import core as jex_core
 
 _ELEMENTWISE = frozenset(
-    """
-    abs acos acosh add and asin asinh atan atan2 atanh cbrt ceil clamp complex conj
-    convert_element_type copy copy_p cos cosh digamma div eq erf erf_inv erfc exp exp2
-    expm1 floor ge gt imag integer_pow is_finite le lgamma log log1p logistic lt max min
-    mul ne neg nextafter not or population_count pow real reduce_precision rem round
-    rsqrt select_n sign sin sinh sqrt square sub tan tanh xor
-    """.split()
+    [
+        "abs",
+        "acos",
+        "acosh",
+        "add",
+        "and",
+        "asin",
+        "asinh",
+        "atan",
+        "atan2",
+        "atanh",
+        "cbrt",
+        "ceil",
+        "clamp",
+        "complex",
+        "conj",
+        "convert_element_type",
+        "copy",
+        "copy_p",
+        "cos",
+        "cosh",
+        "digamma",
+        "div",
+        "eq",
+        "erf",
+        "erf_inv",
+        "erfc",
+        "exp",
+        "exp2",
+        "expm1",
+        "floor",
+        "ge",
+        "gt",
+        "imag",
+        "integer_pow",
+        "is_finite",
+        "le",
+        "lgamma",
+        "log",
+        "log1p",
+        "logistic",
+        "lt",
+        "max",
+        "min",
+        "mul",
+        "ne",
+        "neg",
+        "nextafter",
+        "not",
+        "or",
+        "population_count",
+        "pow",
+        "real",
+        "reduce_precision",
+        "rem",
+        "round",
+        "rsqrt",
+        "select_n",
+        "sign",
+        "sin",
+        "sinh",
+        "sqrt",
+        "square",
+        "sub",
+        "tan",
+        "tanh",
+        "xor",
+    ]
 )
 _REDUCTIONS = {
     "reduce_sum": "add",
@@ -208,9 +269,7 @@ class _Interpreter:
             return [self.shape_op(ins[0], eqn.invars[0], eqn.outvars[0])]
         deps = _union(ins)
         if all(v.kind in ("U", "N") for v in ins):
-            return [
-                Value(deps, "U" if _shape(o) == () else "N") for o in eqn.outvars
-            ]
+            return [Value(deps, "U" if _shape(o) == () else "N") for o in eqn.outvars]
         return [Value(deps, _FAIL) for _ in eqn.outvars]
 
 

@@ -37,7 +37,7 @@ class LookaheadParams(NamedTuple):
     slow: Any
 
     @classmethod
-    def init_synced(cls, params: Any) -> "LookaheadParams":
+    def init_synced(cls, params: Any) -> LookaheadParams:
         """Fast and slow weights both equal to ``params``."""
         return cls(fast=params, slow=params)
 
@@ -118,9 +118,7 @@ def lookahead(
         sync = state.steps_since_sync == sync_period - 1
         diff = jax.tree.map(lambda f, u, s: f + u - s, params.fast, fast_updates, params.slow)
         out = LookaheadParams(
-            fast=jax.tree.map(
-                lambda u, d: u - sync * (1 - slow_step_size) * d, fast_updates, diff
-            ),
+            fast=jax.tree.map(lambda u, d: u - sync * (1 - slow_step_size) * d, fast_updates, diff),
             slow=jax.tree.map(lambda d: slow_step_size * sync * d, diff),
         )
         if reset_state:

@@ -18,7 +18,8 @@ from __future__ import annotations
 import dataclasses
 import enum
 import functools
-from typing import Any, Callable, NamedTuple, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -97,14 +98,13 @@ def reshape_batch_axis(tree: Any, microbatch_size: int, axis: int = 0) -> Any:
                 f"batch size {rows} (axis {axis}) must be divisible by "
                 f"microbatch_size={microbatch_size}"
             )
-        by_row = x.reshape(x.shape[:at] + (microbatch_size, -1) + x.shape[at + 1:])
+        by_row = x.reshape(x.shape[:at] + (microbatch_size, -1) + x.shape[at + 1 :])
         return jnp.swapaxes(by_row, at, at + 1)
 
     return jax.tree.map(split, tree)
 
 
-@functools.partial(jax.tree_util.register_dataclass, data_fields=["value"],
-                   meta_fields=["dtype"])
+@functools.partial(jax.tree_util.register_dataclass, data_fields=["value"], meta_fields=["dtype"])
 @dataclasses.dataclass(frozen=True)
 class _Carry:
     """One leaf's running value, held at least in float32, and the dtype it returns in."""
@@ -142,10 +142,10 @@ def _per_leaf(kind: AccumulationType, n: int) -> Accumulator:
         if kind in (AccumulationType.MEAN, AccumulationType.RUNNING_MEAN):
             _require_inexact(kind, shapes)
         if kind is AccumulationType.CONCAT:
-            return jax.tree.map(lambda s: _Carry(jnp.zeros((n, *s.shape), s.dtype), s.dtype),
-                                shapes)
-        return jax.tree.map(lambda s: _Carry(jnp.zeros(s.shape, _wide(s.dtype)), s.dtype),
-                            shapes)
+            return jax.tree.map(
+                lambda s: _Carry(jnp.zeros((n, *s.shape), s.dtype), s.dtype), shapes
+            )
+        return jax.tree.map(lambda s: _Carry(jnp.zeros(s.shape, _wide(s.dtype)), s.dtype), shapes)
 
     def add(carry, result, i):
         if kind is AccumulationType.CONCAT:
@@ -254,12 +254,16 @@ def microbatch(
     """
     if microbatch_size is None:
         return fun
-    if isinstance(microbatch_size, bool) or not isinstance(microbatch_size, (int, np.integer)) \
-            or microbatch_size <= 0:
+    if (
+        isinstance(microbatch_size, bool)
+        or not isinstance(microbatch_size, (int, np.integer))
+        or microbatch_size <= 0
+    ):
         raise ValueError(f"microbatch_size must be a positive int or None, got {microbatch_size!r}")
     positions, names = _as_tuple(argnums), _as_tuple(argnames)
-    axes = (in_axes,) * (len(positions) + len(names)) if isinstance(in_axes, int) \
-        else tuple(in_axes)
+    axes = (
+        (in_axes,) * (len(positions) + len(names)) if isinstance(in_axes, int) else tuple(in_axes)
+    )
     if len(axes) != len(positions) + len(names):
         raise ValueError(
             f"in_axes must give one axis per batch argument ({len(positions)} in argnums, "
@@ -284,13 +288,15 @@ def microbatch(
                 f"batch size {size} must be divisible by microbatch_size={microbatch_size}"
             )
         n = size // microbatch_size
-        split = [reshape_batch_axis(holder[key], microbatch_size, ax)
-                 for (holder, key), ax in zip(batch, axes)]
+        split = [
+            reshape_batch_axis(holder[key], microbatch_size, ax)
+            for (holder, key), ax in zip(batch, axes)
+        ]
         acc = _resolve(accumulator, n)
 
         def on(i):
             call_args, call_kwargs = list(args), dict(kwargs)
-            for ((holder, key), ax, tree) in zip(batch, axes, split):
+            for (holder, key), ax, tree in zip(batch, axes, split):
                 rows = jax.tree.map(  # the split added an axis: ax counts without it
                     lambda x: jax.lax.dynamic_index_in_dim(x, i, ax % (x.ndim - 1), False), tree
                 )

@@ -8,7 +8,7 @@ estimators: ``x = mu + exp(rho) * eps`` with ``eps ~ N(0, I)``, where optimizing
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp

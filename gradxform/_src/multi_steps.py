@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -137,9 +138,7 @@ class MultiSteps:
         base.check_same_structure(updates, state.acc_grads, "accumulated gradients")
         # An int32 period keeps ``mini_step`` int32 whatever type the schedule returns.
         k_steps = jnp.asarray(self._every_k_schedule(state.gradient_step)).astype(jnp.int32)
-        should_skip, skip_state = self._should_skip_update_fn(
-            updates, state.gradient_step, params
-        )
+        should_skip, skip_state = self._should_skip_update_fn(updates, state.gradient_step, params)
         should_skip = jnp.asarray(should_skip)
         if (should_skip.dtype, should_skip.shape) != (jnp.bool_, ()):
             raise ValueError(
@@ -171,9 +170,7 @@ class MultiSteps:
                 ),
                 inner_opt_state=inner_state,
                 acc_grads=jax.tree.map(
-                    lambda a: jnp.where(emit, jnp.zeros_like(a), a).astype(
-                        self._accumulator_dtype
-                    ),
+                    lambda a: jnp.where(emit, jnp.zeros_like(a), a).astype(self._accumulator_dtype),
                     acc,
                 ),
                 skip_state=skip_state,

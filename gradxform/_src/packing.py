@@ -94,7 +94,7 @@ class Packed:
         stack.
     """
 
-    __slots__ = ("stacks", "treedef", "groups")
+    __slots__ = ("groups", "stacks", "treedef")
 
     def __init__(self, stacks, treedef, groups: tuple):
         self.stacks = tuple(stacks)

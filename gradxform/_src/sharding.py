@@ -14,6 +14,7 @@ from jax.sharding import AxisType, NamedSharding, PartitionSpec
 
 from gradxform._src import base
 
+
 def _abstract_param(param: Any, sharding: Any) -> tuple[tuple[int, ...], Any, Any]:
     """``(shape, dtype, sharding)`` of one parameter given as array or ShapeDtypeStruct."""
     if sharding is None:
@@ -35,7 +36,7 @@ def _explicit_view(mesh: Any) -> jax.sharding.AbstractMesh:
     the arithmetic in the array types, whatever the axis types of the user's mesh.
     """
     abstract = mesh if isinstance(mesh, jax.sharding.AbstractMesh) else mesh.abstract_mesh
-    auto = {name: AxisType.Explicit for name in abstract.auto_axes}
+    auto = dict.fromkeys(abstract.auto_axes, AxisType.Explicit)
     return abstract.update_axis_types(auto) if auto else abstract
 
 
@@ -122,7 +123,7 @@ def _shardings_by_path(tx, triples, is_triple, mesh):
     def to_sharding(path, leaf):
         for param_path, (shape, _, sharding) in by_path:
             n = len(param_path)
-            if tuple(leaf.shape) == shape and tuple(path[len(path) - n:]) == param_path:
+            if tuple(leaf.shape) == shape and tuple(path[len(path) - n :]) == param_path:
                 return NamedSharding(mesh, sharding.spec)
         return NamedSharding(mesh, PartitionSpec())
 
@@ -256,9 +257,11 @@ def partition_state(
                 lambda x: jax.sharding.reshard(x, split_spec(x)) if _is_nd_array(x) else x, state
             )
         return jax.tree.map(
-            lambda x: jax.lax.with_sharding_constraint(x, NamedSharding(mesh, split_spec(x)))
-            if _is_nd_array(x)
-            else x,
+            lambda x: (
+                jax.lax.with_sharding_constraint(x, NamedSharding(mesh, split_spec(x)))
+                if _is_nd_array(x)
+                else x
+            ),
             state,
         )
 
@@ -267,7 +270,9 @@ def partition_state(
         spec_of = lambda x: split_spec(x) if _is_nd_array(x) else None
         in_specs = jax.tree.map(spec_of, (updates, state, params), is_leaf=_is_none)
         if not explicit_here():
-            new_updates, new_state = _pinned_update(tx, mesh, in_specs, updates, state, params, extra)
+            new_updates, new_state = _pinned_update(
+                tx, mesh, in_specs, updates, state, params, extra
+            )
             # Replicate the dimension that carried ``axis``; leave the rest to XLA.
             return jax.tree.map(
                 lambda x: _constrain(x, _unsplit(spec_of(x)), mesh) if _is_nd_array(x) else x,

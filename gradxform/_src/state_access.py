@@ -9,7 +9,8 @@ itself. Paths name a NamedTuple field by ``NamedTupleKey(class name, field)``.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, Iterator, Optional
+from collections.abc import Callable, Iterator
+from typing import Any, Optional
 
 import jax
 
@@ -193,8 +194,8 @@ def map_params(
     state: Any,
     /,
     *rest: Any,
-    transform_non_params: Optional[Callable[..., Any]] = None,
-    is_leaf: Optional[Callable[[Any], bool]] = None,
+    transform_non_params: Callable[..., Any] | None = None,
+    is_leaf: Callable[[Any], bool] | None = None,
 ) -> Any:
     """Maps ``f`` over the copies of the parameter tree inside an optimizer state (the
     moments, traces, ...), leaving the other leaves (counts, hyperparameters) to
@@ -222,6 +223,4 @@ def map_params(
             return jax.tree.map(f, value, *rest, is_leaf=is_leaf)
         return value if transform_non_params is None else transform_non_params(value)
 
-    return jax.tree.map(
-        one, skeleton, state, is_leaf=lambda x: isinstance(x, ParamsPlaceholder)
-    )
+    return jax.tree.map(one, skeleton, state, is_leaf=lambda x: isinstance(x, ParamsPlaceholder))

@@ -8,7 +8,8 @@ from __future__ import annotations
 import fractions
 import functools
 import operator
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -391,9 +392,10 @@ def _stays_finite(a: float, b: float, order: int, g_dtype: Any, m_dtype: Any, c_
     )
     rounded = tuple(fractions.Fraction(float(p)) for p in products)
     # Past the midpoint between top and the next value up, the sum rounds beyond top.
-    limit = fractions.Fraction(float(top)) + fractions.Fraction(
-        float(top - np.nextafter(top, c.type(0)))
-    ) / 2
+    limit = (
+        fractions.Fraction(float(top))
+        + fractions.Fraction(float(top - np.nextafter(top, c.type(0)))) / 2
+    )
     sums = [rounded[0] + rounded[1], exact[0] + rounded[1], rounded[0] + exact[1]]
     if c.type(a) == c.type(b):  # XLA factors a g + a m into a (g + m)
         with np.errstate(over="ignore"):
@@ -529,9 +531,7 @@ def update_moment(updates: Any, moments: Any, decay: Any, order: int) -> Any:
         [1.1]
     """
     power = (lambda g: g) if order == 1 else (lambda g: g**order)
-    step = _saturating(
-        lambda g, m: (1 - decay) * power(g) + decay * m, decay, ema=(decay, order)
-    )
+    step = _saturating(lambda g, m: (1 - decay) * power(g) + decay * m, decay, ema=(decay, order))
     return _map(step, updates, moments)
 
 

@@ -28,9 +28,7 @@ def sum_of_squares(initial_value: Any) -> base.GradientTransformation:
     def update(updates, state, params=None, **extra):
         del params, extra
         base.check_same_structure(updates, state.state_sum, "sum of squares")
-        total = tree_ops.map_moment(
-            lambda g, s: s + numerics.abs_sq(g), updates, state.state_sum
-        )
+        total = tree_ops.map_moment(lambda g, s: s + numerics.abs_sq(g), updates, state.state_sum)
         return total, SumOfSquaresState(tree_ops.cast_like(total, state.state_sum))
 
     return base.GradientTransformation(init, update)

@@ -139,9 +139,7 @@ def linear_lr(
 
     def schedule(count):
         c = jnp.minimum(as_float(count), total_iters)
-        return as_float(
-            base_lr * (start_factor + (end_factor - start_factor) * c / total_iters)
-        )
+        return as_float(base_lr * (start_factor + (end_factor - start_factor) * c / total_iters))
 
     return schedule
 
@@ -491,6 +489,7 @@ class ReduceLROnPlateauState(NamedTuple):
         cooldown_counter: evaluations left in the cooldown; int32.
         last_epoch: the number of ``scheduler.step(metric)`` calls; int32.
     """
+
     lr: jax.Array  # torch's param_groups[0]["lr"]
     best: jax.Array  # the best metric so far (+inf in "min" mode, -inf in "max")
     num_bad_epochs: jax.Array  # int32

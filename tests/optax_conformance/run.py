@@ -30,26 +30,48 @@ OPTAX = os.path.dirname(optax.__file__)
 
 # The modules issue 15 measured, then the tree, utils and microbatching modules.
 MODULES = [
-    "_src/alias_test.py", "_src/base_test.py", "_src/combine_test.py",
-    "_src/factorized_test.py", "_src/float64_test.py", "_src/linear_algebra_test.py",
-    "_src/linesearch_test.py", "_src/lookahead_test.py", "_src/numerics_test.py",
-    "_src/transform_test.py", "_src/update_test.py",
-    "transforms/_accumulation_test.py", "transforms/_adding_test.py",
-    "transforms/_clipping_test.py", "transforms/_combining_test.py",
-    "transforms/_conditionality_test.py", "transforms/_constraining_test.py",
-    "transforms/_freezing_test.py", "transforms/_layouts_test.py",
-    "transforms/_masking_test.py", "transforms/_monitoring_test.py",
-    "schedules/_inject_test.py", "schedules/_join_test.py", "schedules/_schedule_test.py",
-    "contrib/_common_test.py", "contrib/_complex_valued_test.py", "contrib/_galore_test.py",
-    "contrib/_mechanic_test.py", "contrib/_muon_test.py", "contrib/_privacy_test.py",
-    "contrib/_reduce_on_plateau_test.py", "contrib/_sam_test.py",
-    "contrib/_schedule_free_test.py", "projections/_projections_test.py",
-    "tree_utils/_state_utils_test.py", "tree_utils/_tree_math_test.py",
-    "tree_utils/_casting_test.py", "_src/utils_test.py",
+    "_src/alias_test.py",
+    "_src/base_test.py",
+    "_src/combine_test.py",
+    "_src/factorized_test.py",
+    "_src/float64_test.py",
+    "_src/linear_algebra_test.py",
+    "_src/linesearch_test.py",
+    "_src/lookahead_test.py",
+    "_src/numerics_test.py",
+    "_src/transform_test.py",
+    "_src/update_test.py",
+    "transforms/_accumulation_test.py",
+    "transforms/_adding_test.py",
+    "transforms/_clipping_test.py",
+    "transforms/_combining_test.py",
+    "transforms/_conditionality_test.py",
+    "transforms/_constraining_test.py",
+    "transforms/_freezing_test.py",
+    "transforms/_layouts_test.py",
+    "transforms/_masking_test.py",
+    "transforms/_monitoring_test.py",
+    "schedules/_inject_test.py",
+    "schedules/_join_test.py",
+    "schedules/_schedule_test.py",
+    "contrib/_common_test.py",
+    "contrib/_complex_valued_test.py",
+    "contrib/_galore_test.py",
+    "contrib/_mechanic_test.py",
+    "contrib/_muon_test.py",
+    "contrib/_privacy_test.py",
+    "contrib/_reduce_on_plateau_test.py",
+    "contrib/_sam_test.py",
+    "contrib/_schedule_free_test.py",
+    "projections/_projections_test.py",
+    "tree_utils/_state_utils_test.py",
+    "tree_utils/_tree_math_test.py",
+    "tree_utils/_casting_test.py",
+    "_src/utils_test.py",
     "microbatching/_microbatching_test.py",
 ]
 
-_COUNTER = '''
+_COUNTER = """
 import json, os
 _COUNTS = {"passed": 0, "failed": 0, "skipped": 0, "failures": []}
 
@@ -70,7 +92,7 @@ def pytest_collectreport(report):
 def pytest_sessionfinish(session):
     with open(os.environ["CONFORMANCE_COUNTS"], "w") as f:
         json.dump(_COUNTS, f)
-'''
+"""
 
 
 def run_module(module: str, on_optax: bool, workdir: str) -> dict:
@@ -79,9 +101,24 @@ def run_module(module: str, on_optax: bool, workdir: str) -> dict:
     env["PYTHONPATH"] = os.pathsep.join([workdir, HERE, ROOT, env.get("PYTHONPATH", "")])
     plugins = ["-p", "conformance_counter"] + ([] if on_optax else ["-p", "shim"])
     command = [
-        sys.executable, "-m", "pytest", os.path.join(OPTAX, module), *plugins,
-        "-q", "-c", os.path.join(workdir, "pytest.ini"), "--rootdir", workdir,
-        "-p", "no:cacheprovider", "-p", "no:randomly", "-p", "no:xdist", "-W", "ignore",
+        sys.executable,
+        "-m",
+        "pytest",
+        os.path.join(OPTAX, module),
+        *plugins,
+        "-q",
+        "-c",
+        os.path.join(workdir, "pytest.ini"),
+        "--rootdir",
+        workdir,
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "no:randomly",
+        "-p",
+        "no:xdist",
+        "-W",
+        "ignore",
     ]
     start = time.time()
     proc = subprocess.run(command, env=env, capture_output=True, text=True, cwd=workdir)
@@ -110,8 +147,9 @@ def main() -> None:
         with open(os.path.join(workdir, "conformance_counter.py"), "w") as f:
             f.write(_COUNTER)
         with concurrent.futures.ThreadPoolExecutor(args.jobs) as pool:
-            results = dict(zip(modules, pool.map(
-                lambda m: run_module(m, args.optax, workdir), modules)))
+            results = dict(
+                zip(modules, pool.map(lambda m: run_module(m, args.optax, workdir), modules))
+            )
     target = "optax" if args.optax else "gradxform"
     print(f"optax {optax.__version__} test modules on {target}")
     print("| module | passed | failed | skipped |\n| --- | ---: | ---: | ---: |")

@@ -35,8 +35,12 @@ _NAMESPACES = {
 }
 # Public optax objects defined here stay optax's: gradxform has no losses or assignment.
 _OUT_OF_SCOPE = (
-    "optax.losses", "optax.assignment", "optax.perturbations", "optax.experimental",
-    "optax.second_order", "optax._src.loss",
+    "optax.losses",
+    "optax.assignment",
+    "optax.perturbations",
+    "optax.experimental",
+    "optax.second_order",
+    "optax._src.loss",
 )
 MISSING = object()
 
@@ -75,11 +79,13 @@ def _gradxform_namespace(path: str):
 def resolve(namespace: str, name: str):
     """gradxform's object for ``<namespace>.<name>`` of optax, or ``MISSING``."""
     if namespace == "optax.tree_utils" and name.startswith("tree_"):
-        name = name[len("tree_"):]
+        name = name[len("tree_") :]
     for path in _NAMESPACES[namespace]:
         ns = _gradxform_namespace(path)
-        if ns is not None and hasattr(ns, name) and not isinstance(
-            getattr(ns, name), types.ModuleType
+        if (
+            ns is not None
+            and hasattr(ns, name)
+            and not isinstance(getattr(ns, name), types.ModuleType)
         ):
             return getattr(ns, name)
     return MISSING

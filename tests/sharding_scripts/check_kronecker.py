@@ -24,16 +24,24 @@ import gradxform as gx
 STEPS = 6
 FACTORIES = {
     # eps well above float32 round-off (quirk O4); a QR refresh every other step.
-    "soap": lambda: gx.soap(learning_rate=0.05, eps=1e-4, precondition_frequency=2,
-                            max_precond_dim=6, precondition_1d=True),
-    "psgd_kron": lambda: gx.psgd_kron(learning_rate=0.05, preconditioner_update_probability=0.5,
-                                      weight_decay=0.1),
+    "soap": lambda: gx.soap(
+        learning_rate=0.05,
+        eps=1e-4,
+        precondition_frequency=2,
+        max_precond_dim=6,
+        precondition_1d=True,
+    ),
+    "psgd_kron": lambda: gx.psgd_kron(
+        learning_rate=0.05, preconditioner_update_probability=0.5, weight_decay=0.1
+    ),
 }
 
 
 def loss(params):
-    return sum(jnp.sum(jnp.sin(3.0 * x) + 0.5 * (i + 1) * x**2)
-               for i, x in enumerate(jax.tree.leaves(params)))
+    return sum(
+        jnp.sum(jnp.sin(3.0 * x) + 0.5 * (i + 1) * x**2)
+        for i, x in enumerate(jax.tree.leaves(params))
+    )
 
 
 def main(name: str) -> None:
@@ -69,8 +77,17 @@ def main(name: str) -> None:
     diffs = [rel(a, b) for a, b in zip(jax.tree.leaves(sharded), jax.tree.leaves(single))]
     moved = max(rel(a, b) for a, b in zip(jax.tree.leaves(single[0]), jax.tree.leaves(host)))
     dtypes = sorted({str(x.dtype) for x in jax.tree.leaves(sharded[0])})
-    print("RESULT " + json.dumps({"diff": max(diffs), "moved": moved,
-                                  "w_shard_shape": list(sharded_w), "param_dtypes": dtypes}))
+    print(
+        "RESULT "
+        + json.dumps(
+            {
+                "diff": max(diffs),
+                "moved": moved,
+                "w_shard_shape": list(sharded_w),
+                "param_dtypes": dtypes,
+            }
+        )
+    )
 
 
 def run_sharding_check(name: str) -> dict:
@@ -85,11 +102,17 @@ def run_sharding_check(name: str) -> dict:
     env.pop("JAX_ENABLE_X64", None)
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     env["PYTHONPATH"] = os.pathsep.join([root] + [p for p in [env.get("PYTHONPATH")] if p])
-    proc = subprocess.run([sys.executable, os.path.abspath(__file__), name], env=env,
-                          capture_output=True, text=True, timeout=600, check=False)
+    proc = subprocess.run(
+        [sys.executable, os.path.abspath(__file__), name],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
     lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
     assert proc.returncode == 0 and lines, proc.stdout[-3000:] + proc.stderr[-5000:]
-    return json.loads(lines[-1][len("RESULT "):])
+    return json.loads(lines[-1][len("RESULT ") :])
 
 
 if __name__ == "__main__":

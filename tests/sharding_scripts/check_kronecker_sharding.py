@@ -34,7 +34,7 @@ from gradxform import sharding as gxs
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))  # tests/, for reference.loss
-from reference import loss  # noqa: E402
+from reference import loss
 
 STEPS = 4
 TIMED = 5
@@ -48,16 +48,25 @@ SPECS = {
 # A relative ridge of 1e-3 keeps float32 Newton roots well inside their tolerance, so
 # different summation orders do not scatter them (quirk S6 at 1e-6).
 OPTIONS = dict(
-    learning_rate=0.01, block_size=16, start_preconditioning_step=1, matrix_epsilon=1e-3,
-    graft_type="rmsprop_normalized", merge_small_dims_block_size=16,
+    learning_rate=0.01,
+    block_size=16,
+    start_preconditioning_step=1,
+    matrix_epsilon=1e-3,
+    graft_type="rmsprop_normalized",
+    merge_small_dims_block_size=16,
 )
 
 
 def _params():
     rng = np.random.default_rng(0)
-    arr = lambda *shape: jnp.asarray(rng.normal(size=shape), jnp.float32)  # noqa: E731
-    return {"w1": arr(64, 48), "w2": arr(48, 24), "conv": arr(3, 3, 8, 16), "b": arr(48),
-            "s": arr()}
+    arr = lambda *shape: jnp.asarray(rng.normal(size=shape), jnp.float32)
+    return {
+        "w1": arr(64, 48),
+        "w2": arr(48, 24),
+        "conv": arr(3, 3, 8, 16),
+        "b": arr(48),
+        "s": arr(),
+    }
 
 
 def _trajectory(tx, params):
@@ -118,9 +127,7 @@ def main():
     single, single_state = _trajectory(plain, jax.device_put(params, jax.devices()[0]))
     auto, auto_state = _trajectory(plain, sharded)
     spread_traj, spread_state = _trajectory(spread, sharded)
-    layouts = {
-        str(s.shape): str(s.sharding.spec) for s in spread_state.preconditioners
-    }
+    layouts = {str(s.shape): str(s.sharding.spec) for s in spread_state.preconditioners}
     summary = {
         "auto_mesh_max_rel_diff": _max_rel_diff(auto, single),
         "sharded_roots_max_rel_diff": _max_rel_diff(spread_traj, single),

@@ -35,11 +35,10 @@ from jax.sharding import PartitionSpec as P
 
 jax.config.update("jax_enable_x64", True)
 
-from optimizer_cases import ALL_OPTIMIZERS
-from reference import loss
-
 import gradxform as gx
 from gradxform import sharding as gxs
+from optimizer_cases import ALL_OPTIMIZERS
+from reference import loss
 
 STEPS = 4
 
@@ -113,7 +112,9 @@ def max_rel_diff(actual, expected):
             a64, e64 = a.astype(np.complex128), e.astype(np.complex128)
             both_nan = np.isnan(a64) & np.isnan(e64)
             both_inf = np.isinf(a64) & (a64 == e64)
-            diff = np.where(both_nan | both_inf, 0.0, np.abs(a64 - e64) / np.maximum(1, np.abs(e64)))
+            diff = np.where(
+                both_nan | both_inf, 0.0, np.abs(a64 - e64) / np.maximum(1, np.abs(e64))
+            )
             worst = max(worst, float(np.nan_to_num(diff, nan=np.inf).max()))
     return worst
 
@@ -126,8 +127,11 @@ def host(x):
 
 def moved(before, after):
     return max(
-        (float(np.max(np.abs(np.asarray(a) - np.asarray(b))))
-         for a, b in zip(jax.tree.leaves(after), jax.tree.leaves(before)) if np.size(a)),
+        (
+            float(np.max(np.abs(np.asarray(a) - np.asarray(b))))
+            for a, b in zip(jax.tree.leaves(after), jax.tree.leaves(before))
+            if np.size(a)
+        ),
         default=0.0,
     )
 
@@ -144,9 +148,7 @@ def layout_report(state, params, mesh, others_free=False):
     must be replicated; every leaf must be a NamedSharding on ``mesh``, except, with
     ``others_free``, a leaf of neither kind (a factored moment), which is only reported.
     """
-    param_paths = [
-        (key_names(p), leaf) for p, leaf in jax.tree_util.tree_leaves_with_path(params)
-    ]
+    param_paths = [(key_names(p), leaf) for p, leaf in jax.tree_util.tree_leaves_with_path(params)]
     report = {"per_param": 0, "counters": 0, "other": {}, "errors": []}
     leaves = jax.tree_util.tree_leaves_with_path(state, is_leaf=lambda x: isinstance(x, Placed))
     for path, leaf in leaves:
@@ -154,8 +156,9 @@ def layout_report(state, params, mesh, others_free=False):
         where = jax.tree_util.keystr(path)
         sharding = leaf.sharding
         match = [
-            p for k, p in param_paths
-            if len(keys) >= len(k) and keys[-len(k):] == k and p.shape == leaf.shape
+            p
+            for k, p in param_paths
+            if len(keys) >= len(k) and keys[-len(k) :] == k and p.shape == leaf.shape
         ]
         if others_free and not match and leaf.ndim and not isinstance(sharding, NamedSharding):
             report["other"][where] = f"{leaf.shape} {sharding}"
@@ -270,11 +273,11 @@ def check_optimizer(name, factory, host_params, mesh_e, mesh_a, numerics):
     ssh = gxs.state_shardings(tx, pa)
     # Leaves shaped like no parameter (factored moments) may be laid out otherwise.
     out["auto_jit_vs_state_shardings"] = [
-        d for d in same_layout(plain, ssh)
-        if d.split(":")[0] not in out["auto_jit_layout"]["other"]
+        d for d in same_layout(plain, ssh) if d.split(":")[0] not in out["auto_jit_layout"]["other"]
     ]
-    out["auto_layout"] = layout_report(jax.tree.map(Placed, ssh, jax.eval_shape(tx.init, pa)),
-                                       pa, mesh_a)
+    out["auto_layout"] = layout_report(
+        jax.tree.map(Placed, ssh, jax.eval_shape(tx.init, pa)), pa, mesh_a
+    )
     out["state_shardings_forms_agree"] = same_layout(
         ssh, gxs.state_shardings(tx, shardings, params=host_params)
     )
@@ -342,12 +345,17 @@ def check_zero_memory():
     """ZeRO-1 on a 1-D mesh of 8: state bytes per device, numerics, and the sharded update."""
     mesh = jax.make_mesh((8,), ("data",), axis_types=(AxisType.Explicit,))
     rng = np.random.default_rng(1)
-    host = {"w": rng.normal(size=(64, 32)), "b": rng.normal(size=(32,)),
-            "v": rng.normal(size=(8,)), "s": rng.normal(size=())}
+    host = {
+        "w": rng.normal(size=(64, 32)),
+        "b": rng.normal(size=(32,)),
+        "v": rng.normal(size=(8,)),
+        "s": rng.normal(size=()),
+    }
     tx = gx.adam(1e-2)
     ztx = gxs.partition_state(tx, mesh, "data")
-    _, ref_params, ref_state = run(tx, jax.device_put(host, jax.devices()[0]),
-                                   jax.jit(tx.init), jax.jit(make_step(tx)))
+    _, ref_params, ref_state = run(
+        tx, jax.device_put(host, jax.devices()[0]), jax.jit(tx.init), jax.jit(make_step(tx))
+    )
     out = {}
     with jax.sharding.set_mesh(mesh):
         params = jax.device_put(host, NamedSharding(mesh, P()))
@@ -405,7 +413,8 @@ def main():
         if name in cases:
             try:
                 summary["restore"][name] = check_checkpoint_restore(
-                    name, cases[name], host_params, mesh_a)
+                    name, cases[name], host_params, mesh_a
+                )
             except Exception:  # noqa: BLE001 - reported to the test, which fails naming it
                 summary["errors"]["restore:" + name] = traceback.format_exc(limit=-6)
     try:

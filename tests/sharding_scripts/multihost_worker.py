@@ -115,8 +115,11 @@ def main(process_id: int, port: int, out_dir: str) -> None:
             "state_bytes_per_device": max(local.values()),
             "state_specs": [str(s.spec) for s in jax.tree.leaves(state_sh)],
             "spans_processes": sorted(
-                {d.process_index for leaf in jax.tree.leaves(final_state)
-                 for d in leaf.sharding.device_set}
+                {
+                    d.process_index
+                    for leaf in jax.tree.leaves(final_state)
+                    for d in leaf.sharding.device_set
+                }
             ),
         }
         gathered = multihost_utils.process_allgather((final_params, final_state), tiled=True)

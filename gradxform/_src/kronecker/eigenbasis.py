@@ -8,7 +8,7 @@ simultaneous power iteration ``L Q`` followed by a QR re-orthonormalisation.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp

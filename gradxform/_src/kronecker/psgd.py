@@ -15,7 +15,7 @@ one scalar factor, updated like a diagonal one.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
@@ -47,8 +47,9 @@ def triangular_axes(
         One bool per axis (empty for a scalar).
     """
     if memory_save_mode not in MEMORY_SAVE_MODES:
-        raise ValueError(f"memory_save_mode must be one of {MEMORY_SAVE_MODES}, "
-                         f"got {memory_save_mode!r}")
+        raise ValueError(
+            f"memory_save_mode must be one of {MEMORY_SAVE_MODES}, got {memory_save_mode!r}"
+        )
     forced = [memory_save_mode == "all_diag"] * len(shape)
     if memory_save_mode == "one_diag" and shape:
         forced[int(np.argsort(shape)[::-1][0])] = True

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import numbers
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -76,8 +77,10 @@ def _resolve_key(key: Any) -> jax.Array:
     if jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
         return key
     if key.shape != (2,) or key.dtype != jnp.uint32:
-        raise ValueError(f"key must be None, an int seed, a typed key or a uint32[2] key, "
-                         f"got {key.dtype}{list(key.shape)}")
+        raise ValueError(
+            f"key must be None, an int seed, a typed key or a uint32[2] key, "
+            f"got {key.dtype}{list(key.shape)}"
+        )
     return key
 
 
@@ -143,8 +146,13 @@ def scale_by_psgd_kron(
     """
     validate.decay("b1", b1)
     if not callable(preconditioner_update_probability):
-        validate.in_range("preconditioner_update_probability",
-                          preconditioner_update_probability, 0.0, 1.0, low_open=True)
+        validate.in_range(
+            "preconditioner_update_probability",
+            preconditioner_update_probability,
+            0.0,
+            1.0,
+            low_open=True,
+        )
     validate.non_negative("max_size_triangular", max_size_triangular)
     validate.non_negative("min_ndim_triangular", min_ndim_triangular)
     validate.one_of("memory_save_mode", memory_save_mode, MEMORY_SAVE_MODES)
@@ -170,8 +178,11 @@ def scale_by_psgd_kron(
         if not scanned:
             return fn(*args)
         if lax_map_scanned_layers:
-            return jax.lax.map(lambda xs: fn(*xs), args,
-                               batch_size=lax_map_batch_size if lax_map_batch_size > 1 else None)
+            return jax.lax.map(
+                lambda xs: fn(*xs),
+                args,
+                batch_size=lax_map_batch_size if lax_map_batch_size > 1 else None,
+            )
         return jax.vmap(fn)(*args)
 
     def init(params):
@@ -180,8 +191,7 @@ def scale_by_psgd_kron(
         factors = []
         for x, scanned in zip(leaves, scanned_leaves(params)):
             shape = layer_shape(x, scanned)
-            tri = triangular_axes(shape, max_size_triangular, min_ndim_triangular,
-                                  memory_save_mode)
+            tri = triangular_axes(shape, max_size_triangular, min_ndim_triangular, memory_save_mode)
             q = init_factors(shape, tri, preconditioner_init_scale, factor_dtype(x))
             if scanned:
                 q = tuple(jnp.repeat(f[None], x.shape[0], axis=0) for f in q)
@@ -222,8 +232,10 @@ def scale_by_psgd_kron(
                 rng, sub = jax.random.split(rng)
                 factors = jax.lax.cond(
                     jax.random.uniform(sub) < 0.01,
-                    lambda fs: [per_layer(s, lambda *q: balance(q), *f) if len(f) > 1 else f
-                                for f, s in zip(fs, scanned)],
+                    lambda fs: [
+                        per_layer(s, lambda *q: balance(q), *f) if len(f) > 1 else f
+                        for f, s in zip(fs, scanned)
+                    ],
                     lambda fs: fs,
                     factors,
                 )
@@ -231,11 +243,14 @@ def scale_by_psgd_kron(
                 keys = jax.random.split(sub, len(inputs))
                 probes = [jax.random.normal(k, h.shape, h.dtype) for k, h in zip(keys, inputs)]
                 damping = jnp.sqrt(jnp.finfo(jnp.float32).eps)
-                inputs = [h + damping.astype(h.dtype) * jnp.mean(jnp.abs(h)) * v
-                          for h, v in zip(inputs, probes)]
+                inputs = [
+                    h + damping.astype(h.dtype) * jnp.mean(jnp.abs(h)) * v
+                    for h, v in zip(inputs, probes)
+                ]
                 return [
-                    per_layer(s, lambda f, h, v: fit_factors(f, h, v, preconditioner_lr),
-                              tuple(f), h, v)
+                    per_layer(
+                        s, lambda f, h, v: fit_factors(f, h, v, preconditioner_lr), tuple(f), h, v
+                    )
                     for f, h, v, s in zip(factors, inputs, probes, scanned)
                 ]
 
@@ -248,8 +263,9 @@ def scale_by_psgd_kron(
         factors = [tuple(f) for f in factors]
 
         with jax.default_matmul_precision(precond_grads_precision):
-            directions = [per_layer(s, precondition, f, m)
-                          for f, m, s in zip(factors, moms, scanned)]
+            directions = [
+                per_layer(s, precondition, f, m) for f, m, s in zip(factors, moms, scanned)
+            ]
 
         def clip(u, g):
             u = u / jnp.maximum(1.0, jnp.sqrt(jnp.mean(numerics.abs_sq(u))) / 1.1)
@@ -338,11 +354,22 @@ def psgd_kron(
     validate.non_negative("weight_decay", weight_decay)
     parts = [
         scale_by_psgd_kron(
-            b1, preconditioner_update_probability, max_size_triangular, min_ndim_triangular,
-            memory_save_mode, momentum_into_precond_update, preconditioner_lr,
-            preconditioner_init_scale, mu_dtype, precond_dtype, precond_update_precision,
-            precond_grads_precision, scanned_layers, lax_map_scanned_layers,
-            lax_map_batch_size, key=key,
+            b1,
+            preconditioner_update_probability,
+            max_size_triangular,
+            min_ndim_triangular,
+            memory_save_mode,
+            momentum_into_precond_update,
+            preconditioner_lr,
+            preconditioner_init_scale,
+            mu_dtype,
+            precond_dtype,
+            precond_update_precision,
+            precond_grads_precision,
+            scanned_layers,
+            lax_map_scanned_layers,
+            lax_map_batch_size,
+            key=key,
         )
     ]
     if callable(weight_decay) or weight_decay > 0:

@@ -100,7 +100,7 @@ def power_iteration(
         mvp = matrix
     else:
         matrix = jnp.asarray(matrix)
-        mvp = lambda v: jnp.matmul(matrix, v, precision=precision)  # noqa: E731
+        mvp = lambda v: jnp.matmul(matrix, v, precision=precision)
         if v0 is None:
             key = jax.random.PRNGKey(0) if key is None else key
             v0 = jax.random.uniform(

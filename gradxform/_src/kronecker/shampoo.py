@@ -81,9 +81,7 @@ class _Group:
 
     def masks(self) -> np.ndarray:
         """``(k, n)``: 1 on each entry's own rows and columns, 0 on its padding."""
-        return (np.arange(self.size)[None, :] < np.asarray(self.sizes)[:, None]).astype(
-            np.float64
-        )
+        return (np.arange(self.size)[None, :] < np.asarray(self.sizes)[:, None]).astype(np.float64)
 
 
 def _preconditioned_axes(rank: int, preconditioner_type: str) -> tuple[bool, ...]:
@@ -318,7 +316,7 @@ def shampoo(
     def init(params):
         base.check_float_leaves(params, "shampoo")
         _, groups = plan(jax.tree.leaves(params))
-        zeros = lambda: tree_ops.zeros_like(params)  # noqa: E731
+        zeros = lambda: tree_ops.zeros_like(params)
         return ShampooState(
             count=jnp.zeros([], jnp.int32),
             statistics=tuple(eye_stack(g, matrix_epsilon) for g in groups),

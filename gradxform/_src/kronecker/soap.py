@@ -48,8 +48,9 @@ def _factored_shape(shape, max_precond_dim: int, merge_dims: bool) -> tuple[int,
     return tuple(shape)
 
 
-def _factored_axes(shape, max_precond_dim: int, precondition_1d: bool,
-                   merge_dims: bool) -> tuple[bool, ...]:
+def _factored_axes(
+    shape, max_precond_dim: int, precondition_1d: bool, merge_dims: bool
+) -> tuple[bool, ...]:
     if len(shape) == 1 and not precondition_1d:
         return (False,)
     return tuple(d <= max_precond_dim for d in _factored_shape(shape, max_precond_dim, merge_dims))
@@ -199,15 +200,23 @@ def scale_by_soap(
             def fn(g, m, v, factors, bases):
                 shape = _factored_shape(g.shape, max_precond_dim, merge_dims)
                 out, m, v, factors, bases = branch(
-                    g.reshape(shape), m.reshape(shape), v.reshape(shape), factors, bases)
-                return (out.reshape(g.shape), m.reshape(g.shape), v.reshape(g.shape),
-                        factors, bases)
+                    g.reshape(shape), m.reshape(shape), v.reshape(shape), factors, bases
+                )
+                return (
+                    out.reshape(g.shape),
+                    m.reshape(g.shape),
+                    v.reshape(g.shape),
+                    factors,
+                    bases,
+                )
+
             return fn
 
         def run(branch):
             def fn(operands):
                 out = [merged(branch)(*args) for args in zip(*operands)]
                 return tuple(treedef.unflatten(col) for col in zip(*out))
+
             return fn
 
         count = state.count
@@ -307,8 +316,16 @@ def soap(
     validate.non_negative("weight_decay", weight_decay)
     return chain(
         scale_by_soap(
-            b1, b2, shampoo_beta, eps, precondition_frequency, max_precond_dim,
-            precondition_1d, correct_bias, normalize_grads, merge_dims=merge_dims,
+            b1,
+            b2,
+            shampoo_beta,
+            eps,
+            precondition_frequency,
+            max_precond_dim,
+            precondition_1d,
+            correct_bias,
+            normalize_grads,
+            merge_dims=merge_dims,
         ),
         _step_then_decay(learning_rate, weight_decay),
     )

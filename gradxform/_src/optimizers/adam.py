@@ -58,8 +58,7 @@ def adam(
         [ 0.8004 -1.8002]
     """
     return descent(
-        scale_by_adam(b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov,
-                      nu_dtype=nu_dtype),
+        scale_by_adam(b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov, nu_dtype=nu_dtype),
         learning_rate,
     )
 
@@ -113,8 +112,7 @@ def adamw(
         [ 0.89 -1.88]
     """
     return descent(
-        scale_by_adam(b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov,
-                      nu_dtype=nu_dtype),
+        scale_by_adam(b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov, nu_dtype=nu_dtype),
         learning_rate,
         weight_decay,
         mask,

@@ -84,9 +84,7 @@ def nadamw(
         in the middle, a scheduled ``lr`` ``ScaleByScheduleState(count)`` last.
         ``update`` needs ``params``.
     """
-    return adamw(
-        learning_rate, b1, b2, eps, eps_root, mu_dtype, weight_decay, mask, nesterov=True
-    )
+    return adamw(learning_rate, b1, b2, eps, eps_root, mu_dtype, weight_decay, mask, nesterov=True)
 
 
 def amsgrad(
@@ -193,9 +191,7 @@ def adamaxw(
         in the middle, a scheduled ``lr`` ``ScaleByScheduleState(count)`` last.
         ``update`` needs ``params``.
     """
-    return descent(
-        scale_by_adamax(b1, b2, eps), learning_rate, weight_decay, mask
-    )
+    return descent(scale_by_adamax(b1, b2, eps), learning_rate, weight_decay, mask)
 
 
 def radam(

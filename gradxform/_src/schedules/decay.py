@@ -33,7 +33,7 @@ def broadcast_float(value: jax.typing.ArrayLike, count: jax.typing.ArrayLike) ->
 
 def check_steps(name: str, value, minimum: int = 0) -> None:
     """Raises unless ``value`` is an int ``>= minimum`` (step counts are static)."""
-    if isinstance(value, bool) or not isinstance(value, int) and not hasattr(value, "__index__"):
+    if isinstance(value, bool) or (not isinstance(value, int) and not hasattr(value, "__index__")):
         raise TypeError(f"{name} must be an int, got {type(value).__name__}")
     if int(value) < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")

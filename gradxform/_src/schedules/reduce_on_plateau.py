@@ -25,6 +25,7 @@ class ReduceLROnPlateauState(NamedTuple):
         avg_value: running mean of the values of the current accumulation; a scalar of
             ``best_value``'s dtype.
     """
+
     scale: jax.Array  # the factor applied to the updates, 1 at the start
     best_value: jax.Array  # the best average so far (+inf at the start)
     plateau_count: jax.Array  # int32: accumulated averages without improvement
@@ -136,9 +137,7 @@ def reduce_on_plateau(
         return ReduceLROnPlateauState(
             scale=scale.astype(state.scale.dtype),
             best_value=best,
-            plateau_count=jnp.where(jnp.logical_or(cooling, reduce), 0, plateau).astype(
-                jnp.int32
-            ),
+            plateau_count=jnp.where(jnp.logical_or(cooling, reduce), 0, plateau).astype(jnp.int32),
             cooldown_count=cooldown_count.astype(jnp.int32),
             count=jnp.zeros([], jnp.int32),
             avg_value=jnp.zeros([], avg.dtype),

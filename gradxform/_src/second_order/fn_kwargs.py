@@ -8,7 +8,8 @@ objective names in its signature are passed on to it; the rest belong to other m
 from __future__ import annotations
 
 import inspect
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 
 def kwargs_for(fn: Callable[..., Any], extra: dict[str, Any]) -> dict[str, Any]:

@@ -46,7 +46,7 @@ def _two_loop(updates, s_memory, y_memory, rhos, gamma, newest):
     """
     memory_size = rhos.shape[0]
     order = (newest + jnp.arange(memory_size)) % memory_size
-    take = lambda i: jax.tree.map(lambda x: x[i], (s_memory, y_memory))  # noqa: E731
+    take = lambda i: jax.tree.map(lambda x: x[i], (s_memory, y_memory))
 
     def backward(q, i):
         s, y = take(i)
@@ -104,7 +104,7 @@ def scale_by_lbfgs(
     validate.positive_int("memory_size", memory_size)
 
     def init(params):
-        stacked = lambda x: jnp.zeros((memory_size,) + jnp.shape(x), jnp.asarray(x).dtype)  # noqa: E731
+        stacked = lambda x: jnp.zeros((memory_size,) + jnp.shape(x), jnp.asarray(x).dtype)
         return ScaleByLBFGSState(
             count=jnp.zeros([], jnp.int32),
             params=tree_ops.zeros_like(params),
@@ -129,7 +129,7 @@ def scale_by_lbfgs(
         rho = jnp.where(sy == 0.0, 0.0, 1.0 / sy)
         # There is no pair before the first step: store zeros, which the recursion skips.
         s, y, rho = jax.tree.map(lambda x: jnp.where(first, jnp.zeros_like(x), x), (s, y, rho))
-        store = lambda memory, x: memory.at[slot].set(x)  # noqa: E731
+        store = lambda memory, x: memory.at[slot].set(x)
         s_memory = jax.tree.map(store, state.diff_params_memory, s)
         y_memory = jax.tree.map(store, state.diff_updates_memory, y)
         rhos = store(state.weights_memory, rho.astype(state.weights_memory.dtype))

@@ -15,7 +15,8 @@ Hager & Zhang (2006), "Algorithm 851: CG_DESCENT", approximate Wolfe conditions 
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -218,7 +219,10 @@ def scale_by_backtracking_linesearch(
                 "gradxform.scale_by_backtracking_linesearch: no step size with sufficient "
                 "decrease found; value {value}, slope {slope}, step size {stepsize}, "
                 "decrease error {error}",
-                value=value, slope=slope, stepsize=stepsize, error=error,
+                value=value,
+                slope=slope,
+                stepsize=stepsize,
+                error=error,
             )
         new_state = ScaleByBacktrackingLinesearchState(
             learning_rate=stepsize,
@@ -403,7 +407,7 @@ def scale_by_zoom_linesearch(
             functools.partial(value_fn, **kwargs_for(value_fn, extra))
         )
         dtype = value_dtype(params)  # not state.learning_rate's: tree.set may put a float
-        scalar = lambda x: jnp.asarray(x, dtype)  # noqa: E731
+        scalar = lambda x: jnp.asarray(x, dtype)
         value0 = scalar(value)
         slope0 = scalar(tree_ops.real(tree_ops.vdot(updates, grad)))
         guess = scalar(1.0 if initial_guess_strategy == "one" else state.learning_rate)
@@ -488,7 +492,7 @@ def scale_by_zoom_linesearch(
             width = jnp.abs(high.stepsize - low.stepsize)
             left = jnp.minimum(high.stepsize, low.stepsize)
             right = jnp.maximum(high.stepsize, low.stepsize)
-            inside = lambda x, margin: (x > left + margin) & (x < right - margin)  # noqa: E731
+            inside = lambda x, margin: (x > left + margin) & (x < right - margin)
             cubic = _cubic_minimizer(low, high, s.cubic_ref)
             quadratic = _quadratic_minimizer(low, high)
             use_cubic = inside(cubic, 0.2 * width)
@@ -535,7 +539,8 @@ def scale_by_zoom_linesearch(
                     "gradxform.scale_by_zoom_linesearch: no step size with sufficient "
                     "decrease found (slope at 0: {slope}, last step size {stepsize}); "
                     "is the direction a descent direction?",
-                    slope=slope0, stepsize=s.last.stepsize,
+                    slope=slope0,
+                    stepsize=s.last.stepsize,
                 )
             last, grad_ = select(use_safe, (s.safe, s.safe_grad), (s.last, s.grad))
             return s._replace(last=last, grad=grad_)

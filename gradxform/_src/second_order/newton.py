@@ -5,7 +5,8 @@ positive definite."""
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -176,7 +177,7 @@ def scale_by_newton(
             hessian = jnp.reshape(hessian_fn(params, **kwargs_for(hessian_fn, extra)), (n, n))
         elif hvp_fn is not None:
             hvp = functools.partial(hvp_fn, **kwargs_for(hvp_fn, extra))
-            column = lambda e: ravel_pytree(hvp(params, unravel(e)))[0]  # noqa: E731
+            column = lambda e: ravel_pytree(hvp(params, unravel(e)))[0]
             hessian = jax.vmap(column)(jnp.eye(n, dtype=flat.dtype))
         else:
             objective = functools.partial(value_fn, **kwargs_for(value_fn, extra))
@@ -206,11 +207,11 @@ def scale_by_newton(
         factor = jnp.linalg.cholesky(damped)
         positive_definite = jnp.all(jnp.isfinite(factor))
         if nonconvex == "abs":
-            repair = lambda: _eigen_abs_solve(hessian, g, damping)  # noqa: E731
+            repair = lambda: _eigen_abs_solve(hessian, g, damping)
         elif nonconvex == "shift":
-            repair = lambda: _shifted_cholesky_solve(damped, g, initial_shift)  # noqa: E731
+            repair = lambda: _shifted_cholesky_solve(damped, g, initial_shift)
         else:
-            repair = lambda: jnp.linalg.solve(damped, g)  # noqa: E731
+            repair = lambda: jnp.linalg.solve(damped, g)
         direction = jax.lax.cond(
             positive_definite,
             lambda: jax.scipy.linalg.cho_solve((factor, True), g),

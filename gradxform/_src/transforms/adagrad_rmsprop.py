@@ -50,9 +50,7 @@ def scale_by_rss(
 
     def init(params):
         base.check_float_leaves(params, "scale_by_rss")
-        return ScaleByRssState(
-            sum_of_squares=tree_ops.full_like(params, initial_accumulator_value)
-        )
+        return ScaleByRssState(sum_of_squares=tree_ops.full_like(params, initial_accumulator_value))
 
     def update(updates, state, params=None, **extra):
         del params, extra

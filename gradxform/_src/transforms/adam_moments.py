@@ -52,9 +52,7 @@ def debiased_first_moment(
     return tree_ops.bias_correction(mu, decay, count)
 
 
-def adam_moments(
-    updates: Any, mu: Any, nu: Any, b1: Any, b2: Any
-) -> tuple[Any, Any, Any]:
+def adam_moments(updates: Any, mu: Any, nu: Any, b1: Any, b2: Any) -> tuple[Any, Any, Any]:
     """The updates in at least float32 (see ``numerics.upcast``) and Adam's two new
     moments ``m <- b1 m + (1 - b1) g``, ``v <- b2 v + (1 - b2) |g|^2`` (saturating).
 

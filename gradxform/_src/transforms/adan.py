@@ -69,7 +69,7 @@ def scale_by_adan(
 
     def init(params):
         base.check_float_leaves(params, "scale_by_adan")
-        zeros = lambda: tree_ops.zeros_like(params)  # noqa: E731
+        zeros = lambda: tree_ops.zeros_like(params)
         return ScaleByAdanState(
             m=zeros(), v=zeros(), n=zeros(), g=zeros(), t=jnp.zeros([], jnp.int32)
         )

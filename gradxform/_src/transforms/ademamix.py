@@ -75,7 +75,7 @@ def scale_by_ademamix(
 
     def init(params):
         base.check_float_leaves(params, "scale_by_ademamix")
-        zeros = lambda: tree_ops.zeros_like(params, dtype=mu_dtype)  # noqa: E731
+        zeros = lambda: tree_ops.zeros_like(params, dtype=mu_dtype)
         return ScaleByAdemamixState(
             count=jnp.zeros([], jnp.int32),
             count_m2=jnp.zeros([], jnp.int32),

@@ -79,15 +79,24 @@ def scale_by_cocob(
             return new_x - x, c, lo, gs, r
 
         out = jax.tree.map(
-            leaf, updates, params, state.init_particles, state.cumulative_gradients,
-            state.scale, state.subgradients, state.reward,
+            leaf,
+            updates,
+            params,
+            state.init_particles,
+            state.cumulative_gradients,
+            state.scale,
+            state.subgradients,
+            state.reward,
         )
         treedef = jax.tree.structure(updates)
         u, c, lo, gs, r = jax.tree.transpose(treedef, jax.tree.structure((0,) * 5), out)
-        new_state = COCOBState(state.init_particles, *tree_ops.cast_like(
-            (c, lo, gs, r),
-            (state.cumulative_gradients, state.scale, state.subgradients, state.reward),
-        ))
+        new_state = COCOBState(
+            state.init_particles,
+            *tree_ops.cast_like(
+                (c, lo, gs, r),
+                (state.cumulative_gradients, state.scale, state.subgradients, state.reward),
+            ),
+        )
         return tree_ops.cast_like(u, updates), new_state
 
     return base.GradientTransformation(init, update)

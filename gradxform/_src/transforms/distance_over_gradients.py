@@ -75,21 +75,25 @@ def scale_by_distance_over_gradients(
         del extra
         if params is None:
             raise ValueError(
-                "scale_by_distance_over_gradients needs params: call update(updates, state, "
-                "params)"
+                "scale_by_distance_over_gradients needs params: call update(updates, state, params)"
             )
         base.check_same_structure(updates, state.max_dist, "params")
         max_dist = jax.tree.map(
             lambda d, x, x0: jnp.maximum(d, l2(x, x0)).astype(d.dtype),
-            state.max_dist, params, state.init_params,
+            state.max_dist,
+            params,
+            state.init_params,
         )
         sums = jax.tree.map(
             lambda s, g: (s + jnp.sum(numerics.abs_sq(numerics.upcast(g)))).astype(s.dtype),
-            state.grad_sum_of_squares, updates,
+            state.grad_sum_of_squares,
+            updates,
         )
         out = jax.tree.map(
             lambda g, d, s: (global_scale * d / jnp.sqrt(s[0] + eps) * g).astype(g.dtype),
-            updates, max_dist, sums,
+            updates,
+            max_dist,
+            sums,
         )
         return out, ScaleByDistanceOverGradientsState(max_dist, sums, state.init_params)
 

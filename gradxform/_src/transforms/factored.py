@@ -7,7 +7,8 @@ along each axis of a tensor, from which a per-element estimate is rebuilt.
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -163,6 +164,7 @@ def _unzip(tree_of_tuples: Any, like: Any, n: int) -> tuple:
     tuples = treedef.flatten_up_to(tree_of_tuples)  # type: ignore[attr-defined]  # no stub
     return tuple(jax.tree.unflatten(treedef, [t[i] for t in tuples]) for i in range(n))
 
+
 def _saturate(x: jax.Array, g: jax.Array, top: Any = None) -> jax.Array:
     """``min(x, top)`` (default: the largest finite value of ``g``'s dtype) where ``g`` is
     finite: squares of huge finite gradients overflow, and an infinite accumulator never
@@ -231,9 +233,7 @@ def scale_by_sm3(
     def init(params):
         base.check_float_leaves(params, "scale_by_sm3")
         base.check_real_leaves(params, "scale_by_sm3")
-        mu = jax.tree.map(
-            lambda p: [jnp.zeros(s, p.dtype) for s in _cover_shapes(p.shape)], params
-        )
+        mu = jax.tree.map(lambda p: [jnp.zeros(s, p.dtype) for s in _cover_shapes(p.shape)], params)
         return ScaleBySM3State(mu=mu, nu=tree_ops.zeros_like(params))
 
     def accumulate(g, accumulators):
@@ -264,12 +264,8 @@ def scale_by_sm3(
         grads = treedef.flatten_up_to(updates)
         accs = treedef.flatten_up_to(state.mu)
         nu_el = [_saturate(accumulate(g, a), g) for g, a in zip(grads, accs)]
-        scaled = [
-            g * jnp.where(v > 0, jax.lax.rsqrt(v + eps), 0.0) for g, v in zip(grads, nu_el)
-        ]
-        momentum = tree_ops.update_moment(
-            jax.tree.unflatten(treedef, scaled), state.nu, b1, 1
-        )
+        scaled = [g * jnp.where(v > 0, jax.lax.rsqrt(v + eps), 0.0) for g, v in zip(grads, nu_el)]
+        momentum = tree_ops.update_moment(jax.tree.unflatten(treedef, scaled), state.nu, b1, 1)
         mu = jax.tree.unflatten(treedef, [covers(v) for v in nu_el])
         mu, nu = tree_ops.cast_like((mu, momentum), (state.mu, state.nu))
         return tree_ops.cast_like(momentum, incoming), ScaleBySM3State(mu=mu, nu=nu)

@@ -54,7 +54,7 @@ def trace(
     def update(updates, state, params=None, **extra):
         del params, extra
         base.check_same_structure(updates, state.trace, "momentum trace")
-        step = lambda g, v: None if g is None else g + decay * v  # noqa: E731
+        step = lambda g, v: None if g is None else g + decay * v
         new_trace = jax.tree.map(step, updates, state.trace, is_leaf=lambda x: x is None)
         updates = jax.tree.map(step, updates, new_trace) if nesterov else new_trace
         return updates, TraceState(trace=tree_ops.cast(new_trace, accumulator_dtype))

@@ -9,7 +9,8 @@ are seen, through ``MuonDimensionNumbers``, as a batch of matrices.
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, NamedTuple, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -53,7 +54,7 @@ def is_dimension_numbers(x: Any) -> bool:
 
 
 def _axes(x: jax.Array, dim_nums: MuonDimensionNumbers) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    as_tuple = lambda a: (a,) if isinstance(a, int) else tuple(a)  # noqa: E731
+    as_tuple = lambda a: (a,) if isinstance(a, int) else tuple(a)
     reduction = tuple(a % x.ndim for a in as_tuple(dim_nums.reduction_axis))
     output = tuple(a % x.ndim for a in as_tuple(dim_nums.output_axis))
     return reduction, output
@@ -71,7 +72,7 @@ def _as_matrices(x: jax.Array, dim_nums: MuonDimensionNumbers):
     batch = tuple(sorted(set(range(x.ndim)) - set(reduction) - set(output)))
     order = batch + reduction + output
     inverse_order = tuple(sorted(range(x.ndim), key=lambda i: order[i]))
-    sizes = lambda axes: tuple(x.shape[a] for a in axes)  # noqa: E731
+    sizes = lambda axes: tuple(x.shape[a] for a in axes)
     flat = (math.prod(sizes(batch)), math.prod(sizes(reduction)), math.prod(sizes(output)))
     unflat = sizes(batch) + sizes(reduction) + sizes(output)
     return (

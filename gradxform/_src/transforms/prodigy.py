@@ -131,7 +131,10 @@ def scale_by_prodigy(
         )
         exp_avg_sq = tree_ops.map_moment(
             lambda x, v: beta2 * v + (1 - beta2) * numerics.abs_sq(x),
-            dg, state.exp_avg_sq, beta2, real=True,
+            dg,
+            state.exp_avg_sq,
+            beta2,
+            real=True,
         )
         weight = d if safeguard_warmup else dlr
         grad_sum = tree_ops.map_moment(

@@ -68,7 +68,8 @@ def scale_by_rprop(
 
     def init(params):
         base.check_real_float_leaves(
-            params, "scale_by_rprop",
+            params,
+            "scale_by_rprop",
             "gradxform.torch_optim.rprop steps complex leaves as pairs of reals, as torch does",
         )
         return ScaleByRpropState(

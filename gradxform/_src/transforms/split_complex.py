@@ -61,9 +61,7 @@ def split_real_and_imaginary(inner: base.GradientTransformation) -> base.Gradien
         split_updates = jax.tree.map(_split, updates)
         split_params = None if params is None else jax.tree.map(_split, params)
         out, inner_state = inner.update(split_updates, state.inner_state, split_params, **extra)
-        out = jax.tree.map(
-            _join, out, is_leaf=lambda x: isinstance(x, SplitRealAndImaginaryArrays)
-        )
+        out = jax.tree.map(_join, out, is_leaf=lambda x: isinstance(x, SplitRealAndImaginaryArrays))
         return out, SplitRealAndImaginaryState(inner_state)
 
     return base.GradientTransformation(init, update)

@@ -114,10 +114,13 @@ def dadapt_adamw(
         estimate = numerator / ((1 - sb2) * jnp.where(seen, grad_sum_l1, 1))
         estim_lr = jnp.where(seen, jnp.maximum(state.estim_lr, estimate), state.estim_lr)
         out = jax.tree.map(
-            lambda m, v, p, g: (
-                -weight_decay * dlr * up(p) - m / (jnp.sqrt(v) + eps)
-            ).astype(g.dtype),
-            exp_avg, exp_avg_sq, params, updates,
+            lambda m, v, p, g: (-weight_decay * dlr * up(p) - m / (jnp.sqrt(v) + eps)).astype(
+                g.dtype
+            ),
+            exp_avg,
+            exp_avg_sq,
+            params,
+            updates,
         )
         exp_avg, exp_avg_sq, grad_sum = tree_ops.cast_like(
             (exp_avg, exp_avg_sq, grad_sum), (state.exp_avg, state.exp_avg_sq, state.grad_sum)

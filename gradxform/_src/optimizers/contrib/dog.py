@@ -24,9 +24,10 @@ def _decayed_and_scaled(
 
 def dog(
     learning_rate: base.ScalarOrSchedule = 1.0,
-    init_step: tuple[
-        Literal["distance", "learning_rate", "heuristic"], jax.typing.ArrayLike
-    ] = ("heuristic", 1e-6),
+    init_step: tuple[Literal["distance", "learning_rate", "heuristic"], jax.typing.ArrayLike] = (
+        "heuristic",
+        1e-6,
+    ),
     eps: jax.typing.ArrayLike = 1e-8,
     weight_decay: jax.typing.ArrayLike | None = None,
     mask: base.MaskOrFn = None,

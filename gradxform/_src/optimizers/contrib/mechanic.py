@@ -96,8 +96,8 @@ def mechanize(
         x0 = tree_ops.where(state.count == 0, params, state.x0)
         s_sum = jnp.sum(state.s)
         wide_grads, wide_params = jax.tree.map(up, updates), jax.tree.map(up, params)
-        decay = weight_decay * s_sum * tree_ops.norm(wide_grads) / (
-            tree_ops.norm(wide_params) + eps
+        decay = (
+            weight_decay * s_sum * tree_ops.norm(wide_grads) / (tree_ops.norm(wide_params) + eps)
         )
         grads = jax.tree.map(lambda g, p: g + decay * p, wide_grads, wide_params)
         delta_prev = jax.tree.map(lambda x, a: (up(a) - x) / (s_sum + eps), wide_params, x0)
@@ -112,7 +112,10 @@ def mechanize(
         s = wealth / (jnp.sqrt(v) + eps)
         out = jax.tree.map(
             lambda a, d, x, g: (up(a) - jnp.sum(s) * d - x).astype(g.dtype),
-            x0, delta, wide_params, updates,
+            x0,
+            delta,
+            wide_params,
+            updates,
         )
         return out, MechanicState(
             base_optimizer_state=base_state,

@@ -138,7 +138,9 @@ def momo(
         tau = _step_size(alpha, weight_decay, barf, lb, gamma, iprod, norm_sq, alpha)
         out = jax.tree.map(
             lambda d, p, g: (-(alpha * weight_decay) / decay * p - tau * d).astype(g.dtype),
-            exp_avg, wide_params, updates,
+            exp_avg,
+            wide_params,
+            updates,
         )
         new_lb = state.lb
         if adapt_lower_bound:
@@ -225,7 +227,10 @@ def momo_adam(
         tau = _step_size(alpha, weight_decay, barf, bc1 * lb, gamma, iprod, norm_sq, alpha / bc1)
         out = jax.tree.map(
             lambda m, d, p, g: (-(alpha * weight_decay) / decay * p - tau * m / d).astype(g.dtype),
-            exp_avg, precond, wide_params, updates,
+            exp_avg,
+            precond,
+            wide_params,
+            updates,
         )
         new_lb = state.lb
         if adapt_lower_bound:

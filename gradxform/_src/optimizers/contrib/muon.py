@@ -174,4 +174,3 @@ def muon(
         },
         labels,
     )
-
