@@ -243,15 +243,11 @@ class _Interpreter:
                 return uniform(_literal_value(var))
             return env[var]
 
-        for var, val in zip(jaxpr.constvars, consts):
-            env[var] = val
-        for var, val in zip(jaxpr.invars, args):
-            env[var] = val
+        env.update(zip(jaxpr.constvars, consts))
+        env.update(zip(jaxpr.invars, args))
         for eqn in jaxpr.eqns:
             ins = [read(v) for v in eqn.invars]
-            outs = self.equation(eqn, ins)
-            for var, val in zip(eqn.outvars, outs):
-                env[var] = val
+            env.update(zip(eqn.outvars, self.equation(eqn, ins)))
         return [read(v) for v in jaxpr.outvars]
 
     def equation(self, eqn, ins: list[Value]) -> list[Value]:

@@ -98,7 +98,7 @@ def reshape_batch_axis(tree: Any, microbatch_size: int, axis: int = 0) -> Any:
                 f"batch size {rows} (axis {axis}) must be divisible by "
                 f"microbatch_size={microbatch_size}"
             )
-        by_row = x.reshape(x.shape[:at] + (microbatch_size, -1) + x.shape[at + 1 :])
+        by_row = x.reshape((*x.shape[:at], microbatch_size, -1, *x.shape[at + 1 :]))
         return jnp.swapaxes(by_row, at, at + 1)
 
     return jax.tree.map(split, tree)
@@ -298,7 +298,8 @@ def microbatch(
             call_args, call_kwargs = list(args), dict(kwargs)
             for (holder, key), ax, tree in zip(batch, axes, split):
                 rows = jax.tree.map(  # the split added an axis: ax counts without it
-                    lambda x: jax.lax.dynamic_index_in_dim(x, i, ax % (x.ndim - 1), False), tree
+                    lambda x, ax=ax: jax.lax.dynamic_index_in_dim(x, i, ax % (x.ndim - 1), False),
+                    tree,
                 )
                 (call_args if holder is args else call_kwargs)[key] = rows
             return fun(*call_args, **call_kwargs)
@@ -365,7 +366,7 @@ def micro_vmap(
             argnames="kwargs",
             microbatch_size=microbatch_size,
             accumulator=accumulator,
-            in_axes=tuple(axes[p] for p in positions) + (0,),
+            in_axes=(*(axes[p] for p in positions), 0),
             num_real_microbatches=num_real_microbatches,
         )
         return run(*args, kwargs=kwargs)

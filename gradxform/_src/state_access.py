@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Iterator
-from typing import Any, Optional
+from typing import Any
 
 import jax
 
 KeyPath = tuple
-Filtering = Optional[Callable[[KeyPath, Any], bool]]
+Filtering = Callable[[KeyPath, Any], bool] | None
 
 
 @dataclasses.dataclass(frozen=True)

@@ -94,7 +94,7 @@ class BlockLayout:
         if tuple(x.shape) != self.shape:
             raise ValueError(f"expected an array of shape {self.shape}, got {tuple(x.shape)}")
         x = jnp.reshape(x, self.merged_shape)
-        starts = [tuple(itertools.accumulate((0,) + s[:-1])) for s in self.split_sizes]
+        starts = [tuple(itertools.accumulate((0, *s[:-1]))) for s in self.split_sizes]
         blocks = []
         for index in itertools.product(*(range(len(s)) for s in self.split_sizes)):
             window = tuple(

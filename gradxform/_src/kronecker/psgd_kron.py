@@ -68,6 +68,10 @@ def precond_update_prob_schedule(
     return schedule
 
 
+# One schedule object shared by every default call, built once as optax builds its default.
+_DEFAULT_UPDATE_PROBABILITY = precond_update_prob_schedule()
+
+
 def _resolve_key(key: Any) -> jax.Array:
     if key is None:
         return jax.random.PRNGKey(REFERENCE_SEED)
@@ -86,7 +90,7 @@ def _resolve_key(key: Any) -> jax.Array:
 
 def scale_by_psgd_kron(
     b1: float = 0.9,
-    preconditioner_update_probability: float | Callable = precond_update_prob_schedule(),
+    preconditioner_update_probability: float | Callable = _DEFAULT_UPDATE_PROBABILITY,
     max_size_triangular: int = 8192,
     min_ndim_triangular: int = 2,
     memory_save_mode: str | None = None,
@@ -290,7 +294,7 @@ def psgd_kron(
     b1: float = 0.9,
     weight_decay: float = 0.0,
     weight_decay_mask: Any = None,
-    preconditioner_update_probability: float | Callable = precond_update_prob_schedule(),
+    preconditioner_update_probability: float | Callable = _DEFAULT_UPDATE_PROBABILITY,
     max_size_triangular: int = 8192,
     min_ndim_triangular: int = 2,
     memory_save_mode: str | None = None,

@@ -112,7 +112,7 @@ def piecewise_interpolate_schedule(
         values = [init_value]
         for scale in scales:
             values.append(values[-1] * scale)
-        bounds = (0,) + boundaries
+        bounds = (0, *boundaries)
         count = as_float(count)  # int32 / int would be float32 even under x64
         result = broadcast_float(values[-1], count)
         for i in range(len(boundaries)):

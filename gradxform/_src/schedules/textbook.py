@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable
 
 import jax
@@ -128,7 +129,7 @@ def multi_factor_schedule(
     milestones = tuple(milestones)
     for m in milestones:
         check_steps("milestones", m)
-    if any(b <= a for a, b in zip(milestones, milestones[1:])):
+    if any(b <= a for a, b in itertools.pairwise(milestones)):
         raise ValueError(f"milestones must be strictly increasing, got {milestones!r}")
 
     def schedule(count):

@@ -104,7 +104,7 @@ def scale_by_lbfgs(
     validate.positive_int("memory_size", memory_size)
 
     def init(params):
-        stacked = lambda x: jnp.zeros((memory_size,) + jnp.shape(x), jnp.asarray(x).dtype)
+        stacked = lambda x: jnp.zeros((memory_size, *jnp.shape(x)), jnp.asarray(x).dtype)
         return ScaleByLBFGSState(
             count=jnp.zeros([], jnp.int32),
             params=tree_ops.zeros_like(params),

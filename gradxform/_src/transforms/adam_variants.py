@@ -110,7 +110,7 @@ def scale_by_amsgrad(
     def update(updates, state, params=None, **extra):
         del params, extra
         base.check_same_structure(updates, state.mu, "first moment")
-        wide, mu, nu = adam_moments(updates, state.mu, state.nu, b1, b2)
+        _wide, mu, nu = adam_moments(updates, state.mu, state.nu, b1, b2)
         count = numerics.safe_increment(state.count)
         mu_hat = correct(mu, b1, count, bias_correction_mu)
         if max_raw_nu:

@@ -60,11 +60,14 @@ def scale_by_rprop(
     validate.in_range("eta_plus", eta_plus, 1.0, low_open=True)
     validate.non_negative("min_step_size", min_step_size)
     validate.positive("max_step_size", max_step_size)
-    if isinstance(min_step_size, (int, float)) and isinstance(max_step_size, (int, float)):
-        if min_step_size > max_step_size:
-            raise ValueError(
-                f"min_step_size must be <= max_step_size, got {min_step_size} > {max_step_size}"
-            )
+    if (
+        isinstance(min_step_size, (int, float))
+        and isinstance(max_step_size, (int, float))
+        and min_step_size > max_step_size
+    ):
+        raise ValueError(
+            f"min_step_size must be <= max_step_size, got {min_step_size} > {max_step_size}"
+        )
 
     def init(params):
         base.check_real_float_leaves(
