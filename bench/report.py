@@ -28,8 +28,11 @@ def table(result: dict) -> str:
     """A fixed-width table: per case, each contender's step time, ratio, GB/s, compile, memory."""
     probe = result["probe"]["gbps"]
     lines = [
-        f"device {result['meta']['device']}  probe {probe:.1f} GB/s  "
-        f"load {result['meta']['loadavg_start'][0]:.1f} -> {result['meta']['loadavg_end'][0]:.1f}",
+        (
+            f"device {result['meta']['device']}  probe {probe:.1f} GB/s  "
+            f"load {result['meta']['loadavg_start'][0]:.1f} -> "
+            f"{result['meta']['loadavg_end'][0]:.1f}"
+        ),
         "",
     ]
     head = (
@@ -59,8 +62,10 @@ def table(result: dict) -> str:
     if comp:
         lines += [
             "",
-            f"compile time, {comp['optimizer']} on {comp['workload']} "
-            f"({comp['leaves']} leaves), trace+lower+compile, median of {comp['repeats']}:",
+            (
+                f"compile time, {comp['optimizer']} on {comp['workload']} "
+                f"({comp['leaves']} leaves), trace+lower+compile, median of {comp['repeats']}:"
+            ),
         ]
         for name, c in comp["contenders"].items():
             if c.get("status", "ok") != "ok":
@@ -72,11 +77,13 @@ def table(result: dict) -> str:
             )
     lines += [
         "",
-        "ratio = contender / optax (same run); GB/s = minimal traffic / median step time "
-        "(12 B/param for the floor step); "
-        "+B = state bytes above the algorithm's minimum; peak/fp = planned peak memory / "
-        "(params + grads + state); fresh MB = memory touched for the first time per step "
-        "(page faults: the step's temporaries, allocated afresh each call).",
+        (
+            "ratio = contender / optax (same run); GB/s = minimal traffic / median step time "
+            "(12 B/param for the floor step); "
+            "+B = state bytes above the algorithm's minimum; peak/fp = planned peak memory / "
+            "(params + grads + state); fresh MB = memory touched for the first time per step "
+            "(page faults: the step's temporaries, allocated afresh each call)."
+        ),
     ]
     section = result.get("preconditioners")
     if section:
@@ -95,8 +102,10 @@ def preconditioners_lines(section: dict) -> list[str]:
     """The preconditioners section as fixed-width lines: per optimizer, gradxform and its
     reference, step time (median and mean), compile time, state bytes, gradxform / reference."""
     lines = [
-        f"preconditioners on {section['workload']} ({section['leaves']} leaves, "
-        f"{section['params'] / 1e6:.1f}M params, float32), same settings on both sides:",
+        (
+            f"preconditioners on {section['workload']} ({section['leaves']} leaves, "
+            f"{section['params'] / 1e6:.1f}M params, float32), same settings on both sides:"
+        ),
         *_settings_lines(section),
         "",
     ]
@@ -126,9 +135,11 @@ def preconditioners_lines(section: dict) -> list[str]:
             )
     lines += [
         "",
-        "ms/step = median of the alternating rounds, mean ms = their mean (it carries the "
-        "steps that refresh a basis); compile s = trace + lower + compile of the jitted step "
-        "(the torch reference runs eagerly: none, and no ratio across frameworks).",
+        (
+            "ms/step = median of the alternating rounds, mean ms = their mean (it carries the "
+            "steps that refresh a basis); compile s = trace + lower + compile of the jitted step "
+            "(the torch reference runs eagerly: none, and no ratio across frameworks)."
+        ),
     ]
     return lines
 
@@ -144,14 +155,19 @@ def markdown(result: dict) -> str:
     """The same figures as ``table``, as a Markdown table (for docs and committed copies)."""
     meta, probe = result["meta"], result["probe"]["gbps"]
     lines = [
-        f"`{meta['command']}` on {meta['cpu']} ({meta['cpu_count']} cores, device "
-        f"`{meta['device']}`), {meta['date']}, jax {meta['jax']}, optax {meta['optax']}, "
-        f"gradxform {meta['gradxform']} ({meta['git_commit']}); load average "
-        f"{meta['loadavg_start'][0]:.1f} at the start, {meta['loadavg_end'][0]:.1f} at the end; "
-        f"bandwidth probe {probe:.1f} GB/s.",
+        (
+            f"`{meta['command']}` on {meta['cpu']} ({meta['cpu_count']} cores, device "
+            f"`{meta['device']}`), {meta['date']}, jax {meta['jax']}, optax {meta['optax']}, "
+            f"gradxform {meta['gradxform']} ({meta['git_commit']}); load average "
+            f"{meta['loadavg_start'][0]:.1f} at the start, "
+            f"{meta['loadavg_end'][0]:.1f} at the end; "
+            f"bandwidth probe {probe:.1f} GB/s."
+        ),
         "",
-        "| workload | optimizer | contender | ms/step | ratio | GB/s | % probe | compile s "
-        "| state MB | state bytes over minimum | peak / footprint | fresh MB / step |",
+        (
+            "| workload | optimizer | contender | ms/step | ratio | GB/s | % probe | compile s "
+            "| state MB | state bytes over minimum | peak / footprint | fresh MB / step |"
+        ),
         "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in result["results"]:
@@ -173,8 +189,11 @@ def markdown(result: dict) -> str:
     if comp:
         lines += [
             "",
-            f"Compile time (trace + lower + compile), {comp['optimizer']} on {comp['workload']} "
-            f"({comp['leaves']} leaves), median of {comp['repeats']}:",
+            (
+                f"Compile time (trace + lower + compile), {comp['optimizer']} "
+                f"on {comp['workload']} "
+                f"({comp['leaves']} leaves), median of {comp['repeats']}:"
+            ),
             "",
             "| contender | seconds | ratio |",
             "|---|---:|---:|",
@@ -193,11 +212,15 @@ def markdown(result: dict) -> str:
 def preconditioners_markdown(section: dict) -> list[str]:
     """The preconditioners section as a Markdown table, settings listed under it."""
     lines = [
-        f"Preconditioners on {section['workload']} ({section['leaves']} leaves, float32), "
-        "same settings on both sides:",
+        (
+            f"Preconditioners on {section['workload']} ({section['leaves']} leaves, float32), "
+            "same settings on both sides:"
+        ),
         "",
-        "| optimizer | contender | ms/step (median) | mean ms | compile s | state MB "
-        "| step ratio | compile ratio | state ratio |",
+        (
+            "| optimizer | contender | ms/step (median) | mean ms | compile s | state MB "
+            "| step ratio | compile ratio | state ratio |"
+        ),
         "|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in section["rows"]:
@@ -222,8 +245,10 @@ def summary_markdown(result: dict) -> str:
     the floor step's ratio on the Adam rows, and the compile-time line."""
     meta, probe = result["meta"], result["probe"]["gbps"]
     lines = [
-        "| workload | optimizer | optax ms | gradxform ms | ratio | grouped ms | ratio "
-        "| packed ms | ratio | gradxform GB/s (of probe) | state bytes over minimum (optax) |",
+        (
+            "| workload | optimizer | optax ms | gradxform ms | ratio | grouped ms | ratio "
+            "| packed ms | ratio | gradxform GB/s (of probe) | state bytes over minimum (optax) |"
+        ),
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
 
@@ -268,8 +293,11 @@ def summary_markdown(result: dict) -> str:
         ]
     lines += [
         "",
-        f"`{meta['command']}`, {meta['date'][:10]}, {meta['cpu']} ({meta['cpu_count']} cores), "
-        f"jax {meta['jax']}, optax {meta['optax']}, commit {meta['git_commit']}; load average "
-        f"{meta['loadavg_start'][0]:.1f} -> {meta['loadavg_end'][0]:.1f}; probe {probe:.1f} GB/s.",
+        (
+            f"`{meta['command']}`, {meta['date'][:10]}, {meta['cpu']} ({meta['cpu_count']} cores), "
+            f"jax {meta['jax']}, optax {meta['optax']}, commit {meta['git_commit']}; load average "
+            f"{meta['loadavg_start'][0]:.1f} -> {meta['loadavg_end'][0]:.1f}; "
+            f"probe {probe:.1f} GB/s."
+        ),
     ]
     return "\n".join(lines) + "\n"

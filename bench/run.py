@@ -106,7 +106,7 @@ def _prepare(name, build, apply_updates, hold, case, params, grads):
         compiled, lower_s, compile_s = timing.compile_step(
             timing.make_step(tx, apply_updates), params, state, grads
         )
-    except Exception as e:  # reported in the table, the run goes on
+    except Exception as e:  # noqa: BLE001 -- any failure is reported in the table; the run goes on
         return {"status": f"error: {type(e).__name__}: {str(e)[:200]}"}, None
     state_bytes = memory.tree_bytes(state)
     peak = memory.compiled_peak_bytes(compiled)
@@ -189,7 +189,7 @@ def run_compile(case, workload: str, quick: bool, repeats: int) -> dict:
                 _, lower_s, compile_s = timing.compile_step(
                     timing.make_step(tx, apply_updates), held, state, grads
                 )
-            except Exception as e:
+            except Exception as e:  # noqa: BLE001 -- recorded as this contender's status; the rest go on
                 out["contenders"][name] = {"status": f"error: {type(e).__name__}: {e}"[:200]}
                 continue
             samples.setdefault(name, []).append((lower_s, compile_s))
