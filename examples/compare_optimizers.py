@@ -140,7 +140,7 @@ def plot(curves, optimum, out_path):
         ax_time.plot(1e3 * seconds[1:], excess[1:], **kw)  # log time axis: skip t = 0
     for ax in (ax_epoch, ax_time):
         ax.set_yscale("log")
-        ax.set_ylabel("training loss − least-squares optimum")
+        ax.set_ylabel("training loss - least-squares optimum")
         ax.grid(True, which="major", alpha=0.3)
     ax_time.set_xscale("log")
     ax_epoch.set_xlabel("epoch")

@@ -74,7 +74,7 @@ def main():
 
     os.makedirs(args.out, exist_ok=True)
     out_path = os.path.join(args.out, "quickstart_loss.png")
-    plot(losses + [final], out_path)
+    plot([*losses, final], out_path)
     print(f"wrote {out_path}")
     print(f"final: initial_loss={losses[0]:.6g} final_loss={final:.6g} steps={steps}")
 

@@ -99,7 +99,7 @@ def train(tx, params, x, y, steps: int, sharded: bool):
         # collectives block threads can starve it.
         losses.append(float(loss))
     final = float(loss_fn(params, x, y, sharded))
-    return params, first_state, losses + [final]
+    return params, first_state, [*losses, final]
 
 
 def memory_line(label: str, state) -> int:

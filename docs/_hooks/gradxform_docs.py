@@ -35,22 +35,28 @@ TOP_LEVEL_GROUPS = [
     (
         "transforms",
         "Transforms",
-        "The primitives optimizers are made of: moment estimates, preconditioners, clipping, "
-        "weight decay, scaling.",
+        (
+            "The primitives optimizers are made of: moment estimates, preconditioners, clipping, "
+            "weight decay, scaling."
+        ),
         lambda m: m.startswith("gradxform._src.transforms"),
     ),
     (
         "combinators",
         "Core types and combinators",
-        "The `GradientTransformation` type, `apply_updates`, and the combinators that compose, "
-        "mask, partition, accumulate or wrap transformations.",
+        (
+            "The `GradientTransformation` type, `apply_updates`, and the combinators that compose, "
+            "mask, partition, accumulate or wrap transformations."
+        ),
         lambda m: True,
     ),  # everything not claimed by a group below or above
     (
         "schedules",
         "Schedules",
-        "Pure `step -> value` functions, usable wherever a learning rate or another scalar "
-        "hyperparameter is accepted; also importable from `gradxform.schedules`.",
+        (
+            "Pure `step -> value` functions, usable wherever a learning rate or another scalar "
+            "hyperparameter is accepted; also importable from `gradxform.schedules`."
+        ),
         lambda m: m.startswith(("gradxform._src.schedules", "gradxform.schedules")),
     ),
     (
@@ -68,8 +74,10 @@ TOP_LEVEL_GROUPS = [
     (
         "states",
         "State types",
-        "The named tuples transformations keep as state. They are pytrees: they `jit`, shard "
-        "and checkpoint like any other tree of arrays.",
+        (
+            "The named tuples transformations keep as state. They are pytrees: they `jit`, shard "
+            "and checkpoint like any other tree of arrays."
+        ),
         None,
     ),  # chosen by name, see _is_state
 ]
@@ -116,14 +124,18 @@ NAMESPACES = [
     (
         "torch_optim",
         "gradxform.torch_optim",
-        "PyTorch's `torch.optim` optimizers and learning-rate schedulers, with torch's argument "
-        "names, defaults and numerics.",
+        (
+            "PyTorch's `torch.optim` optimizers and learning-rate schedulers, "
+            "with torch's argument names, defaults and numerics."
+        ),
     ),
     (
         "contrib",
         "gradxform.contrib",
-        "Frontier optimizers, as `optax.contrib` has them: the same names, signatures, defaults "
-        "and state layout.",
+        (
+            "Frontier optimizers, as `optax.contrib` has them: "
+            "the same names, signatures, defaults and state layout."
+        ),
     ),
     (
         "sharding",
@@ -133,7 +145,10 @@ NAMESPACES = [
     (
         "microbatching",
         "gradxform.microbatching",
-        "Functions of a batch computed over microbatches and accumulated, as `optax.microbatching`.",
+        (
+            "Functions of a batch computed over microbatches and accumulated, "
+            "as `optax.microbatching`."
+        ),
     ),
 ]
 
@@ -146,7 +161,7 @@ def _is_state(name: str, obj) -> bool:
     return (
         inspect.isclass(obj)
         and _module_of(obj).startswith("gradxform")
-        and (name.endswith("State") or name.endswith("Info"))
+        and (name.endswith(("State", "Info")))
     )
 
 
@@ -231,8 +246,10 @@ def _index_page(pages: dict[str, tuple[str, str]]) -> str:
     lines = [
         "# API reference",
         "",
-        "Generated from the docstrings of the installed package. Every public name lives at "
-        "`gradxform.<name>`; the namespaces group the rest.",
+        (
+            "Generated from the docstrings of the installed package. Every public name lives at "
+            "`gradxform.<name>`; the namespaces group the rest."
+        ),
         "",
     ]
     for uri, (title, _) in pages.items():
@@ -241,6 +258,11 @@ def _index_page(pages: dict[str, tuple[str, str]]) -> str:
 
 
 _PAGES: dict[str, tuple[str, str]] = {}
+
+
+def _missing(page: str, docs_dir: str) -> bool:
+    """Whether the nav's markdown ``page`` is neither generated nor written in ``docs_dir``."""
+    return page not in _PAGES and not os.path.exists(os.path.join(docs_dir, page))
 
 
 def _prune_nav(items, docs_dir):
@@ -254,16 +276,15 @@ def _prune_nav(items, docs_dir):
                 if value:
                     kept.append({title: value})
                 continue
-            if isinstance(value, str) and value.endswith(".md"):
-                if value not in _PAGES and not os.path.exists(os.path.join(docs_dir, value)):
-                    log.info("nav: %s is not written yet; left out of the nav", value)
-                    continue
+            if isinstance(value, str) and value.endswith(".md") and _missing(value, docs_dir):
+                log.info("nav: %s is not written yet; left out of the nav", value)
+                continue
             kept.append(item)
         elif isinstance(item, str) and item.endswith(".md"):
-            if item in _PAGES or os.path.exists(os.path.join(docs_dir, item)):
-                kept.append(item)
-            else:
+            if _missing(item, docs_dir):
                 log.info("nav: %s is not written yet; left out of the nav", item)
+            else:
+                kept.append(item)
         else:
             kept.append(item)
     return kept
