@@ -7,6 +7,8 @@ Each optax comparison compiles both trajectories in one cheaply optimised XLA pr
 
 from __future__ import annotations
 
+import re
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -149,7 +151,7 @@ CASES = {
             weight_decay_rate=0.01,
             weight_decay_mask=matrices,
         ),
-    ),  # fmt: skip
+    ),
     "adafactor_plain": (
         lambda: gx.adafactor(
             None,
@@ -167,7 +169,7 @@ CASES = {
             eps=1e-20,
             factored=False,
         ),
-    ),  # fmt: skip
+    ),
     "adan": (lambda: gx.adan(0.05), lambda: optax.adan(0.05)),
     "adan_weight_decay": (
         lambda: gx.adan(0.05, 0.9, 0.8, 0.95, 1e-6, 0.0, 0.1),
@@ -418,30 +420,30 @@ def test_bf16_params_with_f32_moments(name):
 
 
 @pytest.mark.parametrize(
-    "build",
+    ("argument", "build"),
     [
-        lambda: gx.amsgrad(0.1, b1=1.0),
-        lambda: gx.adamax(0.1, eps=-1.0),
-        lambda: gx.radam(0.1, b2=1.5),
-        lambda: gx.yogi(-0.1),
-        lambda: gx.lion(0.1, b2=-0.1),
-        lambda: gx.rprop(0.1, eta_minus=1.5),
-        lambda: gx.rprop(0.1, eta_plus=0.9),
-        lambda: gx.rprop(0.1, min_step_size=1.0, max_step_size=0.5),
-        lambda: gx.adan(0.1, b3=1.0),
-        lambda: gx.sm3(0.1, momentum=1.0),
-        lambda: gx.adadelta(rho=2.0),
-        lambda: gx.novograd(0.1, b2=1.0),
-        lambda: gx.scale_by_lion(mode="soft"),
-        lambda: gx.fromage(0.1, min_norm=-1.0),
-        lambda: gx.lars(0.1, momentum=-0.5),
-        lambda: gx.adafactor(momentum=1.0),
-        lambda: gx.adafactor(clipping_threshold=0.0),
-        lambda: gx.signum(0.1, beta=1.0),
+        ("b1", lambda: gx.amsgrad(0.1, b1=1.0)),
+        ("eps", lambda: gx.adamax(0.1, eps=-1.0)),
+        ("b2", lambda: gx.radam(0.1, b2=1.5)),
+        ("learning_rate", lambda: gx.yogi(-0.1)),
+        ("b2", lambda: gx.lion(0.1, b2=-0.1)),
+        ("eta_minus", lambda: gx.rprop(0.1, eta_minus=1.5)),
+        ("eta_plus", lambda: gx.rprop(0.1, eta_plus=0.9)),
+        ("min_step_size", lambda: gx.rprop(0.1, min_step_size=1.0, max_step_size=0.5)),
+        ("b3", lambda: gx.adan(0.1, b3=1.0)),
+        ("momentum", lambda: gx.sm3(0.1, momentum=1.0)),
+        ("rho", lambda: gx.adadelta(rho=2.0)),
+        ("b2", lambda: gx.novograd(0.1, b2=1.0)),
+        ("mode", lambda: gx.scale_by_lion(mode="soft")),
+        ("min_norm", lambda: gx.fromage(0.1, min_norm=-1.0)),
+        ("momentum", lambda: gx.lars(0.1, momentum=-0.5)),
+        ("momentum", lambda: gx.adafactor(momentum=1.0)),
+        ("clipping_threshold", lambda: gx.adafactor(clipping_threshold=0.0)),
+        ("beta", lambda: gx.signum(0.1, beta=1.0)),
     ],
 )
-def test_rejects_out_of_range_hyperparameters(build):
-    with pytest.raises(ValueError):
+def test_rejects_out_of_range_hyperparameters(argument, build):
+    with pytest.raises(ValueError, match="^" + re.escape(f"{argument} must ")):
         build()
 
 
@@ -455,7 +457,7 @@ ADAPTIVE = [
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    "dtype, scale",
+    ("dtype", "scale"),
     [(jnp.float16, 1e-3), (jnp.float32, 1e30)],
     ids=["float16_small", "float32_huge"],
 )
@@ -471,7 +473,7 @@ def test_state_and_updates_stay_finite(dtype, scale):
         "s": jnp.asarray(rng.normal(), dtype),
     }
     grads = jax.tree.map(
-        lambda x: jnp.asarray(scale * rng.normal(size=(3,) + x.shape), dtype), params
+        lambda x: jnp.asarray(scale * rng.normal(size=(3, *x.shape)), dtype), params
     )
 
     def run_all(params, grads):

@@ -39,7 +39,8 @@ def assert_bitwise_equal(a, b):
     assert jax.tree.structure(a) == jax.tree.structure(b)
     for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
         x, y = np.asarray(x), np.asarray(y)
-        assert x.dtype == y.dtype and x.shape == y.shape
+        assert x.dtype == y.dtype
+        assert x.shape == y.shape
         assert x.tobytes() == y.tobytes()
 
 
@@ -126,7 +127,7 @@ def test_zero_nans_zeroes_only_the_nans_like_optax():
 
 
 @pytest.mark.parametrize(
-    "make_skip, bad",
+    ("make_skip", "bad"),
     [
         (lambda m: m.skip_not_finite, np.nan),
         (lambda m: m.skip_not_finite, np.inf),
@@ -267,7 +268,8 @@ def test_meta_gradient_through_injected_hyperparams_matches_finite_differences()
     fd_lr = (f(lr + h, max_norm) - f(lr - h, max_norm)) / (2 * h)
     fd_norm = (f(lr, max_norm + h) - f(lr, max_norm - h)) / (2 * h)
     np.testing.assert_allclose(grads, (fd_lr, fd_norm), rtol=1e-6)
-    assert abs(float(grads[0])) > 1e-3 and abs(float(grads[1])) > 1e-3
+    assert abs(float(grads[0])) > 1e-3
+    assert abs(float(grads[1])) > 1e-3
 
 
 # --- validation ---------------------------------------------------------------------
@@ -309,7 +311,7 @@ BAD_HYPERPARAMETERS = [
 
 
 @pytest.mark.parametrize(
-    "argument, build",
+    ("argument", "build"),
     BAD_HYPERPARAMETERS,
     ids=[f"{a}-{i}" for i, (a, _) in enumerate(BAD_HYPERPARAMETERS)],
 )
@@ -319,7 +321,7 @@ def test_bad_hyperparameter_raises_value_error_naming_it(argument, build):
 
 
 @pytest.mark.parametrize(
-    "argument, build",
+    ("argument", "build"),
     # Each call passes a wrongly typed argument on purpose.
     [
         ("every_k_schedule", lambda: gx.MultiSteps(_sgd(), 2.5)),  # type: ignore[arg-type]
@@ -387,7 +389,7 @@ def test_tree_mismatch_names_both_structures(name):
     params = nested_params()
     state = tx.init(params)
     wrong = {k: v for k, v in params.items() if k != "head"}
-    with pytest.raises(ValueError) as info:
+    with pytest.raises(ValueError, match="tree structure does not match") as info:
         tx.update(wrong, state, params)
     message = str(info.value)
     assert str(jax.tree.structure(wrong)) in message
@@ -399,7 +401,7 @@ def test_lookahead_mismatch_names_both_structures():
     params = gx.LookaheadParams.init_synced(nested_params())
     state = tx.init(params)
     wrong = nested_params()["dense"]
-    with pytest.raises(ValueError) as info:
+    with pytest.raises(ValueError, match="tree structure does not match the fast params") as info:
         tx.update(wrong, state, params)
     assert str(jax.tree.structure(wrong)) in str(info.value)
     assert str(jax.tree.structure(params.fast)) in str(info.value)
