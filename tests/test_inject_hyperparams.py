@@ -122,7 +122,7 @@ def test_inject_hyperparams(name):
     params = {"w": jnp.asarray([[0.5, -1.0, 2.0], [0.3, 0.1, -0.7]]), "b": jnp.asarray([0.2, 1.5])}
     injected = gx.inject_hyperparams(_factory(gx, name))(**kwargs)
     state = injected.init(params)
-    for key, value in kwargs.items():
+    for key in kwargs:
         assert (key in state.hyperparams) == (key not in STRUCTURAL), key
     value, grad = jax.value_and_grad(_loss)(params)
     jax.eval_shape(  # traced as under jit: no integer hyperparameter becomes a tracer
@@ -169,4 +169,5 @@ def test_stateful_schedule_turning_float_is_not_truncated(lib):
     assert float(state.hyperparams["step_size"]) == pytest.approx(0.3, rel=1e-6)
     assert float(state.hyperparams_states["step_size"].total) == pytest.approx(0.6, rel=1e-6)
     assert jnp.issubdtype(state.hyperparams["step_size"].dtype, jnp.floating)
-    assert updates is not None and float(updates["w"][0]) == pytest.approx(0.3, rel=1e-6)
+    assert updates is not None
+    assert float(updates["w"][0]) == pytest.approx(0.3, rel=1e-6)

@@ -97,7 +97,7 @@ def test_train_step_with_aux_and_grouping():
     ref_params = nested_params()
     ref_state = ref_tx.init(ref_params)
     for _ in range(5):
-        state, value, aux = step(state)
+        state, _, aux = step(state)
         updates, ref_state = ref_tx.update(jax.grad(loss)(ref_params), ref_state, ref_params)
         ref_params = optax.apply_updates(ref_params, updates)
     assert int(aux["n"]) == 6

@@ -56,7 +56,8 @@ def test_pack_round_trip_is_exact():
     back = packed.unpack()
     assert jax.tree.structure(back) == jax.tree.structure(params)
     for a, b in zip(jax.tree.leaves(back), jax.tree.leaves(params)):
-        assert a.dtype == b.dtype and a.shape == b.shape
+        assert a.dtype == b.dtype
+        assert a.shape == b.shape
         np.testing.assert_array_equal(a, b)
     assert "18 leaves in 12 stacks" in repr(packed)
     leaves = jax.tree.leaves(params)
@@ -111,7 +112,8 @@ def test_state_is_the_grouped_state():
     from_tree, from_packed = tx.init(params), tx.init(gx.pack(params, **SMALL))
     assert jax.tree.structure(from_tree) == jax.tree.structure(from_packed)
     for a, b in zip(jax.tree.leaves(from_tree), jax.tree.leaves(from_packed)):
-        assert a.shape == b.shape and a.dtype == b.dtype
+        assert a.shape == b.shape
+        assert a.dtype == b.dtype
 
 
 def test_mismatched_packings_are_refused():
@@ -136,7 +138,7 @@ def test_masks_around_grouped_refuse_packed_params():
         gx.multi_transform({"x": gx.grouped(gx.adam(0.1)), "y": gx.sgd(0.1)}, labels),
     ]
     for tx in outside:
-        with pytest.raises(TypeError, match="inside gx.grouped"):
+        with pytest.raises(TypeError, match=r"inside gx\.grouped"):
             tx.init(packed)
     after = gx.chain(gx.grouped(gx.adam(0.1)), gx.masked(gx.scale(2.0), mask))
     with pytest.raises(TypeError, match="masked got packed"):
@@ -153,7 +155,8 @@ def test_gradient_with_respect_to_packed_params_is_packed():
     params = nested_params()
     packed = gx.pack(params, **SMALL)
     g = jax.grad(lambda p: loss(p.unpack()))(packed)
-    assert isinstance(g, gx.Packed) and g.groups == packed.groups
+    assert isinstance(g, gx.Packed)
+    assert g.groups == packed.groups
     assert_trees_close(g.unpack(), grad_fn(params), rtol=1e-14, atol=0)
 
 

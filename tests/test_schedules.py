@@ -1,6 +1,8 @@
 """Schedules against optax (400 steps, float64), the textbook ones against numpy formulas,
 and reduce_on_plateau against optax.contrib over a scripted sequence of values."""
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -101,7 +103,8 @@ def test_matches_optax(name):
     assert np.ptp(expected) > 0 or "constant" in name or "none" in name or "no_" in name
     # Called on the whole array, under jit(vmap), and on Python ints: the same values.
     for got in (ours(STEPS), jax.jit(jax.vmap(ours))(STEPS)):
-        assert got.shape == (400,) and got.dtype == jnp.float64
+        assert got.shape == (400,)
+        assert got.dtype == jnp.float64
         np.testing.assert_allclose(np.asarray(got), expected, rtol=1e-9, atol=1e-15)
     for t in (0, 77, 399):
         np.testing.assert_allclose(float(ours(t)), expected[t], rtol=1e-9, atol=1e-15)
@@ -142,15 +145,20 @@ def test_textbook_formulas(name):
     schedule = build()
     expected = formula(np.arange(400, dtype=np.float64)).astype(np.float64)
     for got in (schedule(STEPS), jax.jit(jax.vmap(schedule))(STEPS)):
-        assert got.shape == (400,) and got.dtype == jnp.float64
+        assert got.shape == (400,)
+        assert got.dtype == jnp.float64
         np.testing.assert_allclose(np.asarray(got), expected, rtol=1e-12, atol=0)
     for t in (0, 250):
         np.testing.assert_allclose(float(schedule(t)), expected[t], rtol=1e-12, atol=0)
 
 
 ALL_SCHEDULES = [OPTAX_CASES[n] for n in sorted(OPTAX_CASES)[::3]] + [
-    lambda m: b() for b, _ in TEXTBOOK_CASES.values()
+    lambda m, b=b: b() for b, _ in TEXTBOOK_CASES.values()
 ]
+
+
+def _scalar_and_batch(schedule, t):
+    return schedule(t), jax.vmap(schedule)(t + jnp.arange(5))
 
 
 def test_float32_without_x64():
@@ -158,11 +166,10 @@ def test_float32_without_x64():
         assert gx.cosine_decay_schedule(1.0, 10)(3).dtype == jnp.float32  # eager, Python int
         for build in ALL_SCHEDULES:
             schedule = build(gx)
-            scalar, batch = jax.jit(lambda t: (schedule(t), jax.vmap(schedule)(t + jnp.arange(5))))(
-                jnp.int32(3)
-            )
+            scalar, batch = jax.jit(functools.partial(_scalar_and_batch, schedule))(jnp.int32(3))
             assert scalar.dtype == batch.dtype == jnp.float32, scalar.dtype
-            assert scalar.shape == () and batch.shape == (5,)
+            assert scalar.shape == ()
+            assert batch.shape == (5,)
 
 
 def test_usable_as_learning_rate():

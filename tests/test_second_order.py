@@ -242,7 +242,8 @@ def test_zoom_info_and_value_reuse():
     value, grad, _, state, reused, fresh = compiled_call(one_step, TWO)
     ls = state[1]
     # The state holds the objective at the accepted point, which meets both conditions.
-    assert float(ls.info.decrease_error) == 0.0 and float(ls.info.curvature_error) == 0.0
+    assert float(ls.info.decrease_error) == 0.0
+    assert float(ls.info.curvature_error) == 0.0
     slope0 = -sum(float(jnp.sum(g**2)) for g in jax.tree.leaves(grad))
     assert float(ls.learning_rate) > 0
     assert float(fresh[0]) <= float(value) + 1e-4 * float(ls.learning_rate) * slope0
@@ -370,11 +371,11 @@ def _shifted_cholesky_reference(a, g, beta=1e-3):
     tau = 0.0 if min_diag > 0 else beta - min_diag
     while True:
         try:
-            l = np.linalg.cholesky(a + tau * np.eye(len(a)))
+            chol = np.linalg.cholesky(a + tau * np.eye(len(a)))
             break
         except np.linalg.LinAlgError:
             tau = max(2 * tau, beta)
-    return np.linalg.solve(l.T, np.linalg.solve(l, g))
+    return np.linalg.solve(chol.T, np.linalg.solve(chol, g))
 
 
 @pytest.mark.parametrize("nonconvex", ["abs", "shift", "none"])
@@ -392,7 +393,8 @@ def test_newton_nonconvex_repairs(nonconvex):
     np.testing.assert_allclose(x0 - x1, expected, rtol=1e-9, atol=1e-11)
     assert bool(state[0].negative_curvature)
     if nonconvex != "none":  # the repaired step is a descent direction
-        assert g @ (x1 - x0) < 0 and float(f(jax.tree.map(jnp.asarray, params))) > -np.inf
+        assert g @ (x1 - x0) < 0
+        assert float(f(jax.tree.map(jnp.asarray, params))) > -np.inf
 
 
 def test_newton_cg_negative_curvature():
@@ -403,16 +405,19 @@ def test_newton_cg_negative_curvature():
     x0 = np.array([0.1, 1.0])
     x1, state = newton_step(opt, jnp.asarray(x0), f, value_fn=f)
     np.testing.assert_allclose(x1, x0 - a @ x0, rtol=1e-14)
-    assert bool(state[0].negative_curvature) and int(state[0].num_cg_steps) == 1
+    assert bool(state[0].negative_curvature)
+    assert int(state[0].num_cg_steps) == 1
     # Positive first curvature, negative second: the first CG iterate is returned.
     x0 = np.array([1.0, 0.1])
     g = a @ x0
     r1 = g - (g @ g) / (g @ a @ g) * (a @ g)
     p1 = r1 + (r1 @ r1) / (g @ g) * g
-    assert g @ a @ g > 0 and p1 @ a @ p1 < 0
+    assert g @ a @ g > 0
+    assert p1 @ a @ p1 < 0
     x1, state = newton_step(opt, jnp.asarray(x0), f, value_fn=f)
     np.testing.assert_allclose(x0 - x1, (g @ g) / (g @ a @ g) * g, rtol=1e-13)
-    assert bool(state[0].negative_curvature) and int(state[0].num_cg_steps) == 2
+    assert bool(state[0].negative_curvature)
+    assert int(state[0].num_cg_steps) == 2
 
 
 def _logistic_problem():

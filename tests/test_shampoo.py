@@ -76,7 +76,8 @@ def _assert_close(actual, expected, rtol):
     """Every step's leaf within ``rtol`` of the reference, relative to its largest entry."""
     for a, e in zip(jax.tree.leaves(actual), jax.tree.leaves(expected), strict=True):
         a, e = np.asarray(a), np.asarray(e)
-        assert a.dtype == e.dtype and a.shape == e.shape
+        assert a.dtype == e.dtype
+        assert a.shape == e.shape
         scale = np.max(np.abs(e), axis=tuple(range(1, e.ndim)), keepdims=True)
         worst = np.max(np.abs(a - e) / scale)
         assert worst <= rtol, f"relative difference {worst:.3g} > {rtol}"
@@ -183,7 +184,7 @@ def test_state_dtypes_and_update_dtypes_under_scan():
         )
         state = tx.init(params)
 
-        def steps(carry, _):
+        def steps(carry, _, tx=tx):
             p, s = carry
             u, s = tx.update(jax.grad(loss)(p), s, p)
             return (gx.apply_updates(p, u), s), u
@@ -217,7 +218,7 @@ BAD = [
 ]
 
 
-@pytest.mark.parametrize("name,value", BAD)
+@pytest.mark.parametrize(("name", "value"), BAD)
 def test_bad_hyperparameters_raise_value_error_naming_them(name, value):
     kwargs = {"learning_rate": 0.1, name: value}
     with pytest.raises(ValueError, match=name):
@@ -255,7 +256,8 @@ def test_blocking_matches_reference_partitioner_and_round_trips():
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
     np.testing.assert_array_equal(np.asarray(layout.merge(ours)), np.asarray(x))
     merged = gx.block_layout((2, 3, 50), 8, merge_small_dims_block_size=8)
-    assert merged.merged_shape == (6, 50) and merged.split_sizes[1] == (8,) * 6 + (2,)
+    assert merged.merged_shape == (6, 50)
+    assert merged.split_sizes[1] == (8,) * 6 + (2,)
 
 
 def _spd(n, seed=0, rank=None):
@@ -325,7 +327,9 @@ def test_shampoo_roots_match_reference_solvers():
         (gx.robust_matrix_inverse_pth_root, ds.matrix_inverse_pth_root),
         (gx.matrix_inverse_pth_root_eigh, ds.matrix_inverse_pth_root_eigh),
     ):
-        root, _ = jax.vmap(lambda m, n: ours(m, 4, size=n))(padded[None], jnp.asarray([3]))
+        root, _ = jax.vmap(lambda m, n, ours=ours: ours(m, 4, size=n))(
+            padded[None], jnp.asarray([3])
+        )
         root_r, _ = theirs(padded, 4, padding_start=3)
         np.testing.assert_allclose(root[0], root_r, rtol=1e-12, atol=1e-300)
         assert not np.any(np.asarray(root[0, 3:]))
@@ -363,13 +367,14 @@ def test_sharded_params_and_sharded_roots_match_single_device():
         " --xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true"
     )
     env["JAX_PLATFORMS"] = "cpu"
-    env["PYTHONPATH"] = os.pathsep.join([os.path.dirname(HERE)] + [env.get("PYTHONPATH", "")])
+    env["PYTHONPATH"] = os.pathsep.join([os.path.dirname(HERE), env.get("PYTHONPATH", "")])
     script = os.path.join(HERE, "sharding_scripts", "check_kronecker_sharding.py")
     proc = subprocess.run(
         [sys.executable, script], env=env, capture_output=True, text=True, timeout=600
     )
     lines = [x for x in proc.stdout.splitlines() if x.startswith("SUMMARY ")]
-    assert proc.returncode == 0 and lines, proc.stdout[-3000:] + proc.stderr[-5000:]
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
+    assert lines, proc.stdout[-3000:] + proc.stderr[-5000:]
     summary = json.loads(lines[-1][len("SUMMARY ") :])
     # float32, 4 steps: partitioned reductions change the summation order only.
     assert summary["auto_mesh_max_rel_diff"] < 5e-5

@@ -34,7 +34,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 SCRIPTS = os.path.join(HERE, "sharding_scripts")
 sys.path.insert(0, SCRIPTS)
 
-import multihost_worker
+import multihost_worker  # noqa: E402  # found on the sys.path entry inserted just above
 
 TOL = 1e-12
 # Optimizers whose update JAX's explicit-sharding type checker rejects (muon multiplies
@@ -72,7 +72,8 @@ def _run_check_script() -> dict:
         timeout=900,
     )
     lines = [line for line in proc.stdout.splitlines() if line.startswith("SUMMARY ")]
-    assert proc.returncode == 0 and lines, proc.stdout[-3000:] + proc.stderr[-5000:]
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
+    assert lines, proc.stdout[-3000:] + proc.stderr[-5000:]
     return json.loads(lines[-1][len("SUMMARY ") :])
 
 
@@ -251,10 +252,8 @@ def test_two_process_cluster_matches_single_process(tmp_path):
         )
         for i in range(2)
     ]
-    logs = []
     try:
-        for p in procs:
-            logs.append(p.communicate(timeout=300)[0])
+        logs = [p.communicate(timeout=300)[0] for p in procs]
     finally:
         for p in procs:
             if p.poll() is None:

@@ -124,7 +124,7 @@ CASES = [
 
 
 @pytest.mark.filterwarnings("ignore:Specifying a key")  # optax.noisy_sgd's default key
-@pytest.mark.parametrize("name, lr", CASES)
+@pytest.mark.parametrize(("name", "lr"), CASES)
 def test_state_layout_is_optax(name, lr):
     params = _params(name)
     ours = jax.eval_shape(_ours(name)(lr).init, params)
@@ -222,10 +222,11 @@ def test_checkpoints_cross_between_optax_and_gradxform():
 
 
 @pytest.mark.parametrize("name", ["adabelief", "adamax", "amsgrad", "radam", "yogi", "sophia"])
-def test_half_precision_updates_keep_their_dtype(name, dtype=jnp.bfloat16):
+def test_half_precision_updates_keep_their_dtype(name):
     """Statistics in float32, the step in the updates' dtype, the state in its own: three
     eager steps equal optax's on a float32 copy, to bfloat16's rounding (float16 takes
     the same path)."""
+    dtype = jnp.bfloat16
     params = {"w": jnp.linspace(-1.0, 1.0, 6).reshape(2, 3), "b": jnp.array([0.5, -0.25])}
     half = jax.tree.map(lambda x: x.astype(dtype), params)
     wide = jax.tree.map(lambda x: x.astype(jnp.float32), half)

@@ -227,7 +227,8 @@ def test_float32_without_x64():
         for name in sorted(CASES)[::2]:
             schedule = CASES[name][0]
             out = jax.jit(jax.vmap(schedule))(jnp.arange(4))
-            assert out.dtype == jnp.float32 and out.shape == (4,), (name, out.dtype)
+            assert out.dtype == jnp.float32, (name, out.dtype)
+            assert out.shape == (4,), (name, out.shape)
         tx = to.reduce_lr_on_plateau(0.1)
         params = jnp.zeros(3, jnp.float32)
         updates, state = jax.jit(tx.update)(params, tx.init(params), params, value=1.0)
@@ -328,7 +329,7 @@ def test_scheduled_sgd_matches_torch_pair():
             expected.append(param.detach().numpy().copy())
         tx = gx.sgd(schedule, momentum=0.9)
 
-        def step(carry, _):
+        def step(carry, _, tx=tx):
             p, s = carry
             u, s = tx.update(_quadratic_grads(p, jnp.asarray(curvature)), s, p)
             p = p + u
