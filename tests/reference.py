@@ -67,7 +67,8 @@ def assert_trees_close(actual, expected, rtol: float = 1e-9, atol: float = 1e-12
     )
     for a, e in zip(jax.tree.leaves(actual), jax.tree.leaves(expected)):
         a, e = np.asarray(a), np.asarray(e)
-        assert a.shape == e.shape and a.dtype == e.dtype, (a.shape, e.shape, a.dtype, e.dtype)
+        assert a.shape == e.shape, (a.shape, e.shape, a.dtype, e.dtype)
+        assert a.dtype == e.dtype, (a.shape, e.shape, a.dtype, e.dtype)
         np.testing.assert_allclose(a, e, rtol=rtol, atol=atol)
 
 

@@ -35,14 +35,16 @@ def test_quick_run_writes_expected_json(tmp_path, float32):
     )
     result = json.loads(out.read_text())
     assert {"meta", "probe", "results", "compile"} <= set(result)
-    assert result["meta"]["quick"] and result["meta"]["device"]
+    assert result["meta"]["quick"]
+    assert result["meta"]["device"]
     assert result["probe"]["gbps"] > 0
     assert {(r["workload"], r["optimizer"]) for r in result["results"]} >= {
         ("one_leaf", "adam"),
         ("small_leaves", "clip_adamw_schedule"),
     }
     for row in result["results"]:
-        assert row["traffic_bytes"] > 0 and row["min_state_bytes"] > 0
+        assert row["traffic_bytes"] > 0
+        assert row["min_state_bytes"] > 0
         assert set(row["contenders"]) >= {"gradxform", "optax"}
         for name, rec in row["contenders"].items():
             assert rec["status"] == "ok", rec["status"]
@@ -57,7 +59,8 @@ def test_quick_run_writes_expected_json(tmp_path, float32):
             assert run.FLOOR in row["contenders"]
         assert row["ratio"]["gradxform"] > 0
     comp = result["compile"]
-    assert comp["leaves"] > 1 and comp["contenders"]["optax"]["median_s"] > 0
+    assert comp["leaves"] > 1
+    assert comp["contenders"]["optax"]["median_s"] > 0
     assert comp["ratio"]["gradxform"] > 0
 
 
@@ -85,9 +88,11 @@ def test_quick_preconditioners_section(tmp_path, float32, capsys):
         ]
     )
     result = json.loads(out.read_text())
-    assert result["results"] == [] and result["compile"] is None
+    assert result["results"] == []
+    assert result["compile"] is None
     section = result["preconditioners"]
-    assert section["workload"] == "transformer" and set(section["settings"]) == {"soap"}
+    assert section["workload"] == "transformer"
+    assert set(section["settings"]) == {"soap"}
     (row,) = section["rows"]
     assert row["optimizer"] == "soap"
     ours = row["contenders"]["gradxform"]
@@ -95,7 +100,8 @@ def test_quick_preconditioners_section(tmp_path, float32, capsys):
     for key in ("step_ms", "mean_ms", "compile_s", "lower_s", "state_bytes"):
         assert ours[key] > 0, key
     torch_ref = row["contenders"][preconditioners.REFERENCE["soap"]]
-    assert torch_ref["status"] == "ok" and torch_ref["step_ms"] > 0
+    assert torch_ref["status"] == "ok"
+    assert torch_ref["step_ms"] > 0
     # Both hold m, v and one factor and basis per axis of the same shapes, in float32.
     assert torch_ref["state_bytes"] <= ours["state_bytes"] <= torch_ref["state_bytes"] + 64
     assert "preconditioners on transformer" in capsys.readouterr().out

@@ -64,7 +64,8 @@ def assert_valid_pngs(folder: Path, expected: list[str] | None = None) -> None:
     if expected is not None:
         assert sorted(found) == sorted(expected), sorted(found)
     for name, data in found.items():
-        assert data.startswith(PNG_MAGIC) and len(data) > 10_000, (name, len(data))
+        assert data.startswith(PNG_MAGIC), (name, len(data))
+        assert len(data) > 10_000, (name, len(data))
 
 
 # --- checks for the examples whose output is known -------------------------------------
@@ -140,7 +141,8 @@ def check_schedules(values: dict[str, float], out: Path) -> None:
     assert_valid_pngs(out, [f"schedules_{page}.png" for page in pages])
     # One panel per schedule: optax's 14, 4 textbook ones, torch_optim's 11, two plateau
     # reducers; at most 8 to a page, and pages narrow enough to read at 100%.
-    assert values["panels"] == 31 and values["pages"] == len(pages), values
+    assert values["panels"] == 31, values
+    assert values["pages"] == len(pages), values
     assert values["panels"] <= 8 * values["pages"], values
     for name, data in pngs(out).items():
         assert png_size(data)[0] <= 1600, (name, png_size(data))
@@ -219,7 +221,9 @@ def test_quickstart_example_is_the_readme_quick_start():
     for block in blocks[1:]:
         assert block in example, block
     call = "params,opt_state,loss=step(params,opt_state)"
-    assert loop.startswith("foriinrange(") and call in loop and call in example
+    assert loop.startswith("foriinrange(")
+    assert call in loop
+    assert call in example
 
 
 @pytest.mark.parametrize("name", EXAMPLES)

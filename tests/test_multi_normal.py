@@ -17,7 +17,7 @@ def _params(loc_shape, scale_shape, dtype=jnp.float64):
 
 
 @pytest.mark.parametrize(
-    "loc_shape, scale_shape", [((), ()), ((1, 4), (3, 4)), ((1, 2, 1, 3), (2, 1, 4, 3))]
+    ("loc_shape", "scale_shape"), [((), ()), ((1, 4), (3, 4)), ((1, 2, 1, 3), (2, 1, 4, 3))]
 )
 def test_samples_and_log_prob_match_optax(loc_shape, scale_shape):
     loc, log_scale = _params(loc_shape, scale_shape)

@@ -127,7 +127,8 @@ def test_state_is_stacked_and_minimal():
     state = grouped(gx.adam(0.05)).init(params)
     shapes = sorted(x.shape for x in jax.tree.leaves(state))
     # 5 (3,4) leaves in stacks of 2 -> (2,3,4),(2,3,4) and one alone, times mu and nu.
-    assert shapes.count((2, 3, 4)) == 4 and shapes.count((3, 4)) == 2
+    assert shapes.count((2, 3, 4)) == 4
+    assert shapes.count((3, 4)) == 2
     param_bytes = sum(x.nbytes for x in jax.tree.leaves(params))
     is_count = lambda x: jnp.issubdtype(x.dtype, jnp.integer)
     counters = [x for x in jax.tree.leaves(state) if is_count(x)]

@@ -202,7 +202,7 @@ def test_dtypes_are_stable():
 
 
 @pytest.mark.parametrize(
-    "kwargs, name",
+    ("kwargs", "name"),
     [
         (dict(learning_rate=-1.0), "learning_rate"),
         (dict(b1=1.0), "b1"),
@@ -242,6 +242,7 @@ def test_schedules_are_accepted_unchecked(capsys):
 def test_sharded_params_give_the_single_device_result():
     """8 host devices, float32 params over an Auto ("data", "model") mesh (a subprocess)."""
     result = run_sharding_check("psgd_kron")
-    assert result["w_shard_shape"] == [2, 3] and result["param_dtypes"] == ["float32"]
+    assert result["w_shard_shape"] == [2, 3]
+    assert result["param_dtypes"] == ["float32"]
     assert result["moved"] > 0.1
     assert result["diff"] < 1e-5, result

@@ -123,7 +123,8 @@ def test_masked_integer_leaves_pass_through_untouched(name):
     grads = {"weights": jnp.full(3, 0.5), "step_count": jnp.array(0, jnp.int32)}
     updates, _ = tx.update(grads, tx.init(params), params)
     new = gx.apply_updates(params, updates)
-    assert new["step_count"].dtype == jnp.int32 and int(new["step_count"]) == 7
+    assert new["step_count"].dtype == jnp.int32
+    assert int(new["step_count"]) == 7
 
 
 def test_counters_saturate_instead_of_overflowing():
@@ -138,7 +139,8 @@ def test_counters_saturate_instead_of_overflowing():
         updates, state = tx.update({"w": jnp.ones(3)}, state, params)
         assert all(bool(jnp.all(jnp.isfinite(u))) for u in jax.tree.leaves(updates))
     counts = [int(x) for x in jax.tree.leaves(state) if x.dtype == jnp.int32]
-    assert counts and all(c == top for c in counts)
+    assert counts
+    assert all(c == top for c in counts)
 
 
 @pytest.mark.parametrize("dtype", [jnp.bfloat16, jnp.float16])
@@ -153,7 +155,8 @@ def test_bias_correction_finite_at_ten_million_steps_in_low_precision(name, dtyp
     updates, state = jax.jit(tx.update)(grads, state, params)
     u = np.asarray(updates["w"], np.float64)
     assert updates["w"].dtype == dtype
-    assert np.all(np.isfinite(u)) and np.all(u < 0)
+    assert np.all(np.isfinite(u))
+    assert np.all(u < 0)
     # At t = 1e7 the corrections are 1: the first step from zero moments is
     # -lr * (1-b1) g / (sqrt((1-b2) g^2) + eps), computed here in float64.
     b1, b2, lr, g = 0.9, 0.999, 1e-2, 0.25
@@ -183,7 +186,8 @@ def test_checkpoint_resume_in_fresh_process_is_bit_identical(tmp_path, table):
                 resumed = [data[f"arr_{i}"] for i in range(len(data.files))]
             assert len(resumed) == len(expected)
             for r, e in zip(resumed, expected):
-                assert r.dtype == e.dtype and np.array_equal(r, e), (name, fmt)
+                assert r.dtype == e.dtype, (name, fmt)
+                assert np.array_equal(r, e), (name, fmt)
 
 
 @pytest.mark.parametrize("name", ["adam", "yogi", "adagrad", "rmsprop"])
@@ -201,8 +205,10 @@ def test_moments_saturate_for_finite_gradients_and_propagate_non_finite_ones(nam
     saturated = [s for s in stats if s[0] == top]
     assert saturated, "the squared 1e30 did not saturate"
     for s in stats:
-        assert np.isfinite(s[0]) and np.isfinite(s[3])
-        assert not np.isfinite(s[1]) and np.isnan(s[2])
+        assert np.isfinite(s[0])
+        assert np.isfinite(s[3])
+        assert not np.isfinite(s[1])
+        assert np.isnan(s[2])
     assert all(np.isnan(s[1]) for s in saturated)
 
 
@@ -225,4 +231,7 @@ def test_first_moment_is_bounded_where_its_dtype_can_overflow():
     mu = np.asarray(gx.tree.get(state, "mu"))
     half = np.finfo(np.float16).max
     assert mu.dtype == np.float16
-    assert mu[0] == half and mu[2] == -half and np.isnan(mu[1]) and mu[3] == np.float16(0.1)
+    assert mu[0] == half
+    assert mu[2] == -half
+    assert np.isnan(mu[1])
+    assert mu[3] == np.float16(0.1)

@@ -25,7 +25,7 @@ def _state_bytes(state) -> int:
 
 
 @pytest.mark.parametrize(
-    "ours, theirs",
+    ("ours", "theirs"),
     [
         (lambda: gx.adam(SCHEDULE, nesterov=True), lambda: optax.adam(SCHEDULE, nesterov=True)),
         (
@@ -113,7 +113,8 @@ def test_schedule_sees_the_number_of_earlier_updates():
         u, state = tx.update(jnp.ones(()), state)
         seen.append(float(u))
     assert seen == [0.0, 1.0, 2.0]
-    assert int(state.count) == 3 and state.count.dtype == jnp.int32
+    assert int(state.count) == 3
+    assert state.count.dtype == jnp.int32
 
 
 def test_counters_saturate_instead_of_wrapping():

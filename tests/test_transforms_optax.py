@@ -77,7 +77,8 @@ def test_lookahead_matches_optax(reset_state):
         lambda f, s: np.abs(np.asarray(f - s)).max(axis=tuple(range(1, f.ndim))), *ours
     )
     gaps = np.max(np.stack(jax.tree.leaves(gaps)), axis=0)
-    assert np.all(gaps[3::4] < 1e-12) and np.all(gaps[0::4] > 1e-6)
+    assert np.all(gaps[3::4] < 1e-12)
+    assert np.all(gaps[0::4] > 1e-6)
 
 
 def _as_pair(tx, params_type):
@@ -191,7 +192,7 @@ def test_per_example_clipping_matches_optax():
     assert int(clipped) == 3
 
 
-@pytest.mark.parametrize("shape, axis", [((4, 3), None), ((2, 3, 4, 5), None), ((3, 4), 1)])
+@pytest.mark.parametrize(("shape", "axis"), [((4, 3), None), ((2, 3, 4, 5), None), ((3, 4), 1)])
 def test_unitwise_norm_matches_optax(shape, axis):
     x = jnp.asarray(np.random.default_rng(2).normal(size=shape))
     np.testing.assert_allclose(

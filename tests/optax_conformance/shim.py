@@ -12,6 +12,7 @@ public) stay optax's, and so do the loss functions, which are outside gradxform'
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import pkgutil
 import sys
@@ -94,10 +95,8 @@ def resolve(namespace: str, name: str):
 def _import_all_of_optax() -> list[types.ModuleType]:
     for info in pkgutil.walk_packages(optax.__path__, "optax."):
         if not info.name.endswith("_test") and "_test." not in info.name:
-            try:
+            with contextlib.suppress(ImportError):  # an optional dependency optax guards itself
                 importlib.import_module(info.name)
-            except ImportError:  # an optional dependency optax guards itself
-                pass
     return [m for n, m in sorted(sys.modules.items()) if n == "optax" or n.startswith("optax.")]
 
 

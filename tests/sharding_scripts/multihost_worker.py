@@ -89,7 +89,8 @@ def main(process_id: int, port: int, out_dir: str) -> None:
     )
     from gradxform import sharding as gxs
 
-    assert jax.process_count() == 2 and len(jax.devices()) == 8, jax.devices()
+    assert jax.process_count() == 2, jax.devices()
+    assert len(jax.devices()) == 8, jax.devices()
     assert len(jax.local_devices()) == 4
     mesh = jax.make_mesh((4, 2), ("data", "model"), axis_types=(AxisType.Auto,) * 2)
     specs = {"w1": P(None, "model"), "b1": P("model"), "w2": P("model", None), "b2": P()}
