@@ -89,12 +89,12 @@ def quotient_like(updates: Any, mu: Any, fn: Any, *trees: Any) -> Any:
     Returns:
       A tree like ``updates``.
     """
-    return jax.tree.map(
-        lambda g, m, *xs: fn(*xs).astype(jnp.promote_types(jnp.result_type(g), m.dtype)),
-        updates,
-        mu,
-        *trees,
-    )
+
+    def leaf(g, m, *xs):
+        out, dtype = fn(*xs), jnp.promote_types(jnp.result_type(g), m.dtype)
+        return out if out.dtype == dtype else out.astype(dtype)
+
+    return jax.tree.map(leaf, updates, mu, *trees)
 
 
 def adam_quotient(eps: Any, eps_root: Any) -> Any:
