@@ -381,7 +381,9 @@ def _stays_finite(a: float, b: float, order: int, g_dtype: Any, m_dtype: Any, c_
     float32 gradient does not."""
     c = np.dtype(c_dtype)
     top = c.type(jnp.finfo(m_dtype).max)
-    with np.errstate(over="ignore"):
+    # 0 * inf (a coefficient of exactly 0 times an overflowed power) is NaN: not finite,
+    # so the bound is kept, as it should be.
+    with np.errstate(over="ignore", invalid="ignore"):
         power = c.type(jnp.finfo(g_dtype).max) ** order
         products = abs(c.type(a)) * power, abs(c.type(b)) * top
     if not np.all(np.isfinite(products)):
