@@ -14,7 +14,7 @@ import pytest
 
 import gradxform as gx
 from gradxform import contrib as gxc
-from paired import assert_same_trajectory, compiled_call
+from paired import assert_bf16_params_keep_f32_moments, assert_same_trajectory, compiled_call
 from reference import assert_trees_close, grad_fn, loss, max_gap, nested_params
 
 STEPS = 100
@@ -243,24 +243,7 @@ MU_DTYPE_CASES = {
 @pytest.mark.parametrize("name", sorted(MU_DTYPE_CASES))
 def test_bf16_params_with_f32_moments(name):
     build, moments = MU_DTYPE_CASES[name]
-    tx = build()
-    params = nested_params(jnp.bfloat16)
-
-    def step(carry, _):
-        p, s = carry
-        u, s = tx.update(grad_fn(p), s, p)
-        return (gx.apply_updates(p, u), s), None
-
-    (p, state), _ = compiled_call(
-        lambda p0: jax.lax.scan(step, (p0, tx.init(p0)), None, length=3), params
-    )
-    assert all(x.dtype == jnp.bfloat16 for x in jax.tree.leaves(p))
-    assert max_gap(jax.tree.map(lambda x: x.astype(jnp.float32), p), params) > 0
-    if moments is not None:
-        assert all(x.dtype == jnp.float32 for x in jax.tree.leaves(moments(state)))
-    else:
-        f32 = [x for x in jax.tree.leaves(state) if x.dtype == jnp.float32]
-        assert f32
+    assert_bf16_params_keep_f32_moments(build(), moments)
 
 
 @pytest.mark.parametrize(

@@ -18,7 +18,12 @@ import torch
 
 import gradxform as gx
 from optimizer_cases import OPTIMIZERS
-from paired import assert_same_trajectory, compiled_call, fast_jit
+from paired import (
+    assert_bf16_params_keep_f32_moments,
+    assert_same_trajectory,
+    compiled_call,
+    fast_jit,
+)
 from reference import assert_trees_close, grad_fn, loss, max_gap, nested_params, run
 
 STEPS = 100
@@ -392,28 +397,7 @@ MU_DTYPE_CASES = {
 @pytest.mark.parametrize("name", sorted(MU_DTYPE_CASES))
 def test_bf16_params_with_f32_moments(name):
     build, moments = MU_DTYPE_CASES[name]
-    tx = build()
-    params = nested_params(jnp.bfloat16)
-
-    def step(carry, _):
-        p, s = carry
-        u, s = tx.update(grad_fn(p), s, p)
-        return (gx.apply_updates(p, u), s), None
-
-    # A scan fixes the carry's dtypes: a moment or parameter changing dtype fails here.
-    (p, state), _ = compiled_call(
-        lambda p0: jax.lax.scan(step, (p0, tx.init(p0)), None, length=3), params
-    )
-    assert all(x.dtype == jnp.bfloat16 for x in jax.tree.leaves(p))
-    assert all(np.all(np.isfinite(np.asarray(x, np.float32))) for x in jax.tree.leaves(p))
-    moved = [bool(jnp.any(a != b)) for a, b in zip(jax.tree.leaves(p), jax.tree.leaves(params))]
-    assert any(moved)
-    f32 = [x for x in jax.tree.leaves(state) if x.dtype == jnp.float32]
-    assert len(f32) >= len(jax.tree.leaves(params))
-    if moments is not None:
-        mu = moments(state)
-        assert jax.tree.structure(mu) == jax.tree.structure(params)
-        assert all(x.dtype == jnp.float32 for x in jax.tree.leaves(mu))
+    assert_bf16_params_keep_f32_moments(build(), moments)
 
 
 # --- hyperparameter checks -------------------------------------------------------------
