@@ -4,6 +4,7 @@ pytree in float64, rel 1e-9 (one jit per comparison, as in test_optimizers_optax
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -38,33 +39,23 @@ def dims_3d(module):
 # the warmup options are compared against optax's construction with a float64 schedule.
 WARMUP = gx.schedules.warmup_constant_schedule(0.0, 0.1, 10)
 
+# The same non-default options for both libraries' muon.
+MUON_OPTIONS: dict[str, Any] = {
+    "beta": 0.9,
+    "weight_decay": 0.1,
+    "nesterov": False,
+    "adaptive": True,
+    "adam_b1": 0.8,
+    "adam_weight_decay": 0.01,
+    "adam_learning_rate": 0.01,
+    "consistent_rms": 0.2,
+}
+
 CASES = {
     "muon": (lambda: gxc.muon(0.02), lambda: oc.muon(0.02)),
     "muon_options": (
-        lambda: gxc.muon(
-            0.02,
-            "dion",
-            beta=0.9,
-            weight_decay=0.1,
-            nesterov=False,
-            adaptive=True,
-            adam_b1=0.8,
-            adam_weight_decay=0.01,
-            adam_learning_rate=0.01,
-            consistent_rms=0.2,
-        ),
-        lambda: oc.muon(
-            0.02,
-            "dion",
-            beta=0.9,
-            weight_decay=0.1,
-            nesterov=False,
-            adaptive=True,
-            adam_b1=0.8,
-            adam_weight_decay=0.01,
-            adam_learning_rate=0.01,
-            consistent_rms=0.2,
-        ),
+        lambda: gxc.muon(0.02, "dion", **MUON_OPTIONS),
+        lambda: oc.muon(0.02, "dion", **MUON_OPTIONS),
     ),
     "muon_spectral": (
         lambda: gxc.muon(0.02, preconditioning="spectral"),
