@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 
-from bench.cases import FLOOR
+from bench.cases import FLOOR, REPLICA
 
 
 def _fmt(x, spec: str, missing: str = "-") -> str:
@@ -24,6 +24,25 @@ def _fresh_mb(c: dict) -> float | None:
     return None if fresh is None else fresh / 1e6
 
 
+def _spread(row: dict, name: str, key: str = "ratio_quartiles") -> str:
+    """An interval of the round-by-round ratios to optax, ``lo-hi``: the interquartile
+    range, or with ``key="ratio_ci95"`` the 95% confidence interval of their median."""
+    q = row.get(key, {}).get(name)
+    return "" if q is None else f"{q[0]:.2f}-{q[1]:.2f}"
+
+
+def _static(row: dict, name: str) -> str:
+    """Kernels, bytes moved and flops of the compiled step over optax's, ``k / b / f``."""
+    r = row.get("static_ratio", {}).get(name)
+    if not r:
+        return "-"
+    return " / ".join(_fmt(r[key], ".2f") for key in ("kernels", "bytes_accessed", "flops"))
+
+
+def _millions(x) -> str:
+    return "-" if x is None else f"{x / 1e6:.1f}"
+
+
 def table(result: dict) -> str:
     """A fixed-width table: per case, each contender's step time, ratio, GB/s, compile, memory."""
     probe = result["probe"]["gbps"]
@@ -37,6 +56,7 @@ def table(result: dict) -> str:
     ]
     head = (
         f"{'workload':<13}{'optimizer':<20}{'contender':<20}{'ms/step':>9}{'ratio':>7}"
+        f"{'95% CI':>11}{'kernels':>8}"
         f"{'GB/s':>7}{'%probe':>7}{'compile s':>10}{'state MB':>9}{'+B':>7}{'peak/fp':>8}"
         f"{'fresh MB':>9}"
     )
@@ -52,7 +72,8 @@ def table(result: dict) -> str:
             ratio = row["ratio"].get(name)
             lines.append(
                 f"{label[0]:<13}{label[1]:<20}{name:<20}{c['step_ms']:>9.3f}"
-                f"{_fmt(ratio, '.2f'):>7}{c['gbps']:>7.1f}{100 * c['gbps'] / probe:>6.0f}%"
+                f"{_fmt(ratio, '.2f'):>7}{_spread(row, name, 'ratio_ci95'):>11}"
+                f"{c.get('kernels', '-'):>8}{c['gbps']:>7.1f}{100 * c['gbps'] / probe:>6.0f}%"
                 f"{c['lower_s'] + c['compile_s']:>10.2f}{c['state_bytes'] / 1e6:>9.2f}"
                 f"{_excess(c, row):>7}"
                 f"{_fmt(c['peak_over_footprint'], '.2f'):>8}"
@@ -78,7 +99,11 @@ def table(result: dict) -> str:
     lines += [
         "",
         (
-            "ratio = contender / optax (same run); GB/s = minimal traffic / median step time "
+            "ratio = median over rounds of contender / optax, each round timing both "
+            f"(buffers allocated afresh, in rotated order, {result['meta'].get('trials', 1)} "
+            f"times); '{REPLICA}' is optax's step on buffers of its own, so its ratio is the "
+            "measurement's scatter between identical programs; "
+            "GB/s = minimal traffic / median step time "
             "(12 B/param for the floor step); "
             "+B = state bytes above the algorithm's minimum; peak/fp = planned peak memory / "
             "(params + grads + state); fresh MB = memory touched for the first time per step "
@@ -165,21 +190,25 @@ def markdown(result: dict) -> str:
         ),
         "",
         (
-            "| workload | optimizer | contender | ms/step | ratio | GB/s | % probe | compile s "
-            "| state MB | state bytes over minimum | peak / footprint | fresh MB / step |"
+            "| workload | optimizer | contender | ms/step | ratio | ratio 95% CI | ratio q1-q3 "
+            "| kernels | MB moved | Mflop | GB/s | % probe "
+            "| compile s | state MB | state bytes over minimum | peak / footprint "
+            "| fresh MB / step |"
         ),
-        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in result["results"]:
         for name, c in row["contenders"].items():
             label = f"{row['workload']} ({row['leaves']} leaves) | {row['optimizer']}"
             if c["status"] != "ok":
-                lines.append(f"| {label} | {name} | {c['status']} | | | | | | | | |")
+                lines.append(f"| {label} | {name} | {c['status']} |" + " |" * 15)
                 continue
             ratio = row["ratio"].get(name)
             lines.append(
                 f"| {label} | {name} | {c['step_ms']:.2f} | {_fmt(ratio, '.2f')} "
-                f"| {c['gbps']:.1f} | {100 * c['gbps'] / probe:.0f}% "
+                f"| {_spread(row, name, 'ratio_ci95')} | {_spread(row, name)} "
+                f"| {c.get('kernels', '-')} | {_millions(c.get('bytes_accessed'))} "
+                f"| {_millions(c.get('flops'))} | {c['gbps']:.1f} | {100 * c['gbps'] / probe:.0f}% "
                 f"| {c['lower_s'] + c['compile_s']:.1f} | {c['state_bytes'] / 1e6:.2f} "
                 f"| {_excess(c, row)} "
                 f"| {_fmt(c['peak_over_footprint'], '.2f')} "
@@ -246,14 +275,19 @@ def summary_markdown(result: dict) -> str:
     meta, probe = result["meta"], result["probe"]["gbps"]
     lines = [
         (
-            "| workload | optimizer | optax ms | gradxform ms | ratio | grouped ms | ratio "
+            "| workload | optimizer | optax ms | optax again: ratio [95% CI] | gradxform ms "
+            "| ratio [95% CI] | kernels / bytes / flops over optax's | grouped ms | ratio "
             "| packed ms | ratio | gradxform GB/s (of probe) | state bytes over minimum (optax) |"
         ),
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
 
     def ms(c):
         return "-" if c.get("status") != "ok" else f"{c['step_ms']:.1f}"
+
+    def with_spread(row, name):
+        ratio, spread = row["ratio"].get(name), _spread(row, name, "ratio_ci95")
+        return _fmt(ratio, ".2f") + (f" [{spread}]" if spread else "")
 
     for row in result["results"]:
         cs, ratio = row["contenders"], row["ratio"]
@@ -266,15 +300,16 @@ def summary_markdown(result: dict) -> str:
         )
         excess = "-" if gx_.get("status") != "ok" else f"{_excess(gx_, row)} ({_excess(opt, row)})"
         lines.append(
-            f"| {row['workload']} | {row['optimizer']} | {ms(opt)} | {ms(gx_)} "
-            f"| {_fmt(ratio.get('gradxform'), '.2f')} | {ms(grp)} "
+            f"| {row['workload']} | {row['optimizer']} | {ms(opt)} "
+            f"| {with_spread(row, REPLICA)} | {ms(gx_)} "
+            f"| {with_spread(row, 'gradxform')} | {_static(row, 'gradxform')} | {ms(grp)} "
             f"| {_fmt(ratio.get('gradxform+grouped'), '.2f')} | {ms(pkd)} "
             f"| {_fmt(ratio.get('gradxform+packed'), '.2f')} | {bw} | {excess} |"
         )
         if FLOOR in cs and cs[FLOOR].get("status") == "ok":
             lines.append(
-                f"| {row['workload']} | *floor: `p - c g`, no optimizer* | | {ms(cs[FLOOR])} "
-                f"| {_fmt(ratio.get(FLOOR), '.2f')} | | | | | | |"
+                f"| {row['workload']} | *floor: `p - c g`, no optimizer* | | | {ms(cs[FLOOR])} "
+                f"| {_fmt(ratio.get(FLOOR), '.2f')} | {_static(row, FLOOR)} | | | | | | |"
             )
     comp = result.get("compile")
     if comp:

@@ -17,8 +17,8 @@ import jax
 import optax
 
 import gradxform as gx
-from bench import cases, memory, preconditioners, report, timing, workloads
-from bench.cases import FLOOR
+from bench import cases, cost, memory, preconditioners, report, timing, workloads
+from bench.cases import FLOOR, REPLICA
 
 RESULTS_DIR = os.path.join(os.path.dirname(__file__), "results")
 
@@ -93,15 +93,17 @@ def _selected(only: list[str] | None, workload: str, optimizer: str) -> bool:
 
 
 def _prepare(name, build, apply_updates, hold, case, params, grads):
-    """Builds, initialises and compiles one contender; returns its record and runner."""
+    """Builds, initialises and compiles one contender; returns its record and its step,
+    ``(compiled, make_carry, grads)`` with ``make_carry()`` fresh ``(params, state)``."""
     footprint = 2 * memory.tree_bytes(params)
     params = hold(params)
     try:
         tx = build(case)
     except AttributeError as e:  # the optimizer is not in this library (yet)
         return {"status": f"missing ({e})"}, None
+    init = jax.jit(tx.init)
     try:
-        state = jax.jit(tx.init)(params)
+        state = init(params)
         jax.block_until_ready(state)
         compiled, lower_s, compile_s = timing.compile_step(
             timing.make_step(tx, apply_updates), params, state, grads
@@ -110,6 +112,7 @@ def _prepare(name, build, apply_updates, hold, case, params, grads):
         return {"status": f"error: {type(e).__name__}: {str(e)[:200]}"}, None
     state_bytes = memory.tree_bytes(state)
     peak = memory.compiled_peak_bytes(compiled)
+    static = cost.compiled_cost(compiled)
     footprint += state_bytes
     record = {
         "status": "ok",
@@ -119,11 +122,49 @@ def _prepare(name, build, apply_updates, hold, case, params, grads):
         "peak_bytes": peak,
         "footprint_bytes": footprint,
         "peak_over_footprint": None if peak is None else peak / footprint,
+        **static,
     }
-    return record, (compiled, (timing.fresh_copy(params), state), grads)
+    del state  # each trial initialises its own from a fresh copy of the params
+
+    def make_carry():
+        held = timing.fresh_copy(params)
+        return held, init(held)
+
+    return record, (compiled, make_carry, grads)
 
 
-def run_case(workload: str, case, quick: bool, repeats: int) -> dict:
+def _quartiles(xs: list[float]) -> tuple[float, float, float]:
+    q1, q2, q3 = statistics.quantiles(xs, n=4) if len(xs) > 1 else (xs[0],) * 3
+    return q1, q2, q3
+
+
+def median_ci95(xs: list[float]) -> tuple[float, float]:
+    """A distribution-free 95% confidence interval of the median: the order statistics
+    ``k`` and ``n - 1 - k`` with ``k = floor((n - 1.96 sqrt(n)) / 2)``, the normal
+    approximation to the binomial count of samples under the median (the whole range
+    when there are too few samples for it)."""
+    xs = sorted(xs)
+    k = int((len(xs) - 1.96 * len(xs) ** 0.5) // 2)
+    if k < 0:
+        return xs[0], xs[-1]
+    return xs[k], xs[len(xs) - 1 - k]
+
+
+def _static_ratios(row: dict) -> dict:
+    """Each contender's kernels, bytes moved and flops over optax's (the compiled programs)."""
+    ref = row["contenders"].get("optax", {})
+    out = {}
+    for name, rec in row["contenders"].items():
+        if name in ("optax", REPLICA) or rec.get("status") != "ok" or ref.get("status") != "ok":
+            continue
+        out[name] = {
+            key: rec[key] / ref[key] if rec.get(key) and ref.get(key) else None
+            for key in ("kernels", "bytes_accessed", "flops")
+        }
+    return out
+
+
+def run_case(workload: str, case, quick: bool, repeats: int, trials: int) -> dict:
     params, grads = workloads.make(workload, quick)
     leaves, size = workloads.count(params)
     row = {
@@ -136,18 +177,23 @@ def run_case(workload: str, case, quick: bool, repeats: int) -> dict:
         "contenders": {},
         "ratio": {},
     }
-    runners = {}
+    steps = {}
     entries = dict(contenders())
     if case.name == "adam":
         entries[FLOOR] = floor_contender()
     for name, (build, apply_updates, hold) in entries.items():
-        record, runner = _prepare(name, build, apply_updates, hold, case, params, grads)
+        record, step = _prepare(name, build, apply_updates, hold, case, params, grads)
         row["contenders"][name] = record
-        if runner is not None:
-            runners[name] = runner
-    if runners:
+        if step is not None:
+            steps[name] = step
+    if "optax" in steps:
+        # optax's compiled step again, on buffers of its own: its ratio to optax is what
+        # the measurement itself scatters by between identical programs.
+        row["contenders"][REPLICA] = dict(row["contenders"]["optax"])
+        steps[REPLICA] = steps["optax"]
+    if steps:
         fresh: dict[str, float] = {}
-        samples = timing.time_alternating(runners, repeats, fresh_bytes=fresh)
+        samples = timing.time_rotating(steps, trials, repeats, fresh_bytes=fresh)
         for name, secs in samples.items():
             med = statistics.median(secs)
             rec = row["contenders"][name]
@@ -156,10 +202,16 @@ def run_case(workload: str, case, quick: bool, repeats: int) -> dict:
             rec["step_ms_samples"] = [1e3 * s for s in secs]
             traffic = 3 * memory.tree_bytes(params) if name == FLOOR else row["traffic_bytes"]
             rec["gbps"] = traffic / med / 1e9
-    ref = row["contenders"].get("optax", {})
-    for name, rec in row["contenders"].items():
-        if name != "optax" and rec.get("step_ms") and ref.get("step_ms"):
-            row["ratio"][name] = rec["step_ms"] / ref["step_ms"]
+        if "optax" in samples:
+            row["ratio_quartiles"], row["ratio_ci95"] = {}, {}
+            for name in samples:
+                if name != "optax":
+                    paired = timing.paired_ratios(samples, name, "optax")
+                    q1, q2, q3 = _quartiles(paired)
+                    row["ratio"][name] = q2
+                    row["ratio_quartiles"][name] = [q1, q3]
+                    row["ratio_ci95"][name] = list(median_ci95(paired))
+    row["static_ratio"] = _static_ratios(row)
     return row
 
 
@@ -238,12 +290,13 @@ def run_preconditioners(names: list[str], quick: bool, repeats: int) -> dict:
             except ImportError as e:  # the reference is not installed
                 row["contenders"][contender] = {"status": f"missing ({e})"}
                 continue
-            record, runner = _prepare(
+            record, step = _prepare(
                 contender, lambda _, t=built: t, apply_updates, _tree, None, params, grads
             )
             row["contenders"][contender] = record
-            if runner is not None:
-                runners[contender] = runner
+            if step is not None:
+                compiled, make_carry, step_grads = step
+                runners[contender] = (compiled, make_carry(), step_grads)
         if name == "soap":
             contender = preconditioners.REFERENCE["soap"]
             try:
@@ -286,6 +339,13 @@ def main(argv: list[str] | None = None) -> dict:
         "for the preconditioners section)",
     )
     parser.add_argument("--repeats", type=int, default=None, help="timed rounds per case")
+    parser.add_argument(
+        "--trials",
+        type=int,
+        default=None,
+        help="fresh buffer allocations per case, in rotated order, each timed --repeats "
+        "rounds (default 3, quick 2)",
+    )
     parser.add_argument("--compile-repeats", type=int, default=None)
     parser.add_argument(
         "--kron-repeats",
@@ -309,6 +369,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     only = [t for t in args.only.split(",") if t] if args.only else None
     repeats = args.repeats or (3 if args.quick else 15)
+    trials = args.trials or (2 if args.quick else 3)
     compile_repeats = args.compile_repeats or (1 if args.quick else 3)
     device = device_name()
     out_path = args.out or os.path.join(
@@ -325,6 +386,7 @@ def main(argv: list[str] | None = None) -> dict:
         "command": "python -m bench " + " ".join(sys.argv[1:] if argv is None else argv),
         "quick": args.quick,
         "repeats": repeats,
+        "trials": trials,
         "jax": jax.__version__,
         "optax": optax.__version__,
         "gradxform": gx.__version__,
@@ -338,7 +400,7 @@ def main(argv: list[str] | None = None) -> dict:
     for workload in workloads.WORKLOADS:
         for case in cases.CASES.values():
             if _selected(only, workload, case.name):
-                results.append(run_case(workload, case, args.quick, repeats))
+                results.append(run_case(workload, case, args.quick, repeats, trials))
                 print(f"  done {workload}/{case.name}", file=sys.stderr, flush=True)
     compile_result = None
     chain = cases.CASES["clip_adamw_schedule"]

@@ -103,6 +103,48 @@ def time_alternating(
     return samples
 
 
+def time_rotating(
+    steps: dict[str, tuple[Callable, Callable[[], tuple], object]],
+    trials: int,
+    repeats: int,
+    fresh_bytes: dict[str, float] | None = None,
+) -> dict[str, list[float]]:
+    """``time_alternating`` over ``trials`` sets of buffers, ``repeats`` rounds each.
+
+    ``steps[name] = (compiled_step, make_carry, grads)``, ``make_carry()`` giving fresh
+    ``(params, state)``. Before each trial every contender's buffers are allocated anew,
+    the allocation order rotated by one contender per trial (and the timing order with
+    it): where an array lies in memory moves one identical program's time by up to 10%
+    on a CPU (measured with two copies of one optax step), so no contender keeps the
+    luck of its buffers. Sample ``i`` of every contender comes from the same trial and
+    round, so ``samples[a][i] / samples[b][i]`` are paired ratios.
+    """
+    names = list(steps)
+    samples: dict[str, list[float]] = {name: [] for name in names}
+    faults: dict[str, list[float]] = {name: [] for name in names}
+    for t in range(max(1, trials)):
+        order = names[t % len(names) :] + names[: t % len(names)]
+        runners = {}
+        for name in order:
+            fn, make_carry, grads = steps[name]
+            runners[name] = (fn, make_carry(), grads)
+        fresh: dict[str, float] = {}
+        got = time_alternating(runners, repeats, fresh_bytes=fresh)
+        del runners
+        for name in names:
+            samples[name] += got[name]
+            if name in fresh:
+                faults[name].append(fresh[name])
+    if fresh_bytes is not None:
+        fresh_bytes.update({n: statistics.fmean(f) for n, f in faults.items() if f})
+    return samples
+
+
+def paired_ratios(samples: dict[str, list[float]], name: str, reference: str) -> list[float]:
+    """``name``'s time over ``reference``'s, round by round (both timed in each round)."""
+    return [a / b for a, b in zip(samples[name], samples[reference], strict=True)]
+
+
 def bandwidth_probe(elements: int, repeats: int) -> dict:
     """GB/s of a donated in-place triad ``x <- x + 0.5 y`` (reads x, y; writes x)."""
     triad = jax.jit(lambda x, y: x + jnp.float32(0.5) * y, donate_argnums=0)

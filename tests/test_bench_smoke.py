@@ -58,6 +58,13 @@ def test_quick_run_writes_expected_json(tmp_path, float32):
         if row["optimizer"] == "adam":
             assert run.FLOOR in row["contenders"]
         assert row["ratio"]["gradxform"] > 0
+        # optax's step timed again on its own buffers: the A/A row, with its spread.
+        assert (
+            row["contenders"][run.REPLICA]["compile_s"] == row["contenders"]["optax"]["compile_s"]
+        )
+        for name, (q1, q3) in row["ratio_quartiles"].items():
+            assert 0 < q1 <= row["ratio"][name] <= q3, name
+        assert set(row["ratio_quartiles"]) == set(row["contenders"]) - {"optax"}
     comp = result["compile"]
     assert comp["leaves"] > 1
     assert comp["contenders"]["optax"]["median_s"] > 0
