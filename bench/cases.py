@@ -45,8 +45,9 @@ def _schedule(lib):
 
 # The contender that runs no optimizer at all (``p <- p - c g``), timed beside Adam.
 FLOOR = "floor: p - c g"
-# optax's own compiled step timed a second time on buffers of its own: its ratio to optax
-# is the scatter of the measurement between identical programs (an A/A comparison).
+# optax's step compiled a second time and timed on buffers of its own: its ratio to the
+# first copy is the scatter of the measurement between identical programs (an A/A
+# comparison).
 REPLICA = "optax again"
 
 

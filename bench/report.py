@@ -99,10 +99,13 @@ def table(result: dict) -> str:
     lines += [
         "",
         (
-            "ratio = median over rounds of contender / optax, each round timing both "
-            f"(buffers allocated afresh, in rotated order, {result['meta'].get('trials', 1)} "
-            f"times); '{REPLICA}' is optax's step on buffers of its own, so its ratio is the "
-            "measurement's scatter between identical programs; "
+            "ratio = median over rounds of contender / optax, each round timing every "
+            f"compiled copy ({result['meta'].get('copies', 1)} per contender, compiled in order "
+            "then in reverse; a contender's time in a round is their geometric mean) on "
+            f"buffers allocated afresh in rotated order {result['meta'].get('trials', 1)} "
+            f"times; 95% CI = distribution-free interval of that median; '{REPLICA}' is optax's "
+            "step compiled again, timed against the first copy: the measurement's scatter "
+            "between identical programs; "
             "GB/s = minimal traffic / median step time "
             "(12 B/param for the floor step); "
             "+B = state bytes above the algorithm's minimum; peak/fp = planned peak memory / "

@@ -164,7 +164,7 @@ def _static_ratios(row: dict) -> dict:
     return out
 
 
-def run_case(workload: str, case, quick: bool, repeats: int, trials: int) -> dict:
+def run_case(workload: str, case, quick: bool, repeats: int, trials: int, copies: int = 2) -> dict:
     params, grads = workloads.make(workload, quick)
     leaves, size = workloads.count(params)
     row = {
@@ -177,40 +177,70 @@ def run_case(workload: str, case, quick: bool, repeats: int, trials: int) -> dic
         "contenders": {},
         "ratio": {},
     }
-    steps = {}
     entries = dict(contenders())
     if case.name == "adam":
         entries[FLOOR] = floor_contender()
-    for name, (build, apply_updates, hold) in entries.items():
-        record, step = _prepare(name, build, apply_updates, hold, case, params, grads)
-        row["contenders"][name] = record
-        if step is not None:
-            steps[name] = step
-    if "optax" in steps:
-        # optax's compiled step again, on buffers of its own: its ratio to optax is what
-        # the measurement itself scatters by between identical programs.
-        row["contenders"][REPLICA] = dict(row["contenders"]["optax"])
-        steps[REPLICA] = steps["optax"]
-    if steps:
-        fresh: dict[str, float] = {}
-        samples = timing.time_rotating(steps, trials, repeats, fresh_bytes=fresh)
-        for name, secs in samples.items():
-            med = statistics.median(secs)
-            rec = row["contenders"][name]
-            rec["step_ms"] = 1e3 * med
-            rec["fresh_bytes_per_step"] = fresh.get(name)
-            rec["step_ms_samples"] = [1e3 * s for s in secs]
-            traffic = 3 * memory.tree_bytes(params) if name == FLOOR else row["traffic_bytes"]
-            rec["gbps"] = traffic / med / 1e9
-        if "optax" in samples:
-            row["ratio_quartiles"], row["ratio_ci95"] = {}, {}
-            for name in samples:
-                if name != "optax":
-                    paired = timing.paired_ratios(samples, name, "optax")
-                    q1, q2, q3 = _quartiles(paired)
-                    row["ratio"][name] = q2
-                    row["ratio_quartiles"][name] = [q1, q3]
-                    row["ratio_ci95"][name] = list(median_ci95(paired))
+    # Each contender is compiled ``copies`` times, in order and then in reverse order:
+    # on a CPU the same program compiled later in a process runs slower, increasingly
+    # (four compiles of one optax step on 1000 leaves: 1.00, 1.10, 1.15, 1.18), so the
+    # order is balanced, and optax comes first, at both ends, where it is fastest: what
+    # is left of the effect favours the reference.
+    names = ["optax", *(n for n in entries if n != "optax")]
+    steps, records = {}, {}
+    for copy in range(copies):
+        for name in names if copy % 2 == 0 else names[::-1]:
+            if row["contenders"].get(name, {}).get("status", "ok") != "ok":
+                continue
+            build, apply_updates, hold = entries[name]
+            record, step = _prepare(name, build, apply_updates, hold, case, params, grads)
+            row["contenders"].setdefault(name, record)
+            records[name, copy] = record
+            if step is not None:
+                steps[(name, copy)] = step
+    # The table lists the contenders as ``contenders()`` does, the A/A row last.
+    row["contenders"] = {n: row["contenders"][n] for n in entries if n in row["contenders"]}
+    if not steps:
+        return row
+    keys = list(steps)
+    fresh: dict[str, float] = {}
+    timed = timing.time_rotating(
+        {f"{n}#{c}": steps[n, c] for n, c in keys}, trials, repeats, fresh_bytes=fresh
+    )
+    # Per round, a contender's time is the geometric mean over its compiled copies.
+    samples = {}
+    for name in names:
+        copies_of = [timed[f"{name}#{c}"] for n, c in keys if n == name]
+        if copies_of:
+            samples[name] = [statistics.geometric_mean(r) for r in zip(*copies_of, strict=True)]
+    if ("optax", 1) in steps:
+        # The same optax step compiled twice: its second copy over its first is the
+        # scatter between identical programs (an A/A comparison).
+        row["contenders"][REPLICA] = records["optax", 1]
+        samples[REPLICA] = timed["optax#1"]
+        samples["optax#0"] = timed["optax#0"]
+    for name, secs in samples.items():
+        if name == "optax#0":
+            continue
+        med = statistics.median(secs)
+        rec = row["contenders"][name]
+        rec["step_ms"] = 1e3 * med
+        copy_keys = [f"{n}#{c}" for n, c in keys if n == name] or ["optax#1"]
+        faults = [fresh[k] for k in copy_keys if k in fresh]
+        rec["fresh_bytes_per_step"] = statistics.fmean(faults) if faults else None
+        rec["step_ms_samples"] = [1e3 * s for s in secs]
+        traffic = 3 * memory.tree_bytes(params) if name == FLOOR else row["traffic_bytes"]
+        rec["gbps"] = traffic / med / 1e9
+    if "optax" in samples:
+        row["ratio_quartiles"], row["ratio_ci95"] = {}, {}
+        for name in samples:
+            if name in ("optax", "optax#0"):
+                continue
+            ref = "optax#0" if name == REPLICA else "optax"
+            paired = timing.paired_ratios(samples, name, ref)
+            q1, q2, q3 = _quartiles(paired)
+            row["ratio"][name] = q2
+            row["ratio_quartiles"][name] = [q1, q3]
+            row["ratio_ci95"][name] = list(median_ci95(paired))
     row["static_ratio"] = _static_ratios(row)
     return row
 
@@ -346,6 +376,13 @@ def main(argv: list[str] | None = None) -> dict:
         help="fresh buffer allocations per case, in rotated order, each timed --repeats "
         "rounds (default 3, quick 2)",
     )
+    parser.add_argument(
+        "--copies",
+        type=int,
+        default=None,
+        help="compiles of each contender's step, in order then in reverse order, all "
+        "timed; a contender's time per round is their geometric mean (default 2)",
+    )
     parser.add_argument("--compile-repeats", type=int, default=None)
     parser.add_argument(
         "--kron-repeats",
@@ -370,7 +407,8 @@ def main(argv: list[str] | None = None) -> dict:
     only = [t for t in args.only.split(",") if t] if args.only else None
     repeats = args.repeats or (3 if args.quick else 15)
     trials = args.trials or (2 if args.quick else 3)
-    compile_repeats = args.compile_repeats or (1 if args.quick else 3)
+    copies = args.copies or 2
+    compile_repeats = args.compile_repeats or (1 if args.quick else 5)
     device = device_name()
     out_path = args.out or os.path.join(
         RESULTS_DIR, f"{device}{'-quick' if args.quick else ''}.json"
@@ -387,6 +425,7 @@ def main(argv: list[str] | None = None) -> dict:
         "quick": args.quick,
         "repeats": repeats,
         "trials": trials,
+        "copies": copies,
         "jax": jax.__version__,
         "optax": optax.__version__,
         "gradxform": gx.__version__,
@@ -400,7 +439,7 @@ def main(argv: list[str] | None = None) -> dict:
     for workload in workloads.WORKLOADS:
         for case in cases.CASES.values():
             if _selected(only, workload, case.name):
-                results.append(run_case(workload, case, args.quick, repeats, trials))
+                results.append(run_case(workload, case, args.quick, repeats, trials, copies))
                 print(f"  done {workload}/{case.name}", file=sys.stderr, flush=True)
     compile_result = None
     chain = cases.CASES["clip_adamw_schedule"]

@@ -113,17 +113,19 @@ def time_rotating(
 
     ``steps[name] = (compiled_step, make_carry, grads)``, ``make_carry()`` giving fresh
     ``(params, state)``. Before each trial every contender's buffers are allocated anew,
-    the allocation order rotated by one contender per trial (and the timing order with
-    it): where an array lies in memory moves one identical program's time by up to 10%
-    on a CPU (measured with two copies of one optax step), so no contender keeps the
-    luck of its buffers. Sample ``i`` of every contender comes from the same trial and
-    round, so ``samples[a][i] / samples[b][i]`` are paired ratios.
+    the allocation order rotated by ``len(steps) / trials`` contenders per trial (and
+    the timing order with it), so that where its arrays lie and where it stands in a
+    round are shared out among the contenders. Sample ``i`` of every contender comes
+    from the same trial and round, so ``samples[a][i] / samples[b][i]`` are paired
+    ratios.
     """
     names = list(steps)
     samples: dict[str, list[float]] = {name: [] for name in names}
     faults: dict[str, list[float]] = {name: [] for name in names}
-    for t in range(max(1, trials)):
-        order = names[t % len(names) :] + names[: t % len(names)]
+    trials = max(1, trials)
+    for t in range(trials):
+        shift = t * len(names) // trials  # the trials' starting places spread evenly
+        order = names[shift:] + names[:shift]
         runners = {}
         for name in order:
             fn, make_carry, grads = steps[name]
