@@ -45,9 +45,8 @@ def _schedule(lib):
 
 # The contender that runs no optimizer at all (``p <- p - c g``), timed beside Adam.
 FLOOR = "floor: p - c g"
-# optax's step compiled a second time and timed on buffers of its own: its ratio to the
-# first copy is the scatter of the measurement between identical programs (an A/A
-# comparison).
+# optax's step in its second process timed against its first: the scatter of the
+# measurement between identical programs (an A/A comparison).
 REPLICA = "optax again"
 
 

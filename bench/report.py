@@ -99,13 +99,12 @@ def table(result: dict) -> str:
     lines += [
         "",
         (
-            "ratio = median over rounds of contender / optax, each round timing every "
-            f"compiled copy ({result['meta'].get('copies', 1)} per contender, compiled in order "
-            "then in reverse; a contender's time in a round is their geometric mean) on "
-            f"buffers allocated afresh in rotated order {result['meta'].get('trials', 1)} "
-            f"times; 95% CI = distribution-free interval of that median; '{REPLICA}' is optax's "
-            "step compiled again, timed against the first copy: the measurement's scatter "
-            "between identical programs; "
+            "ratio = median over rounds of contender / optax; each contender's step compiled "
+            f"and run in {result['meta'].get('processes', 1)} processes of its own (its time "
+            "in a round the geometric mean over them), every round timing each process once, "
+            f"on buffers allocated afresh {result['meta'].get('trials', 1)} times; 95% CI = "
+            f"distribution-free interval of that median; '{REPLICA}' is optax's second "
+            "process against its first: the scatter between identical programs; "
             "GB/s = minimal traffic / median step time "
             "(12 B/param for the floor step); "
             "+B = state bytes above the algorithm's minimum; peak/fp = planned peak memory / "

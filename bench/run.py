@@ -17,7 +17,7 @@ import jax
 import optax
 
 import gradxform as gx
-from bench import cases, cost, memory, preconditioners, report, timing, workloads
+from bench import cases, cost, memory, preconditioners, report, timing, workers, workloads
 from bench.cases import FLOOR, REPLICA
 
 RESULTS_DIR = os.path.join(os.path.dirname(__file__), "results")
@@ -92,7 +92,7 @@ def _selected(only: list[str] | None, workload: str, optimizer: str) -> bool:
     return not only or any(tok in key for tok in only)
 
 
-def _prepare(name, build, apply_updates, hold, case, params, grads):
+def prepare(name, build, apply_updates, hold, case, params, grads):
     """Builds, initialises and compiles one contender; returns its record and its step,
     ``(compiled, make_carry, grads)`` with ``make_carry()`` fresh ``(params, state)``."""
     footprint = 2 * memory.tree_bytes(params)
@@ -164,10 +164,24 @@ def _static_ratios(row: dict) -> dict:
     return out
 
 
-def run_case(workload: str, case, quick: bool, repeats: int, trials: int, copies: int = 2) -> dict:
-    params, grads = workloads.make(workload, quick)
+def entries(case) -> dict:
+    """The contenders of one case, ``name -> (build, apply_updates, hold)``: those of
+    ``contenders()`` and the floor step beside Adam."""
+    out = dict(contenders())
+    if case.name == "adam":
+        out[FLOOR] = floor_contender()
+    return out
+
+
+def run_case(workload: str, case, quick: bool, repeats: int, trials: int, processes: int) -> dict:
+    """One workload and optimizer: each contender's step compiled in ``processes``
+    processes of its own (``bench.workers``), one after another, then all timed by
+    ``timing.time_trials``; a contender's time in a round is the geometric mean over its
+    processes. With two or more, optax's second process against its first is the
+    ``REPLICA`` row: the scatter between identical programs in separate processes."""
+    params, _ = workloads.make(workload, quick)
     leaves, size = workloads.count(params)
-    row = {
+    row: dict[str, Any] = {
         "workload": workload,
         "optimizer": case.name,
         "leaves": leaves,
@@ -177,45 +191,26 @@ def run_case(workload: str, case, quick: bool, repeats: int, trials: int, copies
         "contenders": {},
         "ratio": {},
     }
-    entries = dict(contenders())
-    if case.name == "adam":
-        entries[FLOOR] = floor_contender()
-    # Each contender is compiled ``copies`` times, in order and then in reverse order:
-    # on a CPU the same program compiled later in a process runs slower, increasingly
-    # (four compiles of one optax step on 1000 leaves: 1.00, 1.10, 1.15, 1.18), so the
-    # order is balanced, and optax comes first, at both ends, where it is fastest: what
-    # is left of the effect favours the reference.
-    names = ["optax", *(n for n in entries if n != "optax")]
-    steps, records = {}, {}
-    for copy in range(copies):
-        for name in names if copy % 2 == 0 else names[::-1]:
-            if row["contenders"].get(name, {}).get("status", "ok") != "ok":
-                continue
-            build, apply_updates, hold = entries[name]
-            record, step = _prepare(name, build, apply_updates, hold, case, params, grads)
-            row["contenders"].setdefault(name, record)
-            records[name, copy] = record
-            if step is not None:
-                steps[(name, copy)] = step
-    # The table lists the contenders as ``contenders()`` does, the A/A row last.
-    row["contenders"] = {n: row["contenders"][n] for n in entries if n in row["contenders"]}
-    if not steps:
-        return row
-    keys = list(steps)
-    fresh: dict[str, float] = {}
-    timed = timing.time_rotating(
-        {f"{n}#{c}": steps[n, c] for n, c in keys}, trials, repeats, fresh_bytes=fresh
-    )
-    # Per round, a contender's time is the geometric mean over its compiled copies.
-    samples = {}
-    for name in names:
-        copies_of = [timed[f"{name}#{c}"] for n, c in keys if n == name]
-        if copies_of:
-            samples[name] = [statistics.geometric_mean(r) for r in zip(*copies_of, strict=True)]
-    if ("optax", 1) in steps:
-        # The same optax step compiled twice: its second copy over its first is the
-        # scatter between identical programs (an A/A comparison).
-        row["contenders"][REPLICA] = records["optax", 1]
+    procs: dict[tuple[str, int], workers.StepProcess] = {}
+    try:
+        for k in range(processes):
+            for name in entries(case):
+                procs[name, k] = workers.StepProcess(workload, case.name, name, quick)
+                row["contenders"].setdefault(name, procs[name, k].record)
+        running: dict[str, timing.Runner] = {f"{n}#{k}": p for (n, k), p in procs.items() if p.ok}
+        fresh: dict[str, float] = {}
+        timed = timing.time_trials(running, trials, repeats, fresh_bytes=fresh) if running else {}
+    finally:
+        for proc in procs.values():
+            proc.close()
+    samples: dict[str, list[float]] = {}
+    for name in row["contenders"]:
+        runs = [timed[key] for key in (f"{name}#{k}" for k in range(processes)) if key in timed]
+        if runs:
+            samples[name] = [statistics.geometric_mean(r) for r in zip(*runs, strict=True)]
+    reference = "optax"
+    if "optax#1" in timed and "optax#0" in timed:
+        row["contenders"][REPLICA] = procs["optax", 1].record
         samples[REPLICA] = timed["optax#1"]
         samples["optax#0"] = timed["optax#0"]
     for name, secs in samples.items():
@@ -224,19 +219,19 @@ def run_case(workload: str, case, quick: bool, repeats: int, trials: int, copies
         med = statistics.median(secs)
         rec = row["contenders"][name]
         rec["step_ms"] = 1e3 * med
-        copy_keys = [f"{n}#{c}" for n, c in keys if n == name] or ["optax#1"]
-        faults = [fresh[k] for k in copy_keys if k in fresh]
+        keys = ["optax#1"] if name == REPLICA else [f"{name}#{k}" for k in range(processes)]
+        faults = [fresh[key] for key in keys if key in fresh]
         rec["fresh_bytes_per_step"] = statistics.fmean(faults) if faults else None
         rec["step_ms_samples"] = [1e3 * s for s in secs]
         traffic = 3 * memory.tree_bytes(params) if name == FLOOR else row["traffic_bytes"]
         rec["gbps"] = traffic / med / 1e9
-    if "optax" in samples:
+    if reference in samples:
         row["ratio_quartiles"], row["ratio_ci95"] = {}, {}
         for name in samples:
-            if name in ("optax", "optax#0"):
+            if name in (reference, "optax#0"):
                 continue
-            ref = "optax#0" if name == REPLICA else "optax"
-            paired = timing.paired_ratios(samples, name, ref)
+            base = "optax#0" if name == REPLICA else reference
+            paired = timing.paired_ratios(samples, name, base)
             q1, q2, q3 = _quartiles(paired)
             row["ratio"][name] = q2
             row["ratio_quartiles"][name] = [q1, q3]
@@ -320,7 +315,7 @@ def run_preconditioners(names: list[str], quick: bool, repeats: int) -> dict:
             except ImportError as e:  # the reference is not installed
                 row["contenders"][contender] = {"status": f"missing ({e})"}
                 continue
-            record, step = _prepare(
+            record, step = prepare(
                 contender, lambda _, t=built: t, apply_updates, _tree, None, params, grads
             )
             row["contenders"][contender] = record
@@ -377,11 +372,11 @@ def main(argv: list[str] | None = None) -> dict:
         "rounds (default 3, quick 2)",
     )
     parser.add_argument(
-        "--copies",
+        "--processes",
         type=int,
         default=None,
-        help="compiles of each contender's step, in order then in reverse order, all "
-        "timed; a contender's time per round is their geometric mean (default 2)",
+        help="processes per contender, each compiling and running its step; a "
+        "contender's time per round is their geometric mean (default 2)",
     )
     parser.add_argument("--compile-repeats", type=int, default=None)
     parser.add_argument(
@@ -407,7 +402,7 @@ def main(argv: list[str] | None = None) -> dict:
     only = [t for t in args.only.split(",") if t] if args.only else None
     repeats = args.repeats or (3 if args.quick else 15)
     trials = args.trials or (2 if args.quick else 3)
-    copies = args.copies or 2
+    processes = args.processes or 2
     compile_repeats = args.compile_repeats or (1 if args.quick else 5)
     device = device_name()
     out_path = args.out or os.path.join(
@@ -425,7 +420,7 @@ def main(argv: list[str] | None = None) -> dict:
         "quick": args.quick,
         "repeats": repeats,
         "trials": trials,
-        "copies": copies,
+        "processes": processes,
         "jax": jax.__version__,
         "optax": optax.__version__,
         "gradxform": gx.__version__,
@@ -439,7 +434,7 @@ def main(argv: list[str] | None = None) -> dict:
     for workload in workloads.WORKLOADS:
         for case in cases.CASES.values():
             if _selected(only, workload, case.name):
-                results.append(run_case(workload, case, args.quick, repeats, trials, copies))
+                results.append(run_case(workload, case, args.quick, repeats, trials, processes))
                 print(f"  done {workload}/{case.name}", file=sys.stderr, flush=True)
     compile_result = None
     chain = cases.CASES["clip_adamw_schedule"]

@@ -11,6 +11,7 @@ import statistics
 import time
 from collections.abc import Callable
 from types import ModuleType
+from typing import Protocol
 
 import jax
 import jax.numpy as jnp
@@ -103,42 +104,60 @@ def time_alternating(
     return samples
 
 
-def time_rotating(
-    steps: dict[str, tuple[Callable, Callable[[], tuple], object]],
+class Runner(Protocol):
+    """A contender's step that can be given fresh buffers and timed (``workers.StepProcess``)."""
+
+    def fresh(self) -> None: ...
+
+    def run(self, n: int) -> tuple[float, int | None]: ...
+
+
+def time_trials(
+    runners: dict[str, Runner],
     trials: int,
     repeats: int,
+    warmup: int = 3,
+    min_seconds: float = 0.03,
+    max_inner: int = 50,
     fresh_bytes: dict[str, float] | None = None,
 ) -> dict[str, list[float]]:
-    """``time_alternating`` over ``trials`` sets of buffers, ``repeats`` rounds each.
+    """Seconds per step of each runner: ``trials`` times fresh buffers, a warm-up and
+    ``repeats`` rounds, one sample per runner and round.
 
-    ``steps[name] = (compiled_step, make_carry, grads)``, ``make_carry()`` giving fresh
-    ``(params, state)``. Before each trial every contender's buffers are allocated anew,
-    the allocation order rotated by ``len(steps) / trials`` contenders per trial (and
-    the timing order with it), so that where its arrays lie and where it stands in a
-    round are shared out among the contenders. Sample ``i`` of every contender comes
-    from the same trial and round, so ``samples[a][i] / samples[b][i]`` are paired
-    ratios.
+    Each sample is the mean of ``inner`` consecutive steps, ``inner`` chosen per trial so
+    a sample lasts ``min_seconds``. The order within a round flips every round and is
+    rotated by ``len(runners) / trials`` places every trial, so that where a runner
+    stands in a round is shared out. Sample ``i`` of every runner comes from the same
+    trial and round, so ``samples[a][i] / samples[b][i]`` are paired ratios.
+    ``fresh_bytes``, if given, is filled with each runner's bytes of memory touched for
+    the first time per timed step (minor page faults times the page size, where the OS
+    counts them).
     """
-    names = list(steps)
+    names = list(runners)
     samples: dict[str, list[float]] = {name: [] for name in names}
-    faults: dict[str, list[float]] = {name: [] for name in names}
+    faults = {name: [0, 0] for name in names}  # [faults, steps] over the timed rounds
     trials = max(1, trials)
     for t in range(trials):
-        shift = t * len(names) // trials  # the trials' starting places spread evenly
+        shift = t * len(names) // trials
         order = names[shift:] + names[:shift]
-        runners = {}
+        slowest = 0.0
         for name in order:
-            fn, make_carry, grads = steps[name]
-            runners[name] = (fn, make_carry(), grads)
-        fresh: dict[str, float] = {}
-        got = time_alternating(runners, repeats, fresh_bytes=fresh)
-        del runners
-        for name in names:
-            samples[name] += got[name]
-            if name in fresh:
-                faults[name].append(fresh[name])
-    if fresh_bytes is not None:
-        fresh_bytes.update({n: statistics.fmean(f) for n, f in faults.items() if f})
+            runners[name].fresh()
+            for _ in range(warmup):
+                slowest = max(slowest, runners[name].run(1)[0])
+        inner = max(1, min(max_inner, int(min_seconds / max(slowest, 1e-9))))
+        for r in range(repeats):
+            for name in order if r % 2 == 0 else order[::-1]:
+                seconds, count = runners[name].run(inner)
+                samples[name].append(seconds)
+                if count is not None:
+                    faults[name][0] += count
+                    faults[name][1] += inner
+    if fresh_bytes is not None and resource is not None:
+        page = resource.getpagesize()
+        for name, (count, steps) in faults.items():
+            if steps:
+                fresh_bytes[name] = count * page / steps
     return samples
 
 

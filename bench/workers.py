@@ -1,0 +1,105 @@
+"""Each contender's step compiled and run in a process of its own.
+
+On a CPU, the same program compiled later in a process runs slower, increasingly: four
+compiles of one optax step on 1000 small leaves, timed side by side, ran 1.00, 1.10,
+1.15 and 1.18 times the first one's time (every time, whatever was compiled in between,
+deleted or kept). Contenders compiled one after another in one process would so be
+ranked by their place in the compile order. Here each contender's step is the first
+step compiled in its process, as a training step usually is; the parent only sends
+commands and collects times, so one contender runs at a time and rounds alternate as
+before.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import time
+from multiprocessing.connection import Connection
+from typing import Any
+
+try:
+    import resource
+except ImportError:  # not on Windows
+    resource = None  # type: ignore[assignment]
+
+
+def _minor_faults() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt if resource else 0
+
+
+def _serve(conn: Connection, workload: str, case_name: str, contender: str, quick: bool) -> None:
+    """The child: prepares one contender's step, then answers ``("fresh",)`` (new
+    buffers), ``("run", n)`` (``n`` steps: seconds per step and minor page faults) and
+    ``("stop",)``."""
+    import jax
+
+    jax.config.update("jax_enable_x64", False)  # the benchmark measures float32 steps
+    from bench import cases, run, workloads
+
+    params, grads = workloads.make(workload, quick)
+    case = cases.CASES[case_name]
+    build, apply_updates, hold = run.entries(case)[contender]
+    record, step = run.prepare(contender, build, apply_updates, hold, case, params, grads)
+    conn.send(record)
+    if step is None:
+        return
+    compiled, make_carry, grads = step
+    carry: Any = None
+    while True:
+        msg = conn.recv()
+        if msg[0] == "fresh":
+            carry = None  # donated buffers of the last trial go first
+            carry = make_carry()
+            jax.block_until_ready(carry)
+            conn.send(None)
+        elif msg[0] == "run":
+            f0 = _minor_faults()
+            t0 = time.perf_counter()
+            for _ in range(msg[1]):
+                carry = compiled(*carry, grads)
+            jax.block_until_ready(carry)
+            seconds = (time.perf_counter() - t0) / msg[1]
+            conn.send((seconds, _minor_faults() - f0 if resource else None))
+        else:
+            return
+
+
+class StepProcess:
+    """One contender's compiled step in a child process (see the module docstring).
+
+    ``record`` is what ``run.prepare`` reported (status, compile time, memory, counts);
+    ``fresh()`` allocates new params and state there; ``run(n)`` times ``n`` steps.
+    """
+
+    def __init__(self, workload: str, case_name: str, contender: str, quick: bool):
+        ctx = multiprocessing.get_context("spawn")
+        self._conn, child = ctx.Pipe()
+        self._proc = ctx.Process(
+            target=_serve, args=(child, workload, case_name, contender, quick), daemon=True
+        )
+        self._proc.start()
+        child.close()
+        try:
+            self.record: dict = self._conn.recv()
+        except EOFError:
+            self._proc.join()
+            self.record = {"status": f"error: worker exited with code {self._proc.exitcode}"}
+        self.ok = self.record.get("status") == "ok"
+
+    def fresh(self) -> None:
+        self._conn.send(("fresh",))
+        self._conn.recv()
+
+    def run(self, n: int) -> tuple[float, int | None]:
+        self._conn.send(("run", n))
+        return self._conn.recv()
+
+    def close(self) -> None:
+        if self._proc.is_alive():
+            with contextlib.suppress(OSError):  # the child is gone: nothing to stop
+                self._conn.send(("stop",))
+        self._proc.join(timeout=30)
+        if self._proc.is_alive():
+            self._proc.kill()
+        self._conn.close()
