@@ -173,6 +173,14 @@ def entries(case) -> dict:
     return out
 
 
+def prepare_named(workload: str, case_name: str, contender: str, quick: bool):
+    """``prepare`` of one contender named by strings, for a ``workers.StepProcess``."""
+    params, grads = workloads.make(workload, quick)
+    case = cases.CASES[case_name]
+    build, apply_updates, hold = entries(case)[contender]
+    return prepare(contender, build, apply_updates, hold, case, params, grads)
+
+
 def run_case(workload: str, case, quick: bool, repeats: int, trials: int, processes: int) -> dict:
     """One workload and optimizer: each contender's step compiled in ``processes``
     processes of its own (``bench.workers``), one after another, then all timed by
@@ -195,7 +203,9 @@ def run_case(workload: str, case, quick: bool, repeats: int, trials: int, proces
     try:
         for k in range(processes):
             for name in entries(case):
-                procs[name, k] = workers.StepProcess(workload, case.name, name, quick)
+                procs[name, k] = workers.StepProcess(
+                    "bench.run:prepare_named", workload, case.name, name, quick
+                )
                 row["contenders"].setdefault(name, procs[name, k].record)
         running: dict[str, timing.Runner] = {f"{n}#{k}": p for (n, k), p in procs.items() if p.ok}
         fresh: dict[str, float] = {}
@@ -205,9 +215,8 @@ def run_case(workload: str, case, quick: bool, repeats: int, trials: int, proces
             proc.close()
     samples: dict[str, list[float]] = {}
     for name in row["contenders"]:
-        runs = [timed[key] for key in (f"{name}#{k}" for k in range(processes)) if key in timed]
-        if runs:
-            samples[name] = [statistics.geometric_mean(r) for r in zip(*runs, strict=True)]
+        if runs := workers.geometric_means(timed, name, processes):
+            samples[name] = runs
     reference = "optax"
     if "optax#1" in timed and "optax#0" in timed:
         row["contenders"][REPLICA] = procs["optax", 1].record

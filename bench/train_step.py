@@ -4,8 +4,10 @@
 ``apply_updates``, jitted, params and state donated) against ``gx.train_step`` plain,
 with ``group=True`` and with ``pack=True``, on the same model: each of the 125 blocks of
 ``small_leaves`` is a small two-layer network with a gate, applied to one fixed batch.
-Rounds alternate (order flipped every round); medians are printed with ratios to optax,
-and the first call of each (trace + compile) is timed too.
+Each contender runs in processes of its own (``bench.workers``: a step compiled later in a
+process runs slower); rounds alternate (order flipped every round); medians are printed
+with ratios to optax and their 95% intervals, and the first call of each (trace +
+compile + one step) is timed too.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import jax.numpy as jnp
 import optax
 
 import gradxform as gx
-from bench import timing, workloads
+from bench import run, timing, workers, workloads
 
 
 def loss_fn(params, x):
@@ -46,47 +48,68 @@ def optax_train_step(learning_rate: float):
     return step, lambda params: (params, tx.init(params))
 
 
+CONTENDERS = {
+    "optax": None,
+    "gradxform": {},
+    "gradxform group": {"group": True},
+    "gradxform pack": {"pack": True},
+}
+
+
+def prepare_named(name: str, quick: bool):
+    """One contender's step, for a ``workers.StepProcess``: its first call (trace +
+    compile + one step) timed, then ``(state,), x -> (state,)``."""
+    params, _ = workloads.make("small_leaves", quick)
+    x = jnp.full((4, 64), 0.1, jnp.float32)
+    kw = CONTENDERS[name]
+    if kw is None:
+        step, init = optax_train_step(1e-3)
+    else:
+        step = gx.train_step(loss_fn, gx.adam, learning_rate=1e-3, **kw)
+        init = step.init
+    t0 = time.perf_counter()
+    state, loss = step(init(timing.fresh_copy(params)), x)
+    jax.block_until_ready(loss)
+    record = {"status": "ok", "first_call_s": time.perf_counter() - t0}
+    del state
+
+    def advance(state, x):
+        return (step(state, x)[0],)
+
+    return record, (advance, lambda: (init(timing.fresh_copy(params)),), x)
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(prog="python -m bench.train_step", description=__doc__)
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--repeats", type=int, default=9)
+    parser.add_argument("--repeats", type=int, default=9, help="timed rounds per trial")
+    parser.add_argument("--trials", type=int, default=3)
+    parser.add_argument("--processes", type=int, default=2, help="processes per contender")
     args = parser.parse_args(argv)
-    params, _ = workloads.make("small_leaves", args.quick)
-    x = jnp.full((4, 64), 0.1, jnp.float32)
-    contenders = {"optax": optax_train_step(1e-3)}
-    for name, kw in (
-        ("gradxform", {}),
-        ("gradxform group", {"group": True}),
-        ("gradxform pack", {"pack": True}),
-    ):
-        step = gx.train_step(loss_fn, gx.adam, learning_rate=1e-3, **kw)
-        contenders[name] = (step, step.init)
-    states, first_call = {}, {}
-    for name, (step, init) in contenders.items():
-        state = init(timing.fresh_copy(params))
-        t0 = time.perf_counter()
-        state, loss = step(state, x)
-        jax.block_until_ready(loss)
-        first_call[name] = time.perf_counter() - t0
-        states[name] = state
-    samples: dict[str, list[float]] = {name: [] for name in contenders}
-    names = list(contenders)
-    for r in range(args.repeats):
-        for name in names if r % 2 == 0 else names[::-1]:
-            step, state = contenders[name][0], states[name]
-            state, loss = step(state, x)  # one untimed call after switching contender
-            jax.block_until_ready(loss)
-            t0 = time.perf_counter()
-            for _ in range(5):
-                state, loss = step(state, x)
-            jax.block_until_ready(loss)
-            samples[name].append((time.perf_counter() - t0) / 5)
-            states[name] = state
-    ref = statistics.median(samples["optax"])
-    print(f"{'contender':<18}{'ms/step':>9}{'ratio':>7}{'first call s':>14}")
+    procs = {}
+    try:
+        for k in range(args.processes):
+            for name in CONTENDERS:
+                procs[f"{name}#{k}"] = workers.StepProcess(
+                    "bench.train_step:prepare_named", name, args.quick
+                )
+        running: dict[str, timing.Runner] = {key: p for key, p in procs.items() if p.ok}
+        timed = timing.time_trials(running, args.trials, args.repeats, warmup=1)
+    finally:
+        for p in procs.values():
+            p.close()
+    samples = {name: workers.geometric_means(timed, name, args.processes) for name in CONTENDERS}
+    print(f"{'contender':<18}{'ms/step':>9}{'ratio':>7}{'95% CI':>12}{'first call s':>14}")
     for name, secs in samples.items():
-        med = statistics.median(secs)
-        print(f"{name:<18}{1e3 * med:>9.2f}{med / ref:>7.2f}{first_call[name]:>14.1f}")
+        paired = timing.paired_ratios(samples, name, "optax")
+        lo, hi = run.median_ci95(paired)
+        first = statistics.fmean(
+            procs[f"{name}#{k}"].record["first_call_s"] for k in range(args.processes)
+        )
+        print(
+            f"{name:<18}{1e3 * statistics.median(secs):>9.2f}{statistics.median(paired):>7.2f}"
+            f"{f'{lo:.2f}-{hi:.2f}':>12}{first:>14.1f}"
+        )
     return {name: statistics.median(s) for name, s in samples.items()}
 
 

@@ -13,7 +13,9 @@ before.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import multiprocessing
+import statistics
 import time
 from multiprocessing.connection import Connection
 from typing import Any
@@ -28,23 +30,21 @@ def _minor_faults() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_minflt if resource else 0
 
 
-def _serve(conn: Connection, workload: str, case_name: str, contender: str, quick: bool) -> None:
-    """The child: prepares one contender's step, then answers ``("fresh",)`` (new
-    buffers), ``("run", n)`` (``n`` steps: seconds per step and minor page faults) and
-    ``("stop",)``."""
+def _serve(conn: Connection, factory: str, args: tuple) -> None:
+    """The child: ``factory`` (``"module:function"``) called with ``args`` prepares one
+    contender's step, returning ``(record, step)`` with ``step = (compiled, make_carry,
+    extra)`` and ``compiled(*carry, extra)`` the next carry (``step`` None on failure);
+    then the child answers ``("fresh",)`` (new buffers), ``("run", n)`` (``n`` steps:
+    seconds per step and minor page faults) and ``("stop",)``."""
     import jax
 
     jax.config.update("jax_enable_x64", False)  # the benchmark measures float32 steps
-    from bench import cases, run, workloads
-
-    params, grads = workloads.make(workload, quick)
-    case = cases.CASES[case_name]
-    build, apply_updates, hold = run.entries(case)[contender]
-    record, step = run.prepare(contender, build, apply_updates, hold, case, params, grads)
+    module, name = factory.split(":")
+    record, step = getattr(importlib.import_module(module), name)(*args)
     conn.send(record)
     if step is None:
         return
-    compiled, make_carry, grads = step
+    compiled, make_carry, extra = step
     carry: Any = None
     while True:
         msg = conn.recv()
@@ -57,7 +57,7 @@ def _serve(conn: Connection, workload: str, case_name: str, contender: str, quic
             f0 = _minor_faults()
             t0 = time.perf_counter()
             for _ in range(msg[1]):
-                carry = compiled(*carry, grads)
+                carry = compiled(*carry, extra)
             jax.block_until_ready(carry)
             seconds = (time.perf_counter() - t0) / msg[1]
             conn.send((seconds, _minor_faults() - f0 if resource else None))
@@ -68,16 +68,15 @@ def _serve(conn: Connection, workload: str, case_name: str, contender: str, quic
 class StepProcess:
     """One contender's compiled step in a child process (see the module docstring).
 
-    ``record`` is what ``run.prepare`` reported (status, compile time, memory, counts);
-    ``fresh()`` allocates new params and state there; ``run(n)`` times ``n`` steps.
+    ``factory`` names the function that prepares it there (see ``_serve``); ``record``
+    is what it reported (status, compile time, memory, counts); ``fresh()`` allocates new
+    buffers there; ``run(n)`` times ``n`` steps.
     """
 
-    def __init__(self, workload: str, case_name: str, contender: str, quick: bool):
+    def __init__(self, factory: str, *args: Any):
         ctx = multiprocessing.get_context("spawn")
         self._conn, child = ctx.Pipe()
-        self._proc = ctx.Process(
-            target=_serve, args=(child, workload, case_name, contender, quick), daemon=True
-        )
+        self._proc = ctx.Process(target=_serve, args=(child, factory, args), daemon=True)
         self._proc.start()
         child.close()
         try:
@@ -103,3 +102,10 @@ class StepProcess:
         if self._proc.is_alive():
             self._proc.kill()
         self._conn.close()
+
+
+def geometric_means(timed: dict[str, list[float]], name: str, processes: int) -> list[float]:
+    """Round by round, the geometric mean of ``name#0 .. name#{processes-1}``'s samples
+    (empty if none of them ran)."""
+    runs = [timed[key] for key in (f"{name}#{k}" for k in range(processes)) if key in timed]
+    return [statistics.geometric_mean(r) for r in zip(*runs, strict=True)] if runs else []
