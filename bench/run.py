@@ -249,9 +249,28 @@ def run_case(workload: str, case, quick: bool, repeats: int, trials: int, proces
     return row
 
 
-def run_compile(case, workload: str, quick: bool, repeats: int) -> dict:
-    """Trace + lower + compile of fresh steps, alternating contenders, ``repeats`` times."""
+def compile_named(workload: str, case_name: str, contender: str, quick: bool) -> dict:
+    """Trace + lower + compile of one contender's step, for ``workers.call``."""
     params, grads = workloads.make(workload, quick)
+    case = cases.CASES[case_name]
+    build, apply_updates, hold = {**contenders(), FLOOR: floor_contender()}[contender]
+    try:
+        tx = build(case)
+        held = hold(params)
+        state = jax.eval_shape(tx.init, held)
+        _, lower_s, compile_s = timing.compile_step(
+            timing.make_step(tx, apply_updates), held, state, grads
+        )
+    except Exception as e:  # noqa: BLE001 -- recorded as this contender's status; the rest go on
+        return {"status": f"error: {type(e).__name__}: {e}"[:200]}
+    return {"status": "ok", "lower_s": lower_s, "compile_s": compile_s}
+
+
+def run_compile(case, workload: str, quick: bool, repeats: int) -> dict:
+    """Trace + lower + compile of each contender's step, each time in a fresh process
+    (the step is the first compiled there; see ``bench.workers``), alternating
+    contenders, ``repeats`` times."""
+    params, _ = workloads.make(workload, quick)
     out = {
         "optimizer": case.name,
         "workload": workload,
@@ -261,24 +280,16 @@ def run_compile(case, workload: str, quick: bool, repeats: int) -> dict:
         "ratio": {},
     }
     samples: dict[str, list] = {}
-    entries = {**contenders(), FLOOR: floor_contender()}
-    names = list(entries)
+    names = [*contenders(), FLOOR]
     for r in range(repeats):
         for name in names if r % 2 == 0 else names[::-1]:
-            build, apply_updates, hold = entries[name]
             if name in out["contenders"]:  # already failed
                 continue
-            try:
-                tx = build(case)
-                held = hold(params)
-                state = jax.eval_shape(tx.init, held)
-                _, lower_s, compile_s = timing.compile_step(
-                    timing.make_step(tx, apply_updates), held, state, grads
-                )
-            except Exception as e:  # noqa: BLE001 -- recorded as this contender's status; the rest go on
-                out["contenders"][name] = {"status": f"error: {type(e).__name__}: {e}"[:200]}
+            got = workers.call("bench.run:compile_named", workload, case.name, name, quick)
+            if got["status"] != "ok":
+                out["contenders"][name] = got
                 continue
-            samples.setdefault(name, []).append((lower_s, compile_s))
+            samples.setdefault(name, []).append((got["lower_s"], got["compile_s"]))
     for name, s in samples.items():
         totals = [a + b for a, b in s]
         out["contenders"][name] = {

@@ -109,3 +109,27 @@ def geometric_means(timed: dict[str, list[float]], name: str, processes: int) ->
     (empty if none of them ran)."""
     runs = [timed[key] for key in (f"{name}#{k}" for k in range(processes)) if key in timed]
     return [statistics.geometric_mean(r) for r in zip(*runs, strict=True)] if runs else []
+
+
+def _call(conn: Connection, factory: str, args: tuple) -> None:
+    import jax
+
+    jax.config.update("jax_enable_x64", False)
+    module, name = factory.split(":")
+    conn.send(getattr(importlib.import_module(module), name)(*args))
+
+
+def call(factory: str, *args: Any) -> Any:
+    """``factory(*args)`` (``"module:function"``) run in a fresh process; its result."""
+    ctx = multiprocessing.get_context("spawn")
+    conn, child = ctx.Pipe()
+    proc = ctx.Process(target=_call, args=(child, factory, args), daemon=True)
+    proc.start()
+    child.close()
+    try:
+        return conn.recv()
+    except EOFError:
+        return {"status": f"error: worker exited with code {proc.exitcode}"}
+    finally:
+        proc.join(timeout=30)
+        conn.close()
