@@ -327,7 +327,7 @@ def run_preconditioners(names: list[str], quick: bool, repeats: int) -> dict:
     jax_entries = preconditioners.jax_contenders()
     for name in names:
         row: dict[str, Any] = {"optimizer": name, "contenders": {}, "ratio": {}}
-        runners = {}
+        runners: dict[str, timing.Runner] = {}
         for contender, build in jax_entries[name].items():
             apply_updates = gx.apply_updates if contender == "gradxform" else optax.apply_updates
             try:
@@ -340,8 +340,7 @@ def run_preconditioners(names: list[str], quick: bool, repeats: int) -> dict:
             )
             row["contenders"][contender] = record
             if step is not None:
-                compiled, make_carry, step_grads = step
-                runners[contender] = (compiled, make_carry(), step_grads)
+                runners[contender] = timing.InProcessStep(*step)
         if name == "soap":
             contender = preconditioners.REFERENCE["soap"]
             try:
@@ -350,9 +349,9 @@ def run_preconditioners(names: list[str], quick: bool, repeats: int) -> dict:
                 row["contenders"][contender] = {"status": f"missing ({e})"}
             else:
                 row["contenders"][contender] = {"status": "ok", "state_bytes": state_bytes}
-                runners[contender] = (step, (), None)
+                runners[contender] = timing.InProcessStep(step, tuple, None)
         if runners:
-            samples = timing.time_alternating(runners, repeats, warmup=1)
+            samples = timing.time_trials(runners, 1, repeats, warmup=1)
             for contender, secs in samples.items():
                 rec = row["contenders"][contender]
                 rec["step_ms"] = 1e3 * statistics.median(secs)

@@ -1,8 +1,9 @@
 """Compiling and timing jitted, donated optimizer steps; the bandwidth probe.
 
-Contenders are timed in one process, alternating round by round (the order flips every
-round), after warm-up, and summarised by medians, so that load from other processes
-and clock drift hit every contender alike.
+Contenders, each a ``Runner`` (a step in this process, ``InProcessStep``, or in one of its
+own, ``workers.StepProcess``), are timed alternating round by round (the order flips
+every round), after warm-up, and summarised by medians, so that load from other
+processes and clock drift hit every contender alike.
 """
 
 from __future__ import annotations
@@ -47,69 +48,48 @@ def fresh_copy(tree):
     return jax.tree.map(lambda x: jnp.array(x, copy=True), tree)
 
 
-def time_alternating(
-    runners: dict[str, tuple[Callable, tuple, object]],
-    repeats: int,
-    warmup: int = 3,
-    min_seconds: float = 0.03,
-    max_inner: int = 50,
-    fresh_bytes: dict[str, float] | None = None,
-) -> dict[str, list[float]]:
-    """Seconds per step of each runner, one sample per round.
-
-    ``runners[name] = (compiled_step, (params, state), grads)``; the step's output is fed
-    back as its next input (params and state are donated). Each sample is the mean of
-    ``inner`` consecutive steps, ``inner`` chosen once so a sample lasts ``min_seconds``.
-
-    ``fresh_bytes``, if given, is filled with each runner's bytes of memory touched for
-    the first time per timed step (minor page faults times the page size, where the OS
-    reports them): the temporaries the step allocates afresh each call, which on CPU
-    cost their page faults as well as their traffic.
-    """
-    carries = {name: carry for name, (_, carry, _) in runners.items()}
-    faults = {name: [0, 0] for name in runners}  # [faults, steps] over the timed rounds
-
-    def minor_faults() -> int:
-        return resource.getrusage(resource.RUSAGE_SELF).ru_minflt if resource else 0
-
-    def run(name: str, n: int, timed: bool = True) -> float:
-        fn, _, grads = runners[name]
-        carry = carries[name]
-        f0 = minor_faults()
-        t0 = time.perf_counter()
-        for _ in range(n):
-            carry = fn(*carry, grads)
-        jax.block_until_ready(carry)
-        seconds = (time.perf_counter() - t0) / n
-        if timed:
-            faults[name][0] += minor_faults() - f0
-            faults[name][1] += n
-        carries[name] = carry
-        return seconds
-
-    slowest = 0.0
-    for name in runners:
-        for _ in range(warmup):
-            slowest = max(slowest, run(name, 1, timed=False))
-    inner = max(1, min(max_inner, int(min_seconds / max(slowest, 1e-9))))
-    samples: dict[str, list[float]] = {name: [] for name in runners}
-    names = list(runners)
-    for r in range(repeats):
-        for name in names if r % 2 == 0 else names[::-1]:
-            samples[name].append(run(name, inner))
-    if fresh_bytes is not None and resource is not None:
-        page = resource.getpagesize()
-        for name, (count, steps) in faults.items():
-            fresh_bytes[name] = count * page / max(steps, 1)
-    return samples
-
-
 class Runner(Protocol):
-    """A contender's step that can be given fresh buffers and timed (``workers.StepProcess``)."""
+    """A contender's step that can be given fresh buffers and timed (``InProcessStep``,
+    ``workers.StepProcess``)."""
 
     def fresh(self) -> None: ...
 
     def run(self, n: int) -> tuple[float, int | None]: ...
+
+
+def _minor_faults() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt if resource else 0
+
+
+class InProcessStep:
+    """A ``Runner`` in this process: ``step(*carry, extra)`` is the next carry (params and
+    state donated), ``make_carry()`` gives fresh ``(params, state)``.
+
+    ``run(n)`` returns seconds per step over ``n`` consecutive steps and the minor page
+    faults they took (None where the OS does not count them): memory touched for the
+    first time, the temporaries a step allocates afresh each call, which on CPU cost
+    their page faults as well as their traffic.
+    """
+
+    def __init__(self, step: Callable, make_carry: Callable[[], tuple], extra: object):
+        self._step, self._make_carry, self._extra = step, make_carry, extra
+        self._carry: tuple = ()
+
+    def fresh(self) -> None:
+        self._carry = ()  # the last buffers go first
+        self._carry = self._make_carry()
+        jax.block_until_ready(self._carry)
+
+    def run(self, n: int) -> tuple[float, int | None]:
+        carry = self._carry
+        f0 = _minor_faults()
+        t0 = time.perf_counter()
+        for _ in range(n):
+            carry = self._step(*carry, self._extra)
+        jax.block_until_ready(carry)
+        seconds = (time.perf_counter() - t0) / n
+        self._carry = carry
+        return seconds, _minor_faults() - f0 if resource else None
 
 
 def time_trials(

@@ -16,18 +16,10 @@ import contextlib
 import importlib
 import multiprocessing
 import statistics
-import time
 from multiprocessing.connection import Connection
 from typing import Any
 
-try:
-    import resource
-except ImportError:  # not on Windows
-    resource = None  # type: ignore[assignment]
-
-
-def _minor_faults() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt if resource else 0
+from bench import timing
 
 
 def _serve(conn: Connection, factory: str, args: tuple) -> None:
@@ -44,23 +36,14 @@ def _serve(conn: Connection, factory: str, args: tuple) -> None:
     conn.send(record)
     if step is None:
         return
-    compiled, make_carry, extra = step
-    carry: Any = None
+    runner = timing.InProcessStep(*step)
     while True:
         msg = conn.recv()
         if msg[0] == "fresh":
-            carry = None  # donated buffers of the last trial go first
-            carry = make_carry()
-            jax.block_until_ready(carry)
+            runner.fresh()
             conn.send(None)
         elif msg[0] == "run":
-            f0 = _minor_faults()
-            t0 = time.perf_counter()
-            for _ in range(msg[1]):
-                carry = compiled(*carry, extra)
-            jax.block_until_ready(carry)
-            seconds = (time.perf_counter() - t0) / msg[1]
-            conn.send((seconds, _minor_faults() - f0 if resource else None))
+            conn.send(runner.run(msg[1]))
         else:
             return
 
