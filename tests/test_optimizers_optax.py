@@ -8,6 +8,7 @@ Each optax comparison compiles both trajectories in one cheaply optimised XLA pr
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -38,6 +39,22 @@ def matrices(params):
 def non_scalars(params):
     return jax.tree.map(lambda x: x.ndim > 0, params)
 
+
+# Adafactor's non-default options, written once for both libraries' builders.
+ADAFACTOR_FACTORED: dict[str, Any] = {
+    "min_dim_size_to_factor": 2,
+    "momentum": 0.9,
+    "dtype_momentum": jnp.float64,
+    "weight_decay_rate": 0.01,
+    "weight_decay_mask": matrices,
+}
+ADAFACTOR_PLAIN: dict[str, Any] = {
+    "decay_rate": 0.5,
+    "multiply_by_parameter_scale": False,
+    "clipping_threshold": None,
+    "eps": 1e-20,
+    "factored": False,
+}
 
 # name -> (gradxform builder, optax builder). One case per optimizer, then one per option.
 CASES = {
@@ -140,40 +157,12 @@ CASES = {
     # The momentum in float64: its default float32 storage turns 1-ulp float64 differences
     # (from how XLA fuses each program) into float32 rounding flips of ~1e-8.
     "adafactor_factored": (
-        lambda: gx.adafactor(
-            0.05,
-            min_dim_size_to_factor=2,
-            momentum=0.9,
-            dtype_momentum=jnp.float64,
-            weight_decay_rate=0.01,
-            weight_decay_mask=matrices,
-        ),
-        lambda: optax.adafactor(
-            0.05,
-            min_dim_size_to_factor=2,
-            momentum=0.9,
-            dtype_momentum=jnp.float64,
-            weight_decay_rate=0.01,
-            weight_decay_mask=matrices,
-        ),
+        lambda: gx.adafactor(0.05, **ADAFACTOR_FACTORED),
+        lambda: optax.adafactor(0.05, **ADAFACTOR_FACTORED),
     ),
     "adafactor_plain": (
-        lambda: gx.adafactor(
-            None,
-            decay_rate=0.5,
-            multiply_by_parameter_scale=False,
-            clipping_threshold=None,
-            eps=1e-20,
-            factored=False,
-        ),
-        lambda: optax.adafactor(
-            None,
-            decay_rate=0.5,
-            multiply_by_parameter_scale=False,
-            clipping_threshold=None,
-            eps=1e-20,
-            factored=False,
-        ),
+        lambda: gx.adafactor(None, **ADAFACTOR_PLAIN),
+        lambda: optax.adafactor(None, **ADAFACTOR_PLAIN),
     ),
     "adan": (lambda: gx.adan(0.05), lambda: optax.adan(0.05)),
     "adan_weight_decay": (
