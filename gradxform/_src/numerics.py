@@ -21,6 +21,27 @@ def abs_sq(x: jax.Array) -> jax.Array:
     return x**2
 
 
+def saturate(x: jax.Array, top: jax.typing.ArrayLike) -> jax.Array:
+    """``x`` with each value above ``top`` replaced by ``top``; NaN stays NaN.
+
+    A compare and a select, not ``min(x, top)``: XLA counts a ``min`` with a constant
+    as effectively unary, free to recompute, and fuses it (with everything it reads) into
+    each consumer; the consumer of a state buffer then reads the old buffer, so XLA
+    copies a donated state buffer before overwriting it (a third more bytes for Adam's
+    step). Two large operands keep the saturated value computed once.
+
+    Args:
+      x: A float array.
+      top: The largest value kept, a scalar (converted to ``x``'s dtype).
+
+    Returns:
+      ``top if x > top else x`` element-wise, in ``x``'s dtype.
+    """
+    x = jnp.asarray(x)
+    top = jax.lax.full_like(x, top)
+    return jax.lax.select(jax.lax.gt(x, top), top, x)
+
+
 def safe_increment(count: jax.typing.ArrayLike) -> jax.Array:
     """``count + 1``, saturating at the dtype's maximum instead of overflowing.
 

@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gradxform._src.numerics import abs_sq
+from gradxform._src.numerics import abs_sq, saturate
 
 _builtin_sum = sum
 _builtin_max = max
@@ -419,23 +419,29 @@ def _concrete_scalar(x: Any) -> np.ndarray | None:
 def _saturating(
     f: Callable, *scalars: Any, real: bool = False, ema: tuple[Any, int] | None = None
 ) -> Callable:
-    """Wraps a moment update ``f(g, m)`` so it is computed in at least float32 and,
-    for finite ``g``, saturates at the moment dtype's largest finite value instead of
-    overflowing: a float32 gradient of 1e30 has a square of 1e60, and an infinite
-    moment would never decay back. A non-finite ``g`` leaves a non-finite moment (NaN
-    where the update is bounded, the plain formula's inf or NaN where it needs no
-    bound), so ``apply_if_finite`` and the user see it. ``real=True``: ``f`` is real for
+    """Wraps a moment update ``f(g, m)`` so it is computed in at least float32 and
+    saturates at the moment dtype's largest finite value ``top`` instead of overflowing:
+    a float32 gradient of 1e30 has a square of 1e60, and an infinite moment would never
+    decay back. A NaN ``g`` leaves a NaN moment. ``real=True``: ``f`` is real for
     complex ``g`` (a moment of ``|g|``), so the result takes the real counterpart of the
     dtype.
 
     ``ema=(decay, order)`` says that ``f(g, m) = (1 - decay) g**order + decay m`` (with
-    ``|g|**order`` under ``real``): then the bound is decided at trace time. Where no
-    finite ``g`` can overflow (``_stays_finite``: Adam's first moment in float32) the
-    update is the plain formula; where only the top can (a nonnegative power, ``decay``
-    in ``[0, 1]``: every second moment) the bound is ``min(new, top) + (g - g)``, the
-    ``g - g`` being 0 for finite ``g`` and NaN otherwise; else, and for every other
-    ``f``, ``clamp(-top, new, top) + (g - g)``. The fewer operations per moment and
-    leaf, the less a tree of many leaves costs to trace and compile.
+    ``|g|**order`` under ``real``): then the bound is decided at trace time.
+
+    - Where no finite ``g`` can overflow (``_stays_finite``: Adam's first moment in
+      float32) the update is the plain formula: an infinite ``g`` leaves it infinite.
+    - Where only the top can be passed (a nonnegative power, ``decay`` in ``[0, 1]``:
+      every second moment) the bound is ``new > top ? top : new``, which keeps a NaN: the square
+      of an infinite ``g`` saturates like any other overflow. It stays visible in what
+      the moment divides, ``g`` or a first moment (left infinite, or NaN by the bound
+      below), so the step is not finite and ``apply_if_finite`` sees it.
+    - Else, and for every other ``f``: ``clamp(-top, new, top) + (g - g)``, the
+      ``g - g`` being 0 for finite ``g`` and NaN otherwise, so that a saturated first
+      moment cannot turn an infinite gradient into a finite step.
+
+    The fewer operations per moment and leaf, the less a step costs and a tree of many
+    leaves costs to trace and compile: the second moment's bound is one operation.
     """
 
     def moment(g, m):
@@ -481,7 +487,10 @@ def _saturating(
         # lax.min, lax.sub and lax.add on operands of one dtype: the jnp operators would
         # each trace as a nested jitted call, per moment and leaf (a third of the
         # tracing time of Adam's moments on a tree of 1000 leaves).
-        bounded = jax.lax.min(new, top) if one_sided else jax.lax.clamp(-top, new, top)
+        if one_sided:  # saturate: computed once, never copied (see there)
+            bounded = saturate(new, top)
+            return bounded if bounded.dtype == dtype else bounded.astype(dtype)
+        bounded = jax.lax.clamp(-top, new, top)
         # 0 for finite g, NaN for inf or NaN: the sum propagates a non-finite gradient
         # without a predicate and a select (two more operations per moment and leaf).
         zero = jax.lax.sub(g, g)

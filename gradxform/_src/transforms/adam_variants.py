@@ -37,7 +37,7 @@ def _saturating_max(v: Any, v_max: Any) -> Any:
 
     def leaf(x, m):
         m = jnp.real(m)
-        return jnp.minimum(jnp.maximum(m, x), jnp.finfo(m.dtype).max)
+        return numerics.saturate(jnp.maximum(m, x), jnp.finfo(m.dtype).max)
 
     return jax.tree.map(leaf, v, v_max)
 

@@ -248,10 +248,11 @@ def scale_by_sm3(
     def covers(v):
         if v.ndim < 2:
             return [v]
-        # initial=0: nu >= 0, so it changes no max, and an axis of length 0 elsewhere
-        # (shape (2, 0, 2)) leaves the other covers at 0 instead of failing.
+        # An axis of length 0 elsewhere (shape (2, 0, 2)) leaves the other covers at 0
+        # instead of failing (nu >= 0). Only then: a max with 0 is one more pass.
+        initial = 0.0 if v.size == 0 else None
         return [
-            jnp.max(v, axis=tuple(a for a in range(v.ndim) if a != r), initial=0.0)
+            jnp.max(v, axis=tuple(a for a in range(v.ndim) if a != r), initial=initial)
             for r in range(v.ndim)
         ]
 

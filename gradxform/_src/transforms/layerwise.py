@@ -135,11 +135,11 @@ def scale_by_novograd(
 
         def new_nu(g, v):
             sq = jnp.linalg.norm(g) ** 2
-            new = jnp.where(first, sq, (1 - b2) * sq + b2 * v)
-            # ||g||^2 of a huge finite gradient overflows: saturate, so the state stays
-            # finite (non-finite gradients still propagate).
-            top = jnp.finfo(v.dtype).max
-            new = jnp.where(jnp.all(jnp.isfinite(g)), jnp.minimum(new, top), new)
+            # a complex-typed state holds a real moment: its imaginary part is 0
+            new = jnp.where(first, sq, (1 - b2) * sq + b2 * jnp.real(v))
+            # ||g||^2 of a huge gradient overflows: saturate, as every second moment, so
+            # the state stays finite. A NaN stays; an infinite g stays in the step.
+            new = numerics.saturate(new, jnp.finfo(v.dtype).max)
             return new.astype(v.dtype)
 
         nu = jax.tree.map(new_nu, updates, state.nu)

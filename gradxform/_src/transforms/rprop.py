@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 
 from gradxform import tree as tree_ops
-from gradxform._src import base, validate
+from gradxform._src import base, numerics, validate
 
 
 class ScaleByRpropState(NamedTuple):
@@ -84,15 +84,15 @@ def scale_by_rprop(
         del params, extra
         base.check_same_structure(updates, state.step_sizes, "step sizes")
         agreement = jax.tree.map(lambda g, prev: jnp.sign(g) * prev, updates, state.prev_sign)
-        step_sizes = jax.tree.map(
-            lambda s, step: jnp.clip(
-                step * jnp.where(s > 0, eta_plus, jnp.where(s < 0, eta_minus, 1.0)),
-                min_step_size,
-                max_step_size,
-            ).astype(step.dtype),
-            agreement,
-            state.step_sizes,
-        )
+
+        def new_step_size(s, step):
+            x = step * jnp.where(s > 0, eta_plus, jnp.where(s < 0, eta_minus, 1.0))
+            # clip(x, lo, hi) as selects: XLA would recompute a clip (effectively unary)
+            # in the step's loop and copy the donated step sizes to keep the old ones.
+            x = jnp.where(x < min_step_size, min_step_size, x)
+            return numerics.saturate(x, max_step_size).astype(step.dtype)
+
+        step_sizes = jax.tree.map(new_step_size, agreement, state.step_sizes)
         # After a sign change the gradient counts as 0: no move now, no comparison next.
         sign = jax.tree.map(
             lambda s, g: jnp.where(s < 0, jnp.zeros_like(g), jnp.sign(g)), agreement, updates
