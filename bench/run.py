@@ -88,8 +88,12 @@ def _git_commit() -> str | None:
 
 
 def _selected(only: list[str] | None, workload: str, optimizer: str) -> bool:
+    """Whether ``workload/optimizer`` contains one of ``only`` (all when None); a token
+    ending in ``$`` must end the name (``one_leaf/adam$`` is Adam, not AdamW)."""
     key = f"{workload}/{optimizer}"
-    return not only or any(tok in key for tok in only)
+    return not only or any(
+        key.endswith(tok[:-1]) if tok.endswith("$") else tok in key for tok in only
+    )
 
 
 def prepare(name, build, apply_updates, hold, case, params, grads):
@@ -378,9 +382,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument(
         "--only",
         default=None,
-        help="comma-separated substrings of 'workload/optimizer' to run "
-        "(e.g. 'adam,small_leaves/'; 'preconditioners', or 'transformer/shampoo' and so on, "
-        "for the preconditioners section)",
+        help="comma-separated substrings of 'workload/optimizer' to run, '$' at the end "
+        "anchoring one there (e.g. 'adam,small_leaves/', 'one_leaf/adam$'; 'preconditioners', "
+        "or 'transformer/shampoo' and so on, for the preconditioners section)",
     )
     parser.add_argument("--repeats", type=int, default=None, help="timed rounds per case")
     parser.add_argument(

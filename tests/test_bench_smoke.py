@@ -26,7 +26,7 @@ def test_quick_run_writes_expected_json(tmp_path, float32):
         [
             "--quick",
             "--only",
-            "one_leaf/adam",
+            "one_leaf/adam$",
             "--repeats",
             "2",
             "--no-compile",
@@ -40,11 +40,8 @@ def test_quick_run_writes_expected_json(tmp_path, float32):
     assert result["meta"]["quick"]
     assert result["meta"]["device"]
     assert result["probe"]["gbps"] > 0
-    # "one_leaf/adam" selects Adam and AdamW (substrings of "workload/optimizer").
-    assert {(r["workload"], r["optimizer"]) for r in result["results"]} == {
-        ("one_leaf", "adam"),
-        ("one_leaf", "adamw"),
-    }
+    # "one_leaf/adam$" selects Adam alone (without "$", AdamW too: substrings).
+    assert {(r["workload"], r["optimizer"]) for r in result["results"]} == {("one_leaf", "adam")}
     for row in result["results"]:
         assert row["traffic_bytes"] > 0
         assert row["min_state_bytes"] > 0
@@ -58,8 +55,7 @@ def test_quick_run_writes_expected_json(tmp_path, float32):
             assert fresh is None if sys.platform == "win32" else fresh >= 0, fresh
             # The floor step (no optimizer) is the one contender without state.
             assert (rec["state_bytes"] == 0) == (name == run.FLOOR), name
-        if row["optimizer"] == "adam":
-            assert run.FLOOR in row["contenders"]
+        assert run.FLOOR in row["contenders"]  # beside Adam
         assert row["ratio"]["gradxform"] > 0
         # optax's step in a second process: the A/A row, the same program, with its spread.
         replica, first = row["contenders"][run.REPLICA], row["contenders"]["optax"]
@@ -70,6 +66,21 @@ def test_quick_run_writes_expected_json(tmp_path, float32):
             lo, hi = row["ratio_ci95"][name]
             assert 0 < lo <= row["ratio"][name] <= hi, name
         assert set(row["ratio_quartiles"]) == set(row["contenders"]) - {"optax"}
+
+
+def test_only_selects_by_substring_or_anchored_at_the_end():
+    def chosen(only):
+        return [
+            k
+            for k in ("one_leaf/adam", "one_leaf/adamw", "transformer/adam")
+            if run._selected(only, *k.split("/"))
+        ]
+
+    assert chosen(None) == ["one_leaf/adam", "one_leaf/adamw", "transformer/adam"]
+    assert chosen(["one_leaf/adam"]) == ["one_leaf/adam", "one_leaf/adamw"]
+    assert chosen(["one_leaf/adam$"]) == ["one_leaf/adam"]
+    assert chosen(["adam$"]) == ["one_leaf/adam", "transformer/adam"]
+    assert chosen(["adamw$", "transformer/"]) == ["one_leaf/adamw", "transformer/adam"]
 
 
 def test_quick_compile_section(float32):
