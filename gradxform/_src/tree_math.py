@@ -432,10 +432,11 @@ def _saturating(
     - Where no finite ``g`` can overflow (``_stays_finite``: Adam's first moment in
       float32) the update is the plain formula: an infinite ``g`` leaves it infinite.
     - Where only the top can be passed (a nonnegative power, ``decay`` in ``[0, 1]``:
-      every second moment) the bound is ``new > top ? top : new``, which keeps a NaN: the square
-      of an infinite ``g`` saturates like any other overflow. It stays visible in what
-      the moment divides, ``g`` or a first moment (left infinite, or NaN by the bound
-      below), so the step is not finite and ``apply_if_finite`` sees it.
+      every second moment) the bound is ``new > top ? top : new`` (``numerics.saturate``),
+      which keeps a NaN: the square of an infinite ``g`` saturates like any other
+      overflow. It stays visible in what the moment divides, ``g`` or a first moment
+      (left infinite, or NaN by the bound below), so the step is not finite and
+      ``apply_if_finite`` sees it.
     - Else, and for every other ``f``: ``clamp(-top, new, top) + (g - g)``, the
       ``g - g`` being 0 for finite ``g`` and NaN otherwise, so that a saturated first
       moment cannot turn an infinite gradient into a finite step.
@@ -482,11 +483,10 @@ def _saturating(
         # The stored moment has m's dtype: saturate there, so storing it stays finite.
         # The bound as a NumPy scalar: a literal of the program, no device array per leaf.
         top = np.asarray(jnp.finfo(m_dtype).max, new.dtype)
-        # lax.clamp rather than jnp.clip, a jitted function: each call site would be a
-        # nested call in the traced program, which tracing and compiling pay for.
-        # lax.min, lax.sub and lax.add on operands of one dtype: the jnp operators would
-        # each trace as a nested jitted call, per moment and leaf (a third of the
-        # tracing time of Adam's moments on a tree of 1000 leaves).
+        # lax operations on operands of one dtype throughout (saturate's as well): the
+        # jnp operators would each trace as a nested jitted call, per moment and leaf (a
+        # third of the tracing time of Adam's moments on a tree of 1000 leaves), and
+        # jnp.clip is a jitted function too.
         if one_sided:  # saturate: computed once, never copied (see there)
             bounded = saturate(new, top)
             return bounded if bounded.dtype == dtype else bounded.astype(dtype)
