@@ -246,19 +246,33 @@ def norm(tree: Any, ord: int | str | None = 2, squared: bool = False) -> jax.Arr
     return jnp.square(out) if squared else out
 
 
-def _zeros_following(x: Any, dtype: Any = None) -> jax.Array:
-    """Zeros shaped like ``x`` that, under ``jit``, carry ``x``'s sharding.
+def _reading(x: Any, dtype: Any) -> jax.Array:
+    """``+0`` shaped like ``x`` in ``dtype``, computed from ``x``.
 
     ``jnp.zeros_like`` of a traced ``x`` is a broadcast constant, which sharding
-    propagation on an ``Auto`` mesh leaves unsharded (or on one device). ``0 * (x == x)``
-    reads ``x``, so it takes ``x``'s layout; it is +0 for every ``x``, inf and NaN
-    included (``0 * x`` would be NaN there), and XLA does not fold a float product with
-    zero away. Concrete arrays already keep their sharding under ``jnp.zeros_like``.
+    propagation on an ``Auto`` mesh leaves unsharded (or on one device). A value that
+    reads ``x`` takes ``x``'s layout: ``(x == x) * 0`` is ``+0`` for every ``x``, inf and
+    NaN included (``0 * x`` would be NaN there), and XLA does not fold a float
+    product with zero away. Three lax operations a leaf (``jnp``'s would add broadcasts
+    of the constants, and an ``init`` over many leaves traces and compiles them all).
     """
-    zeros = jnp.zeros_like(x, dtype=dtype)
+    ones = jax.lax.convert_element_type(jax.lax.eq(x, x), dtype)
+    return jax.lax.mul(ones, np.zeros((), dtype))
+
+
+def _is_zero(value: Any) -> bool:
+    """Whether ``value`` is a concrete real zero (either sign)."""
+    if isinstance(value, jax.core.Tracer) or np.iscomplexobj(value):
+        return False
+    return bool(np.asarray(value) == 0)
+
+
+def _zeros_following(x: Any, dtype: Any = None) -> jax.Array:
+    """Zeros shaped like ``x`` that, under ``jit``, carry ``x``'s sharding (``_reading``).
+    Concrete arrays already keep their sharding under ``jnp.zeros_like``."""
     if not isinstance(x, jax.core.Tracer):
-        return zeros
-    return zeros * (x == x).astype(zeros.dtype)
+        return jnp.zeros_like(x, dtype=dtype)
+    return _reading(x, jnp.dtype(x.dtype if dtype is None else dtype))
 
 
 def zeros_like(tree: Any, dtype: Any = None) -> Any:
@@ -301,8 +315,16 @@ def full_like(tree: Any, fill_value: jax.typing.ArrayLike, dtype: Any = None) ->
     """
 
     def leaf(x):
-        full = jnp.full_like(x, fill_value, dtype=dtype)
-        return full + _zeros_following(x, dtype) if isinstance(x, jax.core.Tracer) else full
+        if not isinstance(x, jax.core.Tracer):
+            return jnp.full_like(x, fill_value, dtype=dtype)
+        dt = jnp.dtype(x.dtype if dtype is None else dtype)
+        if np.ndim(fill_value) != 0:
+            return jnp.full_like(x, fill_value, dtype=dt) + _reading(x, dt)
+        if _is_zero(fill_value):  # ``-0 + 0`` is ``+0``: a signed zero is negated instead
+            zeros = _reading(x, dt)
+            negate = np.signbit(fill_value) and not jnp.issubdtype(dt, jnp.complexfloating)
+            return jax.lax.neg(zeros) if negate else zeros
+        return jax.lax.add(_reading(x, dt), jax.lax.full((), fill_value, dt))
 
     return jax.tree.map(leaf, tree)
 
