@@ -260,13 +260,6 @@ def _reading(x: Any, dtype: Any) -> jax.Array:
     return jax.lax.mul(ones, np.zeros((), dtype))
 
 
-def _is_zero(value: Any) -> bool:
-    """Whether ``value`` is a concrete real zero (either sign)."""
-    if isinstance(value, jax.core.Tracer) or np.iscomplexobj(value):
-        return False
-    return bool(np.asarray(value) == 0)
-
-
 def _zeros_following(x: Any, dtype: Any = None) -> jax.Array:
     """Zeros shaped like ``x`` that, under ``jit``, carry ``x``'s sharding (``_reading``).
     Concrete arrays already keep their sharding under ``jnp.zeros_like``."""
@@ -320,9 +313,11 @@ def full_like(tree: Any, fill_value: jax.typing.ArrayLike, dtype: Any = None) ->
         dt = jnp.dtype(x.dtype if dtype is None else dtype)
         if np.ndim(fill_value) != 0:
             return jnp.full_like(x, fill_value, dtype=dt) + _reading(x, dt)
-        if _is_zero(fill_value):  # ``-0 + 0`` is ``+0``: a signed zero is negated instead
+        fill = _concrete_scalar(fill_value)
+        if fill is not None and not np.iscomplexobj(fill) and fill == 0:
+            # ``-0 + 0`` is ``+0``: a signed zero is negated instead
             zeros = _reading(x, dt)
-            negate = np.signbit(fill_value) and not jnp.issubdtype(dt, jnp.complexfloating)
+            negate = np.signbit(fill) and not jnp.issubdtype(dt, jnp.complexfloating)
             return jax.lax.neg(zeros) if negate else zeros
         return jax.lax.add(_reading(x, dt), jax.lax.full((), fill_value, dt))
 
