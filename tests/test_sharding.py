@@ -188,6 +188,11 @@ def _check_restore_checkpoint_into_sharded_layout(summary):
         assert out["diff"] <= TOL, (name, out["diff"])
 
 
+def _check_fills_follow_params_bit_for_bit(summary):
+    assert "fills" in summary, summary["errors"].get("fills")
+    assert summary["fills"] == [], summary["fills"]
+
+
 @pytest.mark.slow
 def test_sharded_state_on_8_devices():
     """One subprocess (JAX start-up and compiles are the cost), every check on its summary.
@@ -203,6 +208,7 @@ def test_sharded_state_on_8_devices():
         _check_partition_state_numerics_and_layout,
         _check_partition_state_memory_drops_by_axis_size,
         _check_restore_checkpoint_into_sharded_layout,
+        _check_fills_follow_params_bit_for_bit,
     ]
     failures = []
     for check in checks:

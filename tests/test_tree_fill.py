@@ -1,6 +1,7 @@
 """``gx.tree.zeros_like`` / ``ones_like`` / ``full_like`` under ``jit`` equal NumPy's fill,
-bit for bit (signed zeros, inf and NaN fills, every dtype), although under ``jit`` they
-are computed from the leaf so that they take its sharding."""
+bit for bit (signed zeros, inf and NaN fills, every dtype). On one device they are
+``jnp.full_like``; on several, the same fills tied to the leaf's sharding are checked on
+8 devices by tests/test_sharding.py."""
 
 import jax
 import jax.numpy as jnp

@@ -14,6 +14,8 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.experimental.shard_alike import shard_alike
+from jax.extend.backend import backends
 
 from gradxform._src.numerics import abs_sq, saturate
 
@@ -246,26 +248,43 @@ def norm(tree: Any, ord: int | str | None = 2, squared: bool = False) -> jax.Arr
     return jnp.square(out) if squared else out
 
 
-def _reading(x: Any, dtype: Any) -> jax.Array:
-    """``+0`` shaped like ``x`` in ``dtype``, computed from ``x``.
+def _laid_like(x: Any, value: jax.Array) -> jax.Array:
+    """``value`` (shaped like the traced ``x``) placed as ``x`` is.
 
-    ``jnp.zeros_like`` of a traced ``x`` is a broadcast constant, which sharding
-    propagation on an ``Auto`` mesh leaves unsharded (or on one device). A value that
-    reads ``x`` takes ``x``'s layout: ``(x == x) * 0`` is ``+0`` for every ``x``, inf and
-    NaN included (``0 * x`` would be NaN there), and XLA does not fold a float
-    product with zero away. Three lax operations a leaf (``jnp``'s would add broadcasts
-    of the constants, and an ``init`` over many leaves traces and compiles them all).
+    Under ``jit`` on an ``Auto`` mesh a new array (``jnp.zeros_like`` of a tracer is a
+    broadcast constant) is left unsharded by sharding propagation. ``shard_alike`` puts
+    ``value`` in ``x``'s sharding group, which propagation honours and the compiler then
+    drops: ``value`` is not computed from ``x``, so the fill stays exact (a ``-0``, an inf
+    or a NaN fill is what it says) and each leaf compiles to a broadcast, as optax's
+    ``init`` does. On an ``Explicit`` mesh ``jnp.full_like`` already carries ``x``'s
+    sharding in its type.
     """
-    ones = jax.lax.convert_element_type(jax.lax.eq(x, x), dtype)
-    return jax.lax.mul(ones, np.zeros((), dtype))
+    _, out = shard_alike(x, value)
+    return out
 
 
-def _zeros_following(x: Any, dtype: Any = None) -> jax.Array:
-    """Zeros shaped like ``x`` that, under ``jit``, carry ``x``'s sharding (``_reading``).
-    Concrete arrays already keep their sharding under ``jnp.zeros_like``."""
-    if not isinstance(x, jax.core.Tracer):
-        return jnp.zeros_like(x, dtype=dtype)
-    return _reading(x, jnp.dtype(x.dtype if dtype is None else dtype))
+def _one_device() -> bool:
+    """Whether every backend has a single device (across all processes): then every
+    array is on it, and a new array needs no tie to its parameter's layout."""
+    return all(client.device_count() == 1 for client in backends().values())
+
+
+def _fill_following(tree: Any, fill_value: Any, dtype: Any) -> Any:
+    """``fill_value`` shaped like every leaf in ``dtype`` (``None``: the leaf's), laid out
+    like the leaf under ``jit`` as well as outside it (where ``jnp.full_like`` keeps it)."""
+    follow = not _one_device()
+
+    def leaf(x):
+        if not isinstance(x, jax.core.Tracer):
+            return jnp.full_like(x, fill_value, dtype=dtype)
+        if np.ndim(fill_value) == 0:
+            filled = jnp.full_like(x, fill_value, dtype=dtype)
+        else:  # full_like would lay a broadcast array out as the fill, not as x
+            value = jnp.asarray(fill_value, dtype=x.dtype if dtype is None else dtype)
+            filled = jnp.broadcast_to(value, x.shape, out_sharding=jax.typeof(x).sharding)
+        return _laid_like(x, filled) if follow else filled
+
+    return jax.tree.map(leaf, tree)
 
 
 def zeros_like(tree: Any, dtype: Any = None) -> Any:
@@ -279,7 +298,7 @@ def zeros_like(tree: Any, dtype: Any = None) -> Any:
     Returns:
         A tree of the same structure.
     """
-    return jax.tree.map(lambda x: _zeros_following(x, dtype), tree)
+    return _fill_following(tree, 0, dtype)
 
 
 def ones_like(tree: Any, dtype: Any = None) -> Any:
@@ -300,28 +319,14 @@ def full_like(tree: Any, fill_value: jax.typing.ArrayLike, dtype: Any = None) ->
 
     Args:
         tree: the tree whose leaves give shapes, dtypes and shardings.
-        fill_value: the value of every element, a number or a scalar array.
+        fill_value: the value of every element, a number or an array broadcastable to
+            every leaf.
         dtype: the dtype of every new leaf; ``None`` (default) keeps each leaf's.
 
     Returns:
         A tree of the same structure.
     """
-
-    def leaf(x):
-        if not isinstance(x, jax.core.Tracer):
-            return jnp.full_like(x, fill_value, dtype=dtype)
-        dt = jnp.dtype(x.dtype if dtype is None else dtype)
-        if np.ndim(fill_value) != 0:
-            return jnp.full_like(x, fill_value, dtype=dt) + _reading(x, dt)
-        fill = _concrete_scalar(fill_value)
-        if fill is not None and not np.iscomplexobj(fill) and fill == 0:
-            # ``-0 + 0`` is ``+0``: a signed zero is negated instead
-            zeros = _reading(x, dt)
-            negate = np.signbit(fill) and not jnp.issubdtype(dt, jnp.complexfloating)
-            return jax.lax.neg(zeros) if negate else zeros
-        return jax.lax.add(_reading(x, dt), jax.lax.full((), fill_value, dt))
-
-    return jax.tree.map(leaf, tree)
+    return _fill_following(tree, fill_value, dtype)
 
 
 def cast(tree: Any, dtype: Any) -> Any:

@@ -19,6 +19,8 @@ op-by-op run on one device; for the others the update is traced, not compiled
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import os
 import sys
@@ -386,6 +388,55 @@ def check_zero_memory():
     return out
 
 
+def _full(fill, tree, dtype):
+    return gx.tree.full_like(tree, fill, dtype)
+
+
+def check_fills(mesh_a, mesh_e):
+    """``gx.tree.zeros_like`` / ``full_like`` under plain ``jit``, on both meshes: each
+    fill equal to NumPy's bit for bit (signed zeros, inf and NaN fills; a traced fill;
+    an array fill) and laid out as its leaf. Returns the mismatches found."""
+    import jax.numpy as jnp
+
+    fills = [0.0, -0.0, 1.0, -2.5, np.inf, np.nan]
+    dtypes = [np.float32, np.float64, jnp.bfloat16, np.complex64, np.int32]
+    bad = []
+    for mesh in (mesh_a, mesh_e):
+        params = {
+            "w": jax.device_put(
+                np.ones((8, 6), np.float32), NamedSharding(mesh, P("data", "model"))
+            ),
+            "b": jax.device_put(np.ones((6,), np.float32), NamedSharding(mesh, P("model"))),
+            "s": jax.device_put(np.ones((), np.float32), NamedSharding(mesh, P())),
+        }
+        runs = [("zeros", None, lambda t, dt: gx.tree.zeros_like(t, dt), None)]
+        runs += [(f"full {f!r}", f, functools.partial(_full, f), None) for f in fills]
+        row = np.array([-0.0, 1.0, np.inf, -np.inf, 2.5, 0.0], np.float32)  # not for 0-d "s"
+        runs.append(("array", row, functools.partial(_full, row), None))
+        runs.append(("traced 7", 7.0, lambda t, dt, v: gx.tree.full_like(t, v, dt), 7.0))
+        # the Auto mesh with no mesh in context: the layout comes from the params alone
+        explicit = mesh is mesh_e
+        where = "Explicit" if explicit else "Auto"
+        with jax.set_mesh(mesh) if explicit else contextlib.nullcontext():
+            for label, fill, fn, traced in runs:
+                for dt in dtypes:
+                    want_fill = 0.0 if fill is None else fill
+                    if dt is np.int32 and not np.all(np.isfinite(want_fill)):
+                        continue
+                    tree = {k: v for k, v in params.items() if np.ndim(want_fill) <= v.ndim}
+                    args = (tree,) if traced is None else (tree, traced)
+                    out = jax.jit(lambda *a, fn=fn, dt=dt: fn(a[0], dt, *a[1:]))(*args)
+                    for k, x in out.items():
+                        want = np.full(params[k].shape, want_fill, dt)
+                        got = np.asarray(x)
+                        same = got.dtype == want.dtype and got.tobytes() == want.tobytes()
+                        if not same:
+                            bad.append(f"{where} {label} {np.dtype(dt).name} {k}: values")
+                        if not x.sharding.is_equivalent_to(params[k].sharding, x.ndim):
+                            bad.append(f"{where} {label} {np.dtype(dt).name} {k}: {x.sharding}")
+    return bad
+
+
 def main():
     t0 = time.perf_counter()
     assert len(jax.devices()) == 8, jax.devices()
@@ -421,6 +472,10 @@ def main():
         summary["zero_memory"] = check_zero_memory()
     except Exception:  # noqa: BLE001 - reported to the test, which fails naming it
         summary["errors"]["zero_memory"] = traceback.format_exc(limit=-6)
+    try:
+        summary["fills"] = check_fills(mesh_a, mesh_e)
+    except Exception:  # noqa: BLE001 - reported to the test, which fails naming it
+        summary["errors"]["fills"] = traceback.format_exc(limit=-6)
     summary["seconds"] = round(time.perf_counter() - t0, 1)
     print("SUMMARY " + json.dumps(summary))
 
