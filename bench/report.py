@@ -95,6 +95,8 @@ def table(result: dict) -> str:
             lines.append(
                 f"  {name:<20} {c['median_s']:7.2f} s  (lower {c['lower_s']:.2f} s, "
                 f"compile {c['compile_s']:.2f} s)  ratio {_fmt(comp['ratio'].get(name), '.2f')}"
+                f"   init {c['init_s']:.2f} s, ratio "
+                f"{_fmt(comp.get('init_ratio', {}).get(name), '.2f')}"
             )
     lines += [
         "",
@@ -226,13 +228,14 @@ def markdown(result: dict) -> str:
                 f"({comp['leaves']} leaves), median of {comp['repeats']}:"
             ),
             "",
-            "| contender | seconds | ratio |",
-            "|---|---:|---:|",
+            "| contender | step s | ratio | init s | ratio |",
+            "|---|---:|---:|---:|---:|",
         ]
         for name, c in comp["contenders"].items():
             if c.get("status", "ok") == "ok":
                 lines.append(
-                    f"| {name} | {c['median_s']:.1f} | {_fmt(comp['ratio'].get(name), '.2f')} |"
+                    f"| {name} | {c['median_s']:.1f} | {_fmt(comp['ratio'].get(name), '.2f')} "
+                    f"| {c['init_s']:.2f} | {_fmt(comp.get('init_ratio', {}).get(name), '.2f')} |"
                 )
     section = result.get("preconditioners")
     if section:

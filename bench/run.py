@@ -265,15 +265,24 @@ def compile_named(workload: str, case_name: str, contender: str, quick: bool) ->
         _, lower_s, compile_s = timing.compile_step(
             timing.make_step(tx, apply_updates), held, state, grads
         )
+        # the init a first training call also compiles; after the step, which stays the
+        # first program compiled in the process
+        _, init_lower_s, init_compile_s = timing.compile_step(jax.jit(tx.init), held)
     except Exception as e:  # noqa: BLE001 -- recorded as this contender's status; the rest go on
         return {"status": f"error: {type(e).__name__}: {e}"[:200]}
-    return {"status": "ok", "lower_s": lower_s, "compile_s": compile_s}
+    return {
+        "status": "ok",
+        "lower_s": lower_s,
+        "compile_s": compile_s,
+        "init_s": init_lower_s + init_compile_s,
+    }
 
 
 def run_compile(case, workload: str, quick: bool, repeats: int) -> dict:
     """Trace + lower + compile of each contender's step, each time in a fresh process
     (the step is the first compiled there; see ``bench.workers``), alternating
-    contenders, ``repeats`` times."""
+    contenders, ``repeats`` times; then, in the same process, of its ``init``
+    (``init_s``, ``init_ratio``)."""
     params, _ = workloads.make(workload, quick)
     out = {
         "optimizer": case.name,
@@ -282,6 +291,7 @@ def run_compile(case, workload: str, quick: bool, repeats: int) -> dict:
         "repeats": repeats,
         "contenders": {},
         "ratio": {},
+        "init_ratio": {},
     }
     samples: dict[str, list] = {}
     names = [*contenders(), FLOOR]
@@ -293,20 +303,24 @@ def run_compile(case, workload: str, quick: bool, repeats: int) -> dict:
             if got["status"] != "ok":
                 out["contenders"][name] = got
                 continue
-            samples.setdefault(name, []).append((got["lower_s"], got["compile_s"]))
+            samples.setdefault(name, []).append((got["lower_s"], got["compile_s"], got["init_s"]))
     for name, s in samples.items():
-        totals = [a + b for a, b in s]
+        totals = [a + b for a, b, _ in s]
         out["contenders"][name] = {
             "status": "ok",
             "median_s": statistics.median(totals),
-            "lower_s": statistics.median(a for a, _ in s),
-            "compile_s": statistics.median(b for _, b in s),
+            "lower_s": statistics.median(a for a, _, _ in s),
+            "compile_s": statistics.median(b for _, b, _ in s),
             "samples_s": totals,
+            "init_s": statistics.median(c for _, _, c in s),
+            "init_samples_s": [c for _, _, c in s],
         }
-    ref = out["contenders"].get("optax", {}).get("median_s")
+    ref = out["contenders"].get("optax", {})
     for name, rec in out["contenders"].items():
-        if name != "optax" and ref and rec.get("median_s"):
-            out["ratio"][name] = rec["median_s"] / ref
+        if name == "optax" or rec.get("status") != "ok" or ref.get("status") != "ok":
+            continue
+        out["ratio"][name] = rec["median_s"] / ref["median_s"]
+        out["init_ratio"][name] = rec["init_s"] / ref["init_s"]
     return out
 
 

@@ -88,6 +88,8 @@ def test_quick_compile_section(float32):
     assert comp["leaves"] > 1
     assert comp["contenders"]["optax"]["median_s"] > 0
     assert comp["ratio"]["gradxform"] > 0
+    assert comp["contenders"]["optax"]["init_s"] > 0
+    assert comp["init_ratio"]["gradxform"] > 0
 
 
 def test_quick_train_step_comparison_runs(float32):
