@@ -85,7 +85,8 @@ def table(result: dict) -> str:
             "",
             (
                 f"compile time, {comp['optimizer']} on {comp['workload']} "
-                f"({comp['leaves']} leaves), trace+lower+compile, median of {comp['repeats']}:"
+                f"({comp['leaves']} leaves), trace+lower+compile, median of {comp['repeats']} "
+                "(ratio: median of the repeats' ratios to optax):"
             ),
         ]
         for name, c in comp["contenders"].items():
@@ -225,7 +226,8 @@ def markdown(result: dict) -> str:
             (
                 f"Compile time (trace + lower + compile), {comp['optimizer']} "
                 f"on {comp['workload']} "
-                f"({comp['leaves']} leaves), median of {comp['repeats']}:"
+                f"({comp['leaves']} leaves), median of {comp['repeats']} fresh processes "
+                "(ratio: median of the repeats' ratios to optax):"
             ),
             "",
             "| contender | step s | ratio | init s | ratio |",
@@ -326,7 +328,8 @@ def summary_markdown(result: dict) -> str:
         ]
         lines += [
             "",
-            f"Compile time (trace + lower + compile, median of {comp['repeats']}) of "
+            f"Compile time (trace + lower + compile, median of {comp['repeats']}; ratio: median "
+            "of the repeats' ratios to optax) of "
             f"{comp['optimizer']} on {comp['workload']} ({comp['leaves']} leaves): "
             + ", ".join(parts)
             + ".",

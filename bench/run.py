@@ -282,7 +282,7 @@ def run_compile(case, workload: str, quick: bool, repeats: int) -> dict:
     """Trace + lower + compile of each contender's step, each time in a fresh process
     (the step is the first compiled there; see ``bench.workers``), alternating
     contenders, ``repeats`` times; then, in the same process, of its ``init``
-    (``init_s``, ``init_ratio``)."""
+    (``init_s``, ``init_ratio``). Ratios are medians of repeat-by-repeat ratios to optax."""
     params, _ = workloads.make(workload, quick)
     out = {
         "optimizer": case.name,
@@ -315,12 +315,18 @@ def run_compile(case, workload: str, quick: bool, repeats: int) -> dict:
             "init_s": statistics.median(c for _, _, c in s),
             "init_samples_s": [c for _, _, c in s],
         }
+    # Compile times drift over a run (one optax program: 13.6 s in the first repeats, 19.2 s
+    # in the last, in one run), so, as the step table does, a ratio pairs each repeat's
+    # contender with that repeat's optax, run beside it, and takes the median (a contender
+    # that failed stops there, so its samples are the first repeats').
     ref = out["contenders"].get("optax", {})
     for name, rec in out["contenders"].items():
         if name == "optax" or rec.get("status") != "ok" or ref.get("status") != "ok":
             continue
-        out["ratio"][name] = rec["median_s"] / ref["median_s"]
-        out["init_ratio"][name] = rec["init_s"] / ref["init_s"]
+        for key, field in (("ratio", "samples_s"), ("init_ratio", "init_samples_s")):
+            pairs = [a / b for a, b in zip(rec[field], ref[field], strict=False)]
+            out[key][name] = statistics.median(pairs)
+            rec[key + "_by_repeat"] = pairs
     return out
 
 
