@@ -275,13 +275,17 @@ def _fill_following(tree: Any, fill_value: Any, dtype: Any) -> Any:
     follow = not _one_device()
 
     def leaf(x):
+        # full_like lays an array fill out as the fill, not as x (a scalar fill, as x)
+        array_fill = np.ndim(fill_value) != 0
         if not isinstance(x, jax.core.Tracer):
-            return jnp.full_like(x, fill_value, dtype=dtype)
-        if np.ndim(fill_value) == 0:
             filled = jnp.full_like(x, fill_value, dtype=dtype)
-        else:  # full_like would lay a broadcast array out as the fill, not as x
+            placed = array_fill and isinstance(x, jax.Array)
+            return jax.device_put(filled, x.sharding) if placed else filled
+        if array_fill:
             value = jnp.asarray(fill_value, dtype=x.dtype if dtype is None else dtype)
             filled = jnp.broadcast_to(value, x.shape, out_sharding=jax.typeof(x).sharding)
+        else:
+            filled = jnp.full_like(x, fill_value, dtype=dtype)
         return _laid_like(x, filled) if follow else filled
 
     return jax.tree.map(leaf, tree)

@@ -20,7 +20,6 @@ op-by-op run on one device; for the others the update is traced, not compiled
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
 import os
 import sys
@@ -388,17 +387,15 @@ def check_zero_memory():
     return out
 
 
-def _full(fill, tree, dtype):
-    return gx.tree.full_like(tree, fill, dtype)
-
-
 def check_fills(mesh_a, mesh_e):
-    """``gx.tree.zeros_like`` / ``full_like`` under plain ``jit``, on both meshes: each
-    fill equal to NumPy's bit for bit (signed zeros, inf and NaN fills; a traced fill;
-    an array fill) and laid out as its leaf. Returns the mismatches found."""
+    """``gx.tree.zeros_like`` / ``full_like`` under plain ``jit`` and outside it, on both
+    meshes: each fill equal to NumPy's bit for bit (signed zeros, inf and NaN fills; a
+    traced fill; an array fill) and laid out as its leaf. Returns the mismatches found."""
     import jax.numpy as jnp
 
-    fills = [0.0, -0.0, 1.0, -2.5, np.inf, np.nan]
+    row = np.array([-0.0, 1.0, np.inf, -np.inf, 2.5, 0.0], np.float32)  # not for 0-d "s"
+    fills = {repr(f): f for f in (0.0, -0.0, 1.0, -2.5, np.inf, np.nan)}
+    fills["array"] = row
     dtypes = [np.float32, np.float64, jnp.bfloat16, np.complex64, np.int32]
     bad = []
     for mesh in (mesh_a, mesh_e):
@@ -409,31 +406,37 @@ def check_fills(mesh_a, mesh_e):
             "b": jax.device_put(np.ones((6,), np.float32), NamedSharding(mesh, P("model"))),
             "s": jax.device_put(np.ones((), np.float32), NamedSharding(mesh, P())),
         }
-        runs = [("zeros", None, lambda t, dt: gx.tree.zeros_like(t, dt), None)]
-        runs += [(f"full {f!r}", f, functools.partial(_full, f), None) for f in fills]
-        row = np.array([-0.0, 1.0, np.inf, -np.inf, 2.5, 0.0], np.float32)  # not for 0-d "s"
-        runs.append(("array", row, functools.partial(_full, row), None))
-        runs.append(("traced 7", 7.0, lambda t, dt, v: gx.tree.full_like(t, v, dt), 7.0))
-        # the Auto mesh with no mesh in context: the layout comes from the params alone
+        vectors = {k: v for k, v in params.items() if v.ndim}
         explicit = mesh is mesh_e
         where = "Explicit" if explicit else "Auto"
+
+        def all_fills(params, vectors, traced, dt):
+            out = {
+                "zeros": gx.tree.zeros_like(params, dt),
+                "traced 7": gx.tree.full_like(params, traced, dt),
+            }
+            for label, f in fills.items():
+                if dt is np.int32 and not np.all(np.isfinite(f)):
+                    continue
+                out[label] = gx.tree.full_like(vectors if label == "array" else params, f, dt)
+            return out
+
+        # the Auto mesh with no mesh in context: the layout comes from the params alone
         with jax.set_mesh(mesh) if explicit else contextlib.nullcontext():
-            for label, fill, fn, traced in runs:
-                for dt in dtypes:
-                    want_fill = 0.0 if fill is None else fill
-                    if dt is np.int32 and not np.all(np.isfinite(want_fill)):
-                        continue
-                    tree = {k: v for k, v in params.items() if np.ndim(want_fill) <= v.ndim}
-                    args = (tree,) if traced is None else (tree, traced)
-                    out = jax.jit(lambda *a, fn=fn, dt=dt: fn(a[0], dt, *a[1:]))(*args)
-                    for k, x in out.items():
-                        want = np.full(params[k].shape, want_fill, dt)
-                        got = np.asarray(x)
-                        same = got.dtype == want.dtype and got.tobytes() == want.tobytes()
-                        if not same:
-                            bad.append(f"{where} {label} {np.dtype(dt).name} {k}: values")
-                        if not x.sharding.is_equivalent_to(params[k].sharding, x.ndim):
-                            bad.append(f"{where} {label} {np.dtype(dt).name} {k}: {x.sharding}")
+            for dt in dtypes:
+                jitted = jax.jit(all_fills, static_argnums=3)(params, vectors, 7.0, dt)
+                eager = all_fills(params, vectors, 7.0, dt)
+                for how, got_all in (("jit", jitted), ("eager", eager)):
+                    for label, tree in got_all.items():
+                        fill = {"zeros": 0.0, "traced 7": 7.0, **fills}[label]
+                        for k, x in tree.items():
+                            want = np.full(params[k].shape, fill, dt)
+                            got = np.asarray(x)
+                            name = f"{where} {how} {label} {np.dtype(dt).name} {k}"
+                            if got.dtype != want.dtype or got.tobytes() != want.tobytes():
+                                bad.append(f"{name}: values")
+                            if not x.sharding.is_equivalent_to(params[k].sharding, x.ndim):
+                                bad.append(f"{name}: {x.sharding}")
     return bad
 
 
@@ -473,7 +476,9 @@ def main():
     except Exception:  # noqa: BLE001 - reported to the test, which fails naming it
         summary["errors"]["zero_memory"] = traceback.format_exc(limit=-6)
     try:
+        t = time.perf_counter()
         summary["fills"] = check_fills(mesh_a, mesh_e)
+        summary["timings"]["fills"] = round(time.perf_counter() - t, 2)
     except Exception:  # noqa: BLE001 - reported to the test, which fails naming it
         summary["errors"]["fills"] = traceback.format_exc(limit=-6)
     summary["seconds"] = round(time.perf_counter() - t0, 1)
