@@ -96,7 +96,7 @@ def table(result: dict) -> str:
             lines.append(
                 f"  {name:<20} {c['median_s']:7.2f} s  (lower {c['lower_s']:.2f} s, "
                 f"compile {c['compile_s']:.2f} s)  ratio {_fmt(comp['ratio'].get(name), '.2f')}"
-                f"   init {c['init_s']:.2f} s, ratio "
+                f"   init {_fmt(c.get('init_s'), '.2f')} s, ratio "
                 f"{_fmt(comp.get('init_ratio', {}).get(name), '.2f')}"
             )
     lines += [
@@ -237,7 +237,8 @@ def markdown(result: dict) -> str:
             if c.get("status", "ok") == "ok":
                 lines.append(
                     f"| {name} | {c['median_s']:.1f} | {_fmt(comp['ratio'].get(name), '.2f')} "
-                    f"| {c['init_s']:.2f} | {_fmt(comp.get('init_ratio', {}).get(name), '.2f')} |"
+                    f"| {_fmt(c.get('init_s'), '.2f')} "
+                    f"| {_fmt(comp.get('init_ratio', {}).get(name), '.2f')} |"
                 )
     section = result.get("preconditioners")
     if section:

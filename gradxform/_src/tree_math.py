@@ -273,10 +273,10 @@ def _fill_following(tree: Any, fill_value: Any, dtype: Any) -> Any:
     """``fill_value`` shaped like every leaf in ``dtype`` (``None``: the leaf's), laid out
     like the leaf under ``jit`` as well as outside it (where ``jnp.full_like`` keeps it)."""
     follow = not _one_device()
+    # full_like lays an array fill out as the fill, not as the leaf (a scalar fill, as it)
+    array_fill = np.ndim(fill_value) != 0
 
     def leaf(x):
-        # full_like lays an array fill out as the fill, not as x (a scalar fill, as x)
-        array_fill = np.ndim(fill_value) != 0
         if not isinstance(x, jax.core.Tracer):
             filled = jnp.full_like(x, fill_value, dtype=dtype)
             placed = array_fill and isinstance(x, jax.Array)
