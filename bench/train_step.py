@@ -88,8 +88,8 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     procs = {}
     try:
-        for k in range(args.processes):
-            for name in CONTENDERS:
+        for k, names in enumerate(workers.spawn_orders(list(CONTENDERS), args.processes)):
+            for name in names:
                 procs[f"{name}#{k}"] = workers.StepProcess(
                     "bench.train_step:prepare_named", name, args.quick
                 )

@@ -9,7 +9,7 @@ import sys
 import jax
 import pytest
 
-from bench import cases, preconditioners, run, workloads
+from bench import cases, preconditioners, run, timing, workers, workloads
 
 
 @pytest.fixture
@@ -81,6 +81,26 @@ def test_only_selects_by_substring_or_anchored_at_the_end():
     assert chosen(["one_leaf/adam$"]) == ["one_leaf/adam"]
     assert chosen(["adam$"]) == ["one_leaf/adam", "transformer/adam"]
     assert chosen(["adamw$", "transformer/"]) == ["one_leaf/adamw", "transformer/adam"]
+
+
+@pytest.mark.parametrize("processes", [2, 4])
+def test_spawn_orders_give_every_contender_the_same_mean_start_position(processes):
+    names = ["gradxform", "grouped", "packed", "optax", "floor"]
+    orders = workers.spawn_orders(names, processes)
+    assert len(orders) == processes
+    assert all(sorted(o) == sorted(names) for o in orders)
+    started = [name for order in orders for name in order]
+    mean_place = {n: sum(i for i, m in enumerate(started) if m == n) / processes for n in names}
+    assert len(set(mean_place.values())) == 1, mean_place
+
+
+def test_settled_heap_freezes_only_inside_the_block():
+    import gc
+
+    assert gc.get_freeze_count() == 0
+    with timing.settled_heap():
+        assert gc.get_freeze_count() > 0
+    assert gc.get_freeze_count() == 0
 
 
 def test_quick_compile_section(float32):
