@@ -117,6 +117,7 @@ class InProcessStep:
         return seconds, _minor_faults() - f0 if resource else None
 
 
+@settled_heap()  # for runners in this process; a ``StepProcess`` settles its own
 def time_trials(
     runners: dict[str, Runner],
     trials: int,
@@ -138,19 +139,6 @@ def time_trials(
     the first time per timed step (minor page faults times the page size, where the OS
     counts them).
     """
-    with settled_heap():  # for runners in this process; a ``StepProcess`` settles its own
-        return _time_trials(runners, trials, repeats, warmup, min_seconds, max_inner, fresh_bytes)
-
-
-def _time_trials(
-    runners: dict[str, Runner],
-    trials: int,
-    repeats: int,
-    warmup: int,
-    min_seconds: float,
-    max_inner: int,
-    fresh_bytes: dict[str, float] | None,
-) -> dict[str, list[float]]:
     names = list(runners)
     samples: dict[str, list[float]] = {name: [] for name in names}
     faults = {name: [0, 0] for name in names}  # [faults, steps] over the timed rounds
